@@ -1,0 +1,76 @@
+"""The immutable plan model: what ``fusionizer.yaml`` says once it has been validated.
+
+Built by :mod:`fusionizer.plan.loader`; read by the builder, the reconciler and the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Mapping, Optional, Tuple
+
+from fusionizer.errors import Diagnostic
+
+
+@dataclass(frozen=True)
+class Task:
+    """One Nuclio Python function directory."""
+
+    name: str
+    path: Path  # absolute directory holding function.yaml and the handler
+    handler: str  # "module:function", as in function.yaml (default "main:handler")
+    runtime: str  # normalised, e.g. "python:3.9"
+    config: Mapping[str, Any] = field(compare=False, hash=False)  # parsed function.yaml
+
+
+@dataclass(frozen=True)
+class Group:
+    """Tasks deployed together as ONE Nuclio function."""
+
+    tasks: Tuple[str, ...]
+    name: Optional[str] = None  # explicit name; None -> derived from the task set
+
+
+@dataclass(frozen=True)
+class ScheduleEntry:
+    """A fusion setup that takes effect at an instant (absolute or relative to the anchor)."""
+
+    groups: Tuple[Group, ...]
+    after: Optional[timedelta] = None
+    at: Optional[datetime] = None  # timezone-aware
+
+    def due(self, anchor: datetime) -> datetime:
+        if self.at is not None:
+            return self.at
+        assert self.after is not None
+        return anchor + self.after
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    kind: str = "local"  # "local" | "nuctl"
+    namespace: str = "nuclio"
+    options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    class_path: str  # "package.module:Class"
+    options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    file: Path  # absolute path of fusionizer.yaml
+    tasks: Mapping[str, Task]  # by name, sorted
+    groups: Tuple[Group, ...]  # the default setup
+    schedule: Tuple[ScheduleEntry, ...] = ()
+    platform: PlatformSettings = PlatformSettings()
+    optimizer: Optional[OptimizerSpec] = None
+    warnings: Tuple[Diagnostic, ...] = ()
+
+    @property
+    def root(self) -> Path:
+        return self.file.parent
