@@ -1,0 +1,53 @@
+"""The ``fusionizer`` command: a click group, one module per command, one error handler.
+
+Expected failures (:class:`fusionizer.errors.FusionizerError`) print their message and exit
+1; Ctrl-C exits 130; anything else is a bug, reported with a hint to file it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional, Sequence
+
+import click
+
+from fusionizer import __version__
+from fusionizer.errors import FusionizerError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="fusionizer")
+def cli() -> None:
+    """Fuse Nuclio tasks into functions, declaratively.
+
+    Keep your tasks and a fusionizer.yaml in a directory or a git repo; the fusionizer
+    builds each fusion group into ONE Nuclio function and reconciles the platform to it.
+    """
+
+
+def _register() -> None:
+    from fusionizer.cli import commands
+
+    for command in commands.ALL:
+        cli.add_command(command)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    _register()
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="fusionizer", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        return int(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 1
+    except FusionizerError as e:
+        click.echo(f"Error: {e}", err=True)
+        return 1
+    except KeyboardInterrupt:
+        click.echo("Interrupted (^C)", err=True)
+        return 130
+    return 0
