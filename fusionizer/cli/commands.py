@@ -6,4 +6,11 @@ from typing import List
 
 import click
 
-ALL: List[click.Command] = []
+from fusionizer.cli.apply import apply
+from fusionizer.cli.destroy import destroy
+from fusionizer.cli.invoke import invoke
+from fusionizer.cli.plan import plan
+from fusionizer.cli.status import status
+from fusionizer.cli.validate import validate
+
+ALL: List[click.Command] = [validate, plan, apply, status, invoke, destroy]

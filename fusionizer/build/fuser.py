@@ -1,0 +1,159 @@
+"""The fuser: turns one fusion group into one deployable Nuclio function directory.
+
+``describe`` is cheap (it hashes, it writes nothing) so a no-op reconcile never touches the
+disk; ``materialize`` writes the deterministic build dir only for functions that change;
+``finalize`` stamps the revision annotations just before deploying.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import yaml
+
+from fusionizer.build import hashing, merging, naming
+from fusionizer.platforms.base import (
+    ANNOTATION_APPLIED_AT,
+    ANNOTATION_REVISION,
+    ANNOTATION_SPEC_HASH,
+    ANNOTATION_TASKS,
+    FunctionSource,
+    label_selector,
+)
+from fusionizer.plan.model import Group, Plan, Task
+from fusionizer.runtime import layout
+
+_RUNTIME_SRC = Path(layout.__file__).parent
+
+
+@dataclass(frozen=True)
+class BuildFile:
+    dest: str  # path inside the build dir, POSIX style
+    source: Path
+
+
+@dataclass(frozen=True)
+class GroupBuild:
+    """Everything needed to deploy one fusion group, before anything is written."""
+
+    function: str
+    group: str
+    tasks: Tuple[str, ...]
+    spec_hash: str
+    config: Mapping[str, Any] = field(compare=False, hash=False)
+    files: Tuple[BuildFile, ...] = field(compare=False, hash=False)
+
+    @property
+    def dir_name(self) -> str:
+        return f"{self.function}-{self.spec_hash[:12]}"
+
+
+def describe(plan: Plan, group: Group, server_url: Optional[str] = None) -> GroupBuild:
+    tasks = [plan.tasks[name] for name in sorted(group.tasks)]
+    group_label = naming.group_name(group.tasks, group.name)
+    function = naming.function_name(plan.name, group_label)
+    files = _task_files(tasks) + _runtime_files()
+    config = _config(plan, function, tasks, server_url)
+    spec_hash = hashing.spec_hash(config, [(f.dest, f.source) for f in files], _manifest(plan, function, tasks))
+    config["metadata"]["annotations"][ANNOTATION_SPEC_HASH] = spec_hash
+    return GroupBuild(function, group_label, tuple(t.name for t in tasks), spec_hash, config, tuple(files))
+
+
+def materialize(build: GroupBuild, plan: Plan, root: Path) -> Path:
+    """Write the build dir under ``root`` (reused when it exists: same hash, same content)."""
+    target = root / build.dir_name
+    if (target / "function.yaml").is_file():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{build.dir_name}-", dir=root))
+    for item in build.files:
+        dest = tmp / item.dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(item.source, dest)
+    tasks = [plan.tasks[t] for t in build.tasks]
+    (tmp / layout.MANIFEST).write_text(json.dumps(_manifest(plan, build.function, tasks), indent=2, sort_keys=True))
+    (tmp / f"{layout.ENTRY_MODULE}.py").write_text(layout.ENTRY_SOURCE)
+    _write_yaml(tmp / "function.yaml", build.config)
+    try:
+        os.rename(tmp, target)
+    except OSError:
+        # Another process materialised the same hash first: its content is identical.
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def finalize(build: GroupBuild, build_dir: Path, revision: str, applied_at: str) -> FunctionSource:
+    config = json.loads(json.dumps(build.config))
+    annotations = config["metadata"]["annotations"]
+    annotations[ANNOTATION_REVISION] = revision
+    annotations[ANNOTATION_APPLIED_AT] = applied_at
+    _write_yaml(build_dir / "function.yaml", config)
+    return FunctionSource(build.function, build_dir, config)
+
+
+def prune(root: Path, function: str, keep: Sequence[str]) -> None:
+    """Drop old build dirs of ``function`` except those named in ``keep``."""
+    if not root.is_dir():
+        return
+    for entry in root.iterdir():
+        if entry.name.startswith(f"{function}-") and entry.name not in keep and entry.name[len(function) + 1 :].isalnum():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _config(plan: Plan, function: str, tasks: List[Task], server_url: Optional[str]) -> Dict[str, Any]:
+    spec = merging.merge_specs([t.config.get("spec") or {} for t in tasks])
+    spec["runtime"] = tasks[0].runtime
+    spec["handler"] = layout.ENTRY_HANDLER
+    if server_url:
+        spec["env"] = merging.merge_env([spec.get("env") or [], [{"name": layout.ENV_SERVER_URL, "value": server_url}]])
+    labels = merging.merge_labels([t.config.get("metadata") or {} for t in tasks])
+    labels.update(label_selector(plan.name))
+    return {
+        "metadata": {
+            "name": function,
+            "labels": labels,
+            "annotations": {ANNOTATION_TASKS: ",".join(t.name for t in tasks)},
+        },
+        "spec": spec,
+    }
+
+
+def _manifest(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:
+    return {
+        "plan": plan.name,
+        "function": function,
+        "tasks": {t.name: {"dir": f"{layout.TASKS_DIR}/{t.name}", "handler": t.handler} for t in tasks},
+    }
+
+
+def _task_files(tasks: List[Task]) -> List[BuildFile]:
+    files: List[BuildFile] = []
+    for task in tasks:
+        prefix = f"{layout.TASKS_DIR}/{task.name}"
+        files.extend(BuildFile(f"{prefix}/{rel}", task.path / rel) for rel in hashing.list_files(task.path))
+    return files
+
+
+_runtime_cache: List[BuildFile] = []
+
+
+def _runtime_files() -> List[BuildFile]:
+    if not _runtime_cache:
+        _runtime_cache.extend(
+            BuildFile(f"{layout.RUNTIME_PACKAGE}/{rel}", _RUNTIME_SRC / rel)
+            for rel in hashing.list_files(_RUNTIME_SRC)
+            if rel.endswith(".py")
+        )
+    return list(_runtime_cache)
+
+
+def _write_yaml(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(yaml.safe_dump(dict(data), sort_keys=True, default_flow_style=False))
+    os.replace(tmp, path)

@@ -1,0 +1,28 @@
+"""Function names: ``<plan>-<group>``, stable for the same task set, valid DNS-1123 labels.
+
+Kubernetes caps names at 63 characters; a name that would be longer keeps a readable
+prefix and ends in a short hash of the full name, so it stays unique and stable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterable, Optional
+
+MAX_NAME = 63
+_HASH_LEN = 8
+
+
+def group_name(tasks: Iterable[str], explicit: Optional[str] = None) -> str:
+    if explicit:
+        return explicit
+    return "-".join(sorted(tasks))
+
+
+def function_name(plan: str, group: str) -> str:
+    full = f"{plan}-{group}"
+    if len(full) <= MAX_NAME:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:_HASH_LEN]
+    prefix = full[: MAX_NAME - _HASH_LEN - 1].rstrip("-")
+    return f"{prefix}-{digest}"

@@ -1,0 +1,124 @@
+"""``fusionizer apply``: reconcile the platform to the plan, once (e.g. in CI)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from fusionizer.cli import render
+from fusionizer.cli.context import source_options, target
+from fusionizer.cli.plan import plan_json
+from fusionizer.cli.timearg import TIME
+from fusionizer.errors import FusionizerError
+from fusionizer.reconciler.diff import Change, summarize
+from fusionizer.reconciler.execute import DONE, FAILED, KEPT, Outcome, Progress
+from fusionizer.reconciler.reconcile import ApplyResult, Options, apply as run_apply
+
+_VERBS = {"create": "created", "update": "updated", "delete": "deleted"}
+
+
+@click.command("apply")
+@source_options
+@click.option("--dry-run", is_flag=True, help="Compute and show the changes; deploy nothing.")
+@click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="How many functions to deploy at once.")
+@click.option("--no-prune", is_flag=True, help="Keep functions that are no longer in the plan.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when something changed, 0 when nothing did.")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--at", "at", type=TIME, help="Apply the fusion setup scheduled for this instant.")
+@click.option("--lock-timeout", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Seconds to wait for another apply of this plan to finish.")
+@click.pass_context
+def apply(ctx: click.Context, plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: str,
+          platform_kind: Optional[str], dry_run: bool, parallel: int, no_prune: bool, detailed_exitcode: bool,
+          output: str, at: Optional[datetime], lock_timeout: float) -> None:
+    """Reconcile the platform to the plan once: deploy what changed, then prune.
+
+    Creates and updates run in parallel and each waits until its function is ready;
+    functions no longer in the plan are deleted only after that, and never while they
+    still serve a task whose new function failed. Only functions labelled as this plan's
+    are ever touched.
+    """
+    loaded = target(plan_file, git_url, ref, plan_path, platform_kind).load()
+    text = output == "text"
+    if text:
+        click.echo(f"Applying plan {loaded.plan.name} from {loaded.snapshot.description} "
+                   f"({loaded.snapshot.short_revision}) to the {type(loaded.platform).__name__}")
+    options = Options(parallel=parallel, prune=not no_prune, dry_run=dry_run, at=at, lock_timeout=lock_timeout)
+    result = run_apply(loaded.plan, loaded.platform, loaded.snapshot.revision, options,
+                       progress=_progress() if text else None)
+    if text:
+        _report(result, dry_run)
+    else:
+        click.echo(json.dumps(_json(result), indent=2))
+    if not result.ok:
+        raise FusionizerError(f"{len(result.failures)} change(s) failed; the functions they replace keep serving.")
+    changed = result.planned.has_changes if dry_run else any(o.status == DONE for o in result.outcomes)
+    if detailed_exitcode and changed:
+        ctx.exit(2)
+
+
+def _progress() -> Progress:
+    tty = sys.stdout.isatty()
+    lock = threading.Lock()
+
+    def started(change: Change) -> None:
+        if tty:
+            with lock:
+                click.echo(click.style(f"  … {change.function}: {change.action} in progress", dim=True))
+
+    def finished(outcome: Outcome) -> None:
+        with lock:
+            click.echo(_outcome_line(outcome))
+
+    return Progress(started, finished)
+
+
+def _outcome_line(outcome: Outcome) -> str:
+    change = outcome.change
+    if outcome.status == DONE:
+        return click.style(f"  ✓ {change.function} {_VERBS[change.action]} ({outcome.seconds:.1f}s)", fg="green")
+    if outcome.status == KEPT:
+        return click.style(f"  ! {change.function} {outcome.detail}", fg="yellow")
+    first, _, rest = outcome.detail.partition("\n")
+    body = f"\n{_indent(rest)}" if rest else ""
+    return click.style(f"  ✗ {change.function} {change.action} failed: {first}", fg="red") + body
+
+
+def _report(result: ApplyResult, dry_run: bool) -> None:
+    click.echo(render.setup_line(result.planned))
+    if dry_run:
+        for change in result.planned.changes:
+            click.echo(render.change_line(change))
+        click.echo(render.summary_line(result.planned.summary, "Dry run"))
+        return
+    done = summarize([o.change for o in result.outcomes if o.status == DONE])
+    failed = len(result.failures)
+    verb = "Apply complete" if result.ok else "Apply finished with errors"
+    click.echo(f"{verb}: {done['create']} created, {done['update']} updated, {done['delete']} deleted, "
+               f"{result.planned.summary['noop']} unchanged" + (f", {failed} failed" if failed else "")
+               + f" ({result.seconds:.1f}s).")
+
+
+def _json(result: ApplyResult) -> dict[str, object]:
+    data = plan_json(result.planned)
+    data.update({
+        "revision": result.revision,
+        "ok": result.ok,
+        "seconds": round(result.seconds, 3),
+        "outcomes": [o.to_json() for o in result.outcomes],
+    })
+    if result.outcomes:
+        data["applied"] = summarize([o.change for o in result.outcomes if o.status == DONE])
+        data["failed"] = [o.to_json() for o in result.outcomes if o.status == FAILED]
+    return data
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"      {line}" for line in text.splitlines())

@@ -1,0 +1,82 @@
+"""What every command shares: where the plan comes from and which platform it targets.
+
+``source_options`` adds ``-f/--file`` or ``--git URL [--ref REF] [--plan-path P]`` and
+``--platform``; ``Target.load()`` snapshots the source, validates the plan and builds the
+platform, so no command can act on an invalid plan.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, TypeVar
+
+import click
+
+from fusionizer.errors import FusionizerError
+from fusionizer.plan.loader import load_plan
+from fusionizer.plan.model import Plan
+from fusionizer.platforms.base import Platform
+from fusionizer.platforms.factory import KINDS, make_platform
+from fusionizer.sources import open_source
+from fusionizer.sources.base import Snapshot
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Target:
+    plan_file: Optional[Path]
+    git_url: Optional[str]
+    ref: Optional[str]
+    plan_path: str
+    platform_kind: Optional[str]
+
+    def load(self) -> "Loaded":
+        source = open_source(self.plan_file, self.git_url, self.ref, self.plan_path, None)
+        snapshot = source.snapshot()
+        plan = load_plan(snapshot.plan_file)
+        return Loaded(snapshot, plan, self.platform_for(plan))
+
+    def platform_for(self, plan: Plan) -> Platform:
+        kind = self.platform_kind or os.environ.get("FUSIONIZER_PLATFORM") or plan.platform.kind
+        return make_platform(kind, plan.platform.namespace, plan.platform.options)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    snapshot: Snapshot
+    plan: Plan
+    platform: Platform
+
+
+def source_options(func: F) -> F:
+    options = [
+        click.option("-f", "--file", "plan_file", type=click.Path(path_type=Path), default=None,
+                     help="Plan file [default: ./fusionizer.yaml]."),
+        click.option("--git", "git_url", metavar="URL", help="Read the plan from this git repo (URL or path)."),
+        click.option("--ref", metavar="REF", help="Branch, tag or commit of --git [default: the remote's HEAD]."),
+        click.option("--plan-path", default="fusionizer.yaml", show_default=True,
+                     help="Path of the plan file inside the --git repo."),
+        click.option("--platform", "platform_kind", type=click.Choice(KINDS),
+                     help="Override the plan's platform (also: env FUSIONIZER_PLATFORM)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def target(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: str,
+           platform_kind: Optional[str]) -> Target:
+    if plan_file is not None and git_url is not None:
+        raise click.UsageError("Either -f/--file or --git can be used, not both.")
+    if git_url is None and ref is not None:
+        raise click.UsageError("--ref goes with --git.")
+    if plan_file is None and git_url is None:
+        plan_file = Path("fusionizer.yaml")
+        if not plan_file.is_file():
+            raise FusionizerError(
+                f"no fusionizer.yaml in {Path.cwd()}: pass -f PATH to a plan file, or --git URL"
+            )
+    return Target(plan_file, git_url, ref, plan_path, platform_kind)

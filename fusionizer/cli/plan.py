@@ -1,0 +1,47 @@
+"""``fusionizer plan``: show what apply would change, and change nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from fusionizer.cli import render
+from fusionizer.cli.context import source_options, target
+from fusionizer.cli.timearg import TIME
+from fusionizer.reconciler.reconcile import PlanResult, compute
+
+
+@click.command("plan")
+@source_options
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none, 1 on error.")
+@click.option("--at", "at", type=TIME, help="Evaluate the fusion schedule at this instant (ISO 8601, or +40s).")
+@click.pass_context
+def plan(ctx: click.Context, plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: str,
+         platform_kind: Optional[str], output: str, detailed_exitcode: bool, at: Optional[datetime]) -> None:
+    """Show the changes apply would make, without making them."""
+    loaded = target(plan_file, git_url, ref, plan_path, platform_kind).load()
+    result = compute(loaded.plan, loaded.platform, at=at)
+    if output == "json":
+        click.echo(json.dumps(plan_json(result), indent=2))
+    else:
+        click.echo(f"Plan {loaded.plan.name} from {loaded.snapshot.description} ({loaded.snapshot.short_revision})")
+        click.echo(render.setup_line(result))
+        for change in result.changes:
+            click.echo(render.change_line(change))
+        click.echo(render.summary_line(result.summary))
+    if detailed_exitcode and result.has_changes:
+        ctx.exit(2)
+
+
+def plan_json(result: PlanResult) -> dict[str, object]:
+    return {
+        "plan": result.plan.name,
+        "changes": [c.to_json() for c in result.changes],
+        "summary": result.summary,
+        "setup": {"entry": result.setup.entry, "nextDue": render.iso(result.setup.next_due) if result.setup.next_due else None},
+    }

@@ -1,0 +1,74 @@
+"""``fusionizer status``: the plan's functions as the platform reports them, and recent runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import click
+
+from fusionizer.cli import render
+from fusionizer.cli.context import source_options, target
+from fusionizer.platforms.base import ANNOTATION_APPLIED_AT, ANNOTATION_REVISION, FunctionRecord
+from fusionizer.reconciler.reconcile import owned
+from fusionizer.reconciler.state import PlanState
+from fusionizer.sources.base import short_revision
+
+
+@click.command("status")
+@source_options
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def status(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: str,
+           platform_kind: Optional[str], output: str) -> None:
+    """Show each function of the plan: its tasks, state, revision and URL; then recent runs."""
+    loaded = target(plan_file, git_url, ref, plan_path, platform_kind).load()
+    records = owned(loaded.platform.list(), loaded.plan.name)
+    served = {t for r in records.values() if r.serving for t in r.tasks()}
+    unserved = sorted(set(loaded.plan.tasks) - served)
+    history = PlanState(loaded.platform.namespace, loaded.plan.name).history(5)
+    if output == "json":
+        click.echo(json.dumps({
+            "plan": loaded.plan.name,
+            "namespace": loaded.platform.namespace,
+            "functions": [_function_json(r) for r in records.values()],
+            "unservedTasks": unserved,
+            "history": history,
+        }, indent=2))
+        return
+    click.echo(f"Plan {loaded.plan.name} in namespace {loaded.platform.namespace}")
+    rows = [[r.name, _state(r), ", ".join(r.tasks()), short_revision(r.annotations.get(ANNOTATION_REVISION, "")),
+             _url(r)] for r in records.values()]
+    click.echo(render.table(rows, ["FUNCTION", "STATE", "TASKS", "REVISION", "URL"]) if rows else "No functions deployed.")
+    if unserved:
+        click.echo(click.style(f"Tasks with no ready function: {', '.join(unserved)}", fg="yellow"))
+    if history:
+        click.echo("\nRecent runs:")
+        click.echo(render.table([_run_row(run) for run in reversed(history)],
+                                ["AT", "REVISION", "RESULT", "DURATION", "CHANGES"]))
+
+
+def _state(record: FunctionRecord) -> str:
+    text = record.state or "unknown"
+    return text if record.serving else click.style(text, fg="red")
+
+
+def _url(record: FunctionRecord) -> str:
+    urls = record.external_urls or record.internal_urls
+    return f"http://{urls[-1]}" if urls else "-"
+
+
+def _function_json(record: FunctionRecord) -> Dict[str, object]:
+    return {
+        "name": record.name, "state": record.state, "message": record.message, "tasks": list(record.tasks()),
+        "revision": record.annotations.get(ANNOTATION_REVISION, ""),
+        "appliedAt": record.annotations.get(ANNOTATION_APPLIED_AT, ""), "url": _url(record),
+    }
+
+
+def _run_row(run: Dict[str, object]) -> List[str]:
+    summary = run.get("summary") or {}
+    assert isinstance(summary, dict)
+    changes = ", ".join(f"{n} {k}" for k, n in summary.items() if n and k != "noop") or "none"
+    return [str(run.get("at", "")), short_revision(str(run.get("revision", ""))), str(run.get("result", "")),
+            f"{float(str(run.get('seconds', 0))):.1f}s", changes]

@@ -1,0 +1,229 @@
+"""The embedded local platform: every function is its own process on 127.0.0.1.
+
+Needs nothing but Python. A deploy copies the build dir into the store, runs its build
+commands (once per distinct command list), starts the local processor and waits until it
+is ready; only then does it replace the process that served the function before, so a
+broken update leaves the old version serving. Functions outlive the CLI call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+import requests
+
+from fusionizer.errors import PlatformError
+from fusionizer.platforms.base import (
+    STATE_ERROR,
+    STATE_READY,
+    STATE_UNHEALTHY,
+    FunctionRecord,
+    FunctionSource,
+    InvokeRequest,
+    InvokeResponse,
+    LogSink,
+)
+from fusionizer.platforms.local import gateway_control, processes
+from fusionizer.platforms.local.processes import ProcessRef, StartFailed
+from fusionizer.platforms.local.store import Store
+from fusionizer.runtime import layout
+
+DEFAULT_READY_TIMEOUT = 60.0
+_LOG_TAIL = 40
+
+
+class LocalPlatform:
+    def __init__(self, namespace: str = "nuclio", store: Optional[Store] = None) -> None:
+        self.namespace = namespace
+        self.store = store or Store(namespace)
+
+    # -- Platform protocol -------------------------------------------------------------
+
+    def list(self) -> List[FunctionRecord]:
+        return [FunctionRecord.from_nuctl(self._observe(raw)) for raw in self.store.records()]
+
+    def deploy(self, source: FunctionSource, log: Optional[LogSink] = None) -> FunctionRecord:
+        name = source.name
+        self._reap_pending(name)
+        code = self._stage(source)
+        spec: Mapping[str, Any] = source.config.get("spec") or {}
+        log_file = self.store.log_file(name)
+        offset = log_file.stat().st_size if log_file.exists() else 0
+        try:
+            self._run_build_commands(name, spec, code, log_file, log)
+            started = self._start(name, code, spec, log_file)
+        except PlatformError as e:
+            self._record_failure(source, str(e), code)
+            raise
+        except StartFailed as e:
+            message = f"Function wasn't ready in time: {e}"
+            detail = _tail(log_file, offset)
+            self._record_failure(source, f"{message}\n{detail}", code)
+            raise PlatformError(f"deploy of {name} failed: {e}", f"Logs:\n{detail}") from None
+        return self._commit(source, code, started)
+
+    def delete(self, name: str) -> None:
+        proc = self.store.read("procs", name)
+        if proc:
+            processes.stop(ProcessRef.from_json(proc))
+        self._reap_pending(name)
+        self.store.remove("functions", name)
+        self.store.remove("procs", name)
+        if proc and proc.get("code"):
+            shutil.rmtree(proc["code"], ignore_errors=True)
+        if next(self.store.records(), None) is None:
+            # Nothing left to route to: do not leave the namespace's gateway running.
+            gateway_control.stop_gateway(self.store)
+
+    def invoke(self, function: FunctionRecord, task: str, request: InvokeRequest) -> InvokeResponse:
+        if not function.http_port:
+            raise PlatformError(f"function {function.name} has no HTTP port (state: {function.state})")
+        headers = {**request.headers, layout.HEADER_TASK: task}
+        url = f"http://127.0.0.1:{function.http_port}{request.path}"
+        try:
+            resp = requests.request(request.method, url, data=request.body, headers=headers, timeout=300)
+        except requests.RequestException as e:
+            raise PlatformError(f"cannot reach function {function.name} at {url}", str(e)) from None
+        return InvokeResponse(resp.status_code, dict(resp.headers), resp.content)
+
+    def server_url(self) -> Optional[str]:
+        return gateway_control.ensure_gateway(self.store)
+
+    # -- deploy steps ------------------------------------------------------------------
+
+    def _stage(self, source: FunctionSource) -> Path:
+        spec_hash = source.config.get("metadata", {}).get("annotations", {}).get("fusionizer.io/spec-hash", "")
+        code = self.store.dir("code") / f"{source.name}-{(spec_hash or uuid.uuid4().hex)[:12]}"
+        if code.is_dir():
+            shutil.rmtree(code)
+        shutil.copytree(source.path, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        return code
+
+    def _run_build_commands(
+        self, name: str, spec: Mapping[str, Any], code: Path, log_file: Path, log: Optional[LogSink]
+    ) -> None:
+        commands = list((spec.get("build") or {}).get("commands") or [])
+        if not commands:
+            return
+        key = hashlib.sha256("\n".join(commands).encode()).hexdigest()[:16]
+        marker = self.store.dir("build-cache") / f"{key}.done"
+        if marker.exists():
+            return
+        env = _function_env(spec)
+        for command in commands:
+            if log:
+                log(f"{name}: running build command: {command}")
+            with open(log_file, "ab") as out:
+                out.write(f"$ {command}\n".encode())
+                out.flush()
+                done = subprocess.run(command, shell=True, cwd=code, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL)
+            if done.returncode != 0:
+                raise PlatformError(
+                    f"deploy of {name} failed: build command exited with {done.returncode}: {command}",
+                    f"Logs:\n{_tail(log_file, 0)}",
+                )
+        marker.write_text("\n".join(commands))
+
+    def _start(self, name: str, code: Path, spec: Mapping[str, Any], log_file: Path) -> processes.Started:
+        nonce = uuid.uuid4().hex[:8]
+        ready_file = self.store.dir("run") / f"{name}-{nonce}.ready"
+        argv = processes.python_argv(
+            "fusionizer.runtime.processor", str(code), "--host", "127.0.0.1", "--port", "0",
+            "--ready-file", str(ready_file), "--name", name, "--namespace", self.namespace,
+        )
+        timeout = float(spec.get("readinessTimeoutSeconds") or DEFAULT_READY_TIMEOUT)
+        deployer = processes.identify(os.getpid()).to_json()
+
+        def remember(ref: ProcessRef) -> None:
+            self.store.write("pending", name, {"deployer": deployer, "process": ref.to_json()})
+
+        try:
+            started = processes.start(argv, _function_env(spec), code, log_file, ready_file, timeout, remember)
+        finally:
+            self.store.remove("pending", name)
+        return started
+
+    def _commit(self, source: FunctionSource, code: Path, started: processes.Started) -> FunctionRecord:
+        name = source.name
+        old = self.store.read("procs", name)
+        port = int(started.ready["port"])
+        record = _record(source, self.namespace, code, STATE_READY, "", port)
+        self.store.write("procs", name, {**started.ref.to_json(), "port": port, "code": str(code)})
+        self.store.write("functions", name, record)
+        if old and int(old.get("pid") or 0) != started.ref.pid:
+            processes.stop(ProcessRef.from_json(old))
+            if old.get("code") and old["code"] != str(code):
+                shutil.rmtree(old["code"], ignore_errors=True)
+        return FunctionRecord.from_nuctl(record)
+
+    def _record_failure(self, source: FunctionSource, message: str, code: Path) -> None:
+        existing = self.store.read("functions", source.name)
+        if existing and self._observe(existing)["status"].get("state") == STATE_READY:
+            # The previous version keeps serving; the failure is reported to the caller only.
+            shutil.rmtree(code, ignore_errors=True)
+            return
+        self.store.write("functions", source.name, _record(source, self.namespace, code, STATE_ERROR, message, 0))
+
+    def _reap_pending(self, name: str) -> None:
+        """Kill a process left behind by a deploy that died half-way (e.g. ``kill -9``)."""
+        pending = self.store.read("pending", name)
+        if pending is None:
+            return
+        deployer = ProcessRef.from_json(pending.get("deployer") or {})
+        if deployer.pid != os.getpid() and processes.alive(deployer):
+            return
+        processes.stop(ProcessRef.from_json(pending.get("process") or {}))
+        self.store.remove("pending", name)
+
+    def _observe(self, raw: Dict[str, Any]) -> Dict[str, Any]:
+        """The stored record with its state corrected by a liveness check of its process."""
+        status = raw.get("status") or {}
+        if status.get("state") != STATE_READY:
+            return raw
+        name = (raw.get("metadata") or {}).get("name", "")
+        proc = self.store.read("procs", name)
+        if proc and processes.alive(ProcessRef.from_json(proc)):
+            return raw
+        pid = proc.get("pid") if proc else "?"
+        message = f"function process (pid {pid}) is not running; see {self.store.log_file(name)}"
+        return {**raw, "status": {**status, "state": STATE_UNHEALTHY, "message": message}}
+
+
+def _record(source: FunctionSource, namespace: str, code: Path, state: str, message: str, port: int) -> Dict[str, Any]:
+    meta = dict(source.config.get("metadata") or {})
+    labels = {"nuclio.io/project-name": "default", **(meta.get("labels") or {})}
+    spec = dict(source.config.get("spec") or {})
+    spec["build"] = {**(spec.get("build") or {}), "path": str(code), "timestamp": int(time.time())}
+    status: Dict[str, Any] = {"state": state}
+    if message:
+        status["message"] = message
+    if port:
+        url = f"127.0.0.1:{port}"
+        status.update({"httpPort": port, "internalInvocationUrls": [url], "externalInvocationUrls": [url]})
+    return {"metadata": {**meta, "namespace": namespace, "labels": labels}, "spec": spec, "status": status}
+
+
+def _function_env(spec: Mapping[str, Any]) -> Dict[str, str]:
+    env = dict(os.environ)
+    for item in spec.get("env") or []:
+        if "value" in item:
+            env[str(item["name"])] = str(item["value"])
+    return env
+
+
+def _tail(log_file: Path, offset: int) -> str:
+    try:
+        with open(log_file, "rb") as f:
+            f.seek(offset)
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(lines[-_LOG_TAIL:])

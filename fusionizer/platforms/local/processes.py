@@ -1,0 +1,144 @@
+"""Starting, probing and stopping the local platform's processes (functions, gateway).
+
+Processes run in their own session so they outlive the CLI call that started them. A pid
+alone is not an identity (pids are reused, and an exited child of a long-lived parent
+lingers as a zombie), so liveness checks compare the start time read from /proc.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+
+@dataclass(frozen=True)
+class ProcessRef:
+    pid: int
+    start_time: str  # from /proc/<pid>/stat; "" where /proc is missing
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"pid": self.pid, "startTime": self.start_time}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "ProcessRef":
+        return cls(int(data.get("pid") or 0), str(data.get("startTime") or ""))
+
+
+@dataclass(frozen=True)
+class Started:
+    ref: ProcessRef
+    ready: Dict[str, Any]  # what the process wrote to its ready file
+
+
+class StartFailed(Exception):
+    def __init__(self, reason: str, ref: Optional[ProcessRef]) -> None:
+        super().__init__(reason)
+        self.ref = ref
+
+
+def _stat_fields(pid: int) -> Optional[List[str]]:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def identify(pid: int) -> ProcessRef:
+    fields = _stat_fields(pid)
+    return ProcessRef(pid, fields[19] if fields else "")
+
+
+def alive(ref: ProcessRef) -> bool:
+    if ref.pid <= 0:
+        return False
+    fields = _stat_fields(ref.pid)
+    if fields is None:
+        if Path("/proc/self/stat").exists():
+            return False
+        try:
+            os.kill(ref.pid, 0)
+        except OSError:
+            return False
+        return True
+    return fields[0] not in ("Z", "X") and (not ref.start_time or fields[19] == ref.start_time)
+
+
+def start(
+    argv: List[str],
+    env: Mapping[str, str],
+    cwd: Path,
+    log_file: Path,
+    ready_file: Path,
+    timeout: float,
+    on_spawn: Optional[Callable[[ProcessRef], None]] = None,
+) -> Started:
+    """Start ``argv`` detached and wait until it writes ``ready_file`` or exits.
+
+    ``on_spawn`` learns the process before the wait, so a caller that dies mid-wait has
+    left a trace of what to clean up.
+    """
+    ready_file.unlink(missing_ok=True)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    ref = identify(proc.pid)
+    if on_spawn is not None:
+        on_spawn(ref)
+    deadline = time.monotonic() + timeout
+    while True:
+        if ready_file.is_file():
+            ready: Dict[str, Any] = json.loads(ready_file.read_text())
+            ready_file.unlink(missing_ok=True)
+            return Started(ref, ready)
+        code = proc.poll()
+        if code is not None:
+            raise StartFailed(f"the process exited with code {code} before it was ready", None)
+        if time.monotonic() > deadline:
+            stop(ref)
+            proc.wait()
+            raise StartFailed(f"the function was not ready within {timeout:g}s", None)
+        time.sleep(0.005)
+
+
+def stop(ref: ProcessRef, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; a no-op for a process already gone."""
+    if not alive(ref):
+        return
+    try:
+        os.killpg(ref.pid, signal.SIGTERM)
+    except OSError:
+        return
+    deadline = time.monotonic() + grace
+    while alive(ref) and time.monotonic() < deadline:
+        _reap(ref.pid)
+        time.sleep(0.005)
+    if alive(ref):
+        try:
+            os.killpg(ref.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    _reap(ref.pid)
+
+
+def _reap(pid: int) -> None:
+    # Our own children linger as zombies until waited for; others are reaped by init.
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def python_argv(module: str, *args: str) -> List[str]:
+    return [sys.executable, "-m", module, *args]

@@ -1,0 +1,69 @@
+"""The local platform's store: one directory per namespace under ``$FUSIONIZER_HOME/local``.
+
+Like Nuclio's own local platform it is shared by every plan (labels tell them apart).
+Layout::
+
+    functions/<name>.json   the record, shaped like one ``nuctl get function -o json`` object
+    procs/<name>.json       the process serving it (pid + start time, port, code dir)
+    pending/<name>.json     a process being started by a deploy that has not finished
+    code/<name>-<hash>/     the deployed copy of the build dir
+    logs/<name>.log         everything the function's processes printed
+    gateway.json            the namespace's gateway process and port
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any, Dict, Iterator, Optional
+
+from fusionizer import paths
+
+
+class Store:
+    def __init__(self, namespace: str, root: Optional[Path] = None) -> None:
+        self.namespace = namespace
+        self.root = root or paths.home() / "local" / namespace
+
+    def dir(self, kind: str) -> Path:
+        path = self.root / kind
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def records(self) -> Iterator[Dict[str, Any]]:
+        folder = self.root / "functions"
+        if not folder.is_dir():
+            return
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if entry.name.endswith(".json"):
+                data = _read(Path(entry.path))
+                if data is not None:
+                    yield data
+
+    def read(self, kind: str, name: str) -> Optional[Dict[str, Any]]:
+        return _read(self.root / kind / f"{name}.json")
+
+    def write(self, kind: str, name: str, data: Dict[str, Any]) -> None:
+        write_json(self.dir(kind) / f"{name}.json", data)
+
+    def remove(self, kind: str, name: str) -> None:
+        (self.root / kind / f"{name}.json").unlink(missing_ok=True)
+
+    def log_file(self, name: str) -> Path:
+        return self.dir("logs") / f"{name}.log"
+
+
+def write_json(path: Path, data: Dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(data, indent="\t", sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _read(path: Path) -> Optional[Dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

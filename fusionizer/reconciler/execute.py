@@ -1,0 +1,102 @@
+"""Carrying out a diff: creates and updates in parallel (each blocks until ready), then
+deletes, create-before-delete.
+
+A delete is held back while the function still serves a task whose new function failed to
+deploy, so a task is never left without a ready function; independent changes still go
+through.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, Set
+
+from fusionizer.build import fuser
+from fusionizer.errors import FusionizerError
+from fusionizer.paths import builds_dir
+from fusionizer.plan.model import Plan
+from fusionizer.platforms.base import Platform
+from fusionizer.reconciler.diff import CREATE, DELETE, NOOP, UPDATE, Change
+
+DONE, FAILED, KEPT, UNCHANGED = "done", "failed", "kept", "unchanged"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    change: Change
+    status: str  # done | failed | kept | unchanged
+    detail: str = ""
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {**self.change.to_json(), "status": self.status, "detail": self.detail, "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Callbacks the CLI uses to show progress; both may be called from worker threads."""
+
+    started: Callable[[Change], None] = lambda change: None
+    finished: Callable[[Outcome], None] = lambda outcome: None
+
+
+def execute(
+    changes: Sequence[Change],
+    plan: Plan,
+    platform: Platform,
+    revision: str,
+    applied_at: str,
+    parallel: int,
+    prune: bool = True,
+    progress: Optional[Progress] = None,
+) -> List[Outcome]:
+    progress = progress or Progress()
+    deploys = [c for c in changes if c.action in (CREATE, UPDATE)]
+    outcomes = [Outcome(c, UNCHANGED) for c in changes if c.action == NOOP]
+
+    def run(change: Change) -> Outcome:
+        progress.started(change)
+        outcome = _deploy(change, plan, platform, revision, applied_at)
+        progress.finished(outcome)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="deploy") as pool:
+        outcomes.extend(pool.map(run, deploys))
+    unserved = {t for o in outcomes if o.status == FAILED for t in o.change.tasks}
+    for change in (c for c in changes if c.action == DELETE and prune):
+        progress.started(change)
+        outcome = _delete(change, platform, unserved)
+        progress.finished(outcome)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _deploy(change: Change, plan: Plan, platform: Platform, revision: str, applied_at: str) -> Outcome:
+    assert change.build is not None
+    began = time.monotonic()
+    root = builds_dir(plan.name)
+    try:
+        build_dir = fuser.materialize(change.build, plan, root)
+        source = fuser.finalize(change.build, build_dir, revision, applied_at)
+        platform.deploy(source)
+    except FusionizerError as e:
+        return Outcome(change, FAILED, str(e), time.monotonic() - began)
+    except OSError as e:
+        return Outcome(change, FAILED, f"cannot build {change.function}: {e}", time.monotonic() - began)
+    fuser.prune(root, change.function, keep=[change.build.dir_name])
+    return Outcome(change, DONE, "", time.monotonic() - began)
+
+
+def _delete(change: Change, platform: Platform, unserved: Set[str]) -> Outcome:
+    still_needed = sorted(set(change.tasks) & unserved)
+    if still_needed:
+        detail = f"kept: it still serves {', '.join(still_needed)}, whose new function failed to deploy"
+        return Outcome(change, KEPT, detail)
+    began = time.monotonic()
+    try:
+        platform.delete(change.function)
+    except FusionizerError as e:
+        return Outcome(change, FAILED, str(e), time.monotonic() - began)
+    return Outcome(change, DONE, "", time.monotonic() - began)

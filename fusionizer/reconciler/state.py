@@ -1,0 +1,71 @@
+"""Per-plan bookkeeping under ``$FUSIONIZER_HOME/plans/<namespace>/<plan>``.
+
+* ``history.jsonl``: the last runs (revision, result, duration, summary), shown by status;
+* ``anchor.json``: the instant relative schedule entries (``after: 40s``) count from. It is
+  set by the first apply of a schedule and kept until the schedule itself changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from fusionizer import paths
+from fusionizer.plan.model import Plan
+
+HISTORY_KEEP = 20
+
+
+class PlanState:
+    def __init__(self, namespace: str, plan: str) -> None:
+        self.dir = paths.plan_state_dir(namespace, plan)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.dir / "apply.lock"
+
+    def history(self, limit: int = HISTORY_KEEP) -> List[Dict[str, Any]]:
+        try:
+            lines = (self.dir / "history.jsonl").read_text().splitlines()
+        except OSError:
+            return []
+        runs = []
+        for line in lines[-limit:]:
+            try:
+                runs.append(json.loads(line))
+            except ValueError:
+                continue
+        return runs
+
+    def record_run(self, run: Dict[str, Any]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        runs = self.history(HISTORY_KEEP - 1) + [run]
+        tmp = self.dir / ".history.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in runs))
+        tmp.replace(self.dir / "history.jsonl")
+
+    def anchor(self, plan: Plan) -> Optional[datetime]:
+        try:
+            data = json.loads((self.dir / "anchor.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if data.get("schedule") != schedule_digest(plan):
+            return None
+        return datetime.fromisoformat(data["anchor"])
+
+    def set_anchor(self, plan: Plan, anchor: datetime) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        data = {"schedule": schedule_digest(plan), "anchor": anchor.isoformat()}
+        (self.dir / "anchor.json").write_text(json.dumps(data))
+
+
+def schedule_digest(plan: Plan) -> str:
+    entries = [
+        {"after": e.after.total_seconds() if e.after else None, "at": e.at.isoformat() if e.at else None,
+         "groups": [[g.name, list(g.tasks)] for g in e.groups]}
+        for e in plan.schedule
+    ]
+    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()[:16]

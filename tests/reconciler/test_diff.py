@@ -1,0 +1,64 @@
+"""The diff is a pure function of (desired, actual): every case and its reason."""
+
+from __future__ import annotations
+
+from typing import Dict
+
+from fusionizer.build.fuser import GroupBuild
+from fusionizer.platforms.base import ANNOTATION_SPEC_HASH, ANNOTATION_TASKS, FunctionRecord, label_selector
+from fusionizer.reconciler.diff import diff, summarize
+
+
+def build(name: str, tasks: tuple[str, ...], spec_hash: str) -> GroupBuild:
+    return GroupBuild(name, name, tasks, spec_hash, {}, ())
+
+
+def record(name: str, tasks: tuple[str, ...], spec_hash: str, state: str = "ready", message: str = "") -> FunctionRecord:
+    return FunctionRecord(name, "nuclio", label_selector("demo"),
+                          {ANNOTATION_TASKS: ",".join(tasks), ANNOTATION_SPEC_HASH: spec_hash}, state, message)
+
+
+def test_unchanged_functions_are_noops() -> None:
+    desired = {"demo-a": build("demo-a", ("a",), "h1")}
+    actual = {"demo-a": record("demo-a", ("a",), "h1")}
+    changes = diff(desired, actual)
+    assert [(c.action, c.reason) for c in changes] == [("noop", "up to date")]
+    assert summarize(changes) == {"create": 0, "update": 0, "delete": 0, "noop": 1}
+
+
+def test_new_changed_and_removed_functions() -> None:
+    desired = {"demo-a-b": build("demo-a-b", ("a", "b"), "h2"), "demo-c": build("demo-c", ("c",), "new")}
+    actual: Dict[str, FunctionRecord] = {
+        "demo-c": record("demo-c", ("c",), "old"),
+        "demo-a": record("demo-a", ("a",), "h1"),
+        "demo-gone": record("demo-gone", ("x",), "h9"),
+    }
+    changes = diff(desired, actual)
+    assert [(c.action, c.function) for c in changes] == [
+        ("create", "demo-a-b"), ("update", "demo-c"), ("delete", "demo-a"), ("delete", "demo-gone")]
+    assert changes[0].reason == "new function for tasks a, b"
+    assert changes[1].reason == "spec changed (old -> new)"
+    assert changes[2].reason == "no longer in the plan; its tasks move to demo-a-b"
+    assert changes[3].reason == "no longer in the plan"
+    assert changes[2].tasks == ("a",)
+
+
+def test_a_function_that_is_not_serving_is_redeployed_even_with_the_same_hash() -> None:
+    desired = {"demo-a": build("demo-a", ("a",), "h1")}
+    actual = {"demo-a": record("demo-a", ("a",), "h1", "unhealthy", "function process (pid 7) is not running\nmore")}
+    (change,) = diff(desired, actual)
+    assert change.action == "update"
+    assert change.reason == "function is unhealthy: function process (pid 7) is not running"
+
+
+def test_scaled_to_zero_counts_as_serving() -> None:
+    desired = {"demo-a": build("demo-a", ("a",), "h1")}
+    actual = {"demo-a": record("demo-a", ("a",), "h1", "scaledToZero")}
+    assert diff(desired, actual)[0].action == "noop"
+
+
+def test_diff_is_deterministic_whatever_the_input_order() -> None:
+    desired = {n: build(n, (n,), "h") for n in ("z", "a", "m")}
+    actual = {n: record(n, (n,), "h") for n in ("q", "b")}
+    reordered_desired = dict(reversed(list(desired.items())))
+    assert diff(desired, actual) == diff(reordered_desired, dict(reversed(list(actual.items()))))
