@@ -34,7 +34,7 @@ class Target:
     platform_kind: Optional[str]
 
     def load(self) -> "Loaded":
-        source = open_source(self.plan_file, self.git_url, self.ref, self.plan_path, None)
+        source = open_source(self.plan_file, self.git_url, self.ref, self.plan_path if self.git_url else None, None)
         snapshot = source.snapshot()
         plan = load_plan(snapshot.plan_file)
         return Loaded(snapshot, plan, self.platform_for(plan))
