@@ -35,7 +35,8 @@ def _register() -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     _register()
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="fusionizer", standalone_mode=False)
+        # Without standalone mode click returns a command's ctx.exit(n) code instead of exiting.
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name="fusionizer", standalone_mode=False)
     except click.exceptions.Exit as e:
         return int(e.exit_code)
     except click.ClickException as e:
@@ -50,4 +51,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted (^C)", err=True)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0

@@ -94,8 +94,8 @@ def _outcome_line(outcome: Outcome) -> str:
 def _report(result: ApplyResult, dry_run: bool) -> None:
     click.echo(render.setup_line(result.planned))
     if dry_run:
-        for change in result.planned.changes:
-            click.echo(render.change_line(change))
+        for line in render.change_lines(result.planned.changes):
+            click.echo(line)
         click.echo(render.summary_line(result.planned.summary, "Dry run"))
         return
     done = summarize([o.change for o in result.outcomes if o.status == DONE])

@@ -36,7 +36,8 @@ class Target:
     def load(self) -> "Loaded":
         source = open_source(self.plan_file, self.git_url, self.ref, self.plan_path if self.git_url else None, None)
         snapshot = source.snapshot()
-        plan = load_plan(snapshot.plan_file)
+        shown_as = self.plan_file if self.git_url is None else Path(self.plan_path)
+        plan = load_plan(snapshot.plan_file, shown_as=shown_as)
         return Loaded(snapshot, plan, self.platform_for(plan))
 
     def platform_for(self, plan: Plan) -> Platform:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -20,7 +21,7 @@ def destroy(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str
     functions the fusionizer does not manage are never touched."""
     loaded = target(plan_file, git_url, ref, plan_path, platform_kind).load()
     if not yes:
-        if not click.get_text_stream("stdin").isatty():
+        if not sys.stdin.isatty():
             raise click.UsageError("destroy deletes every function of the plan: pass --yes to confirm.")
         click.confirm(f"Delete every function of plan {loaded.plan.name} in namespace "
                       f"{loaded.platform.namespace}?", abort=True)

@@ -31,8 +31,8 @@ def plan(ctx: click.Context, plan_file: Optional[Path], git_url: Optional[str], 
     else:
         click.echo(f"Plan {loaded.plan.name} from {loaded.snapshot.description} ({loaded.snapshot.short_revision})")
         click.echo(render.setup_line(result))
-        for change in result.changes:
-            click.echo(render.change_line(change))
+        for line in render.change_lines(result.changes):
+            click.echo(line)
         click.echo(render.summary_line(result.summary))
     if detailed_exitcode and result.has_changes:
         ctx.exit(2)

@@ -13,11 +13,15 @@ from fusionizer.reconciler.reconcile import PlanResult
 SYMBOLS = {"create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red"), "noop": ("=", None)}
 
 
-def change_line(change: Change, status: str = "") -> str:
-    symbol, colour = SYMBOLS[change.action]
-    head = click.style(f"{symbol} {change.function}", fg=colour, bold=colour is not None)
-    tail = f"  [{status}]" if status else ""
-    return f"  {head}  {change.action}: {change.reason}{tail}\n      tasks: {', '.join(change.tasks)}"
+def change_lines(changes: List[Change]) -> List[str]:
+    """One aligned line per change: ``+ name  create  reason  [tasks]``."""
+    width = max((len(c.function) for c in changes), default=0)
+    lines = []
+    for change in changes:
+        symbol, colour = SYMBOLS[change.action]
+        head = click.style(f"{symbol} {change.function.ljust(width)}", fg=colour, bold=colour is not None)
+        lines.append(f"  {head}  {change.action:<6}  {change.reason}  [{', '.join(change.tasks)}]")
+    return lines
 
 
 def summary_line(summary: Dict[str, int], verb: str = "Plan") -> str:

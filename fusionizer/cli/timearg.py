@@ -10,7 +10,7 @@ import click
 from fusionizer.plan.values import DURATION_HELP, parse_duration, parse_time
 
 
-class _Time(click.ParamType):
+class _Time(click.ParamType[datetime]):
     name = "TIME"
 
     def convert(self, value: Any, param: Optional[click.Parameter], ctx: Optional[click.Context]) -> datetime:

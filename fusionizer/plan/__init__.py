@@ -1,0 +1,15 @@
+"""The plan layer: ``fusionizer.yaml`` -> validated immutable model -> setup at a time.
+
+- :mod:`~fusionizer.plan.model`: the frozen dataclasses everyone else reads.
+- :mod:`~fusionizer.plan.loader`: :func:`load_plan` / :func:`check_plan` (schema + semantic checks).
+- :mod:`~fusionizer.plan.schedule`: :func:`resolve_setup`, the setup in force at an instant.
+"""
+
+from fusionizer.plan.loader import check_plan, load_plan
+from fusionizer.plan.model import Group, OptimizerSpec, Plan, PlatformSettings, ScheduleEntry, Task
+from fusionizer.plan.schedule import Setup, complete_groups, resolve_setup
+
+__all__ = [
+    "Group", "OptimizerSpec", "Plan", "PlatformSettings", "ScheduleEntry", "Setup", "Task",
+    "check_plan", "complete_groups", "load_plan", "resolve_setup",
+]

@@ -36,7 +36,7 @@ def test_new_changed_and_removed_functions() -> None:
     changes = diff(desired, actual)
     assert [(c.action, c.function) for c in changes] == [
         ("create", "demo-a-b"), ("update", "demo-c"), ("delete", "demo-a"), ("delete", "demo-gone")]
-    assert changes[0].reason == "new function for tasks a, b"
+    assert changes[0].reason == "new function" and changes[0].tasks == ("a", "b")
     assert changes[1].reason == "spec changed (old -> new)"
     assert changes[2].reason == "no longer in the plan; its tasks move to demo-a-b"
     assert changes[3].reason == "no longer in the plan"

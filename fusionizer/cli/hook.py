@@ -1,0 +1,51 @@
+"""``fusionizer hook install|uninstall``: a post-receive hook, so that a push reconciles."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import click
+
+from fusionizer.loop import posthook
+from fusionizer.platforms.factory import KINDS
+
+
+@click.group("hook")
+def hook() -> None:
+    """Git hooks: reconcile on `git push` to a repository you host."""
+
+
+@hook.command("install")
+@click.argument("bare_repo", metavar="BARE_REPO")
+@click.option("--branch", metavar="B", help="Branch whose pushes reconcile [default: the repository's HEAD branch].")
+@click.option("--plan-path", default="fusionizer.yaml", show_default=True,
+              help="Path of the plan file inside the repository.")
+@click.option("--platform", "platform_kind", type=click.Choice(KINDS), help="Override the plan's platform.")
+@click.option("--chain", is_flag=True, help="Keep an existing post-receive hook: it runs first, then ours.")
+def install(bare_repo: str, branch: Optional[str], plan_path: str, platform_kind: Optional[str], chain: bool) -> None:
+    """Install hooks/post-receive in BARE_REPO: a push to the branch runs `fusionizer apply`
+    at the pushed commit (the pusher sees the result as `remote:` lines) and wakes any
+    running `fusionizer watch --git BARE_REPO`.
+
+    The hook uses this python and the FUSIONIZER_HOME set now (if any), so it deploys to
+    the same local platform store as your other commands. Installing again updates it.
+    """
+    done = posthook.install(bare_repo, branch, plan_path, platform_kind, chain,
+                            home=os.environ.get("FUSIONIZER_HOME") or None)
+    settings = done.settings
+    verb = {"installed": "Installed", "updated": "Updated", "unchanged": "Already up to date:"}[done.action]
+    click.echo(f"{verb} {done.path}")
+    click.echo(f"  a push to {settings.branch} applies {settings.plan_path}"
+               f" on the {settings.platform or 'plan'}'s platform"
+               + (f", with FUSIONIZER_HOME={settings.home}" if settings.home else ""))
+    if settings.chained:
+        click.echo(f"  the previous hook runs first: {settings.chained}")
+
+
+@hook.command("uninstall")
+@click.argument("bare_repo", metavar="BARE_REPO")
+def uninstall(bare_repo: str) -> None:
+    """Remove the fusionizer's post-receive hook (a hook it chained is put back)."""
+    restored = posthook.uninstall(bare_repo)
+    click.echo(f"Removed the fusionizer hook from {bare_repo}" + (f"; restored {restored}" if restored else ""))

@@ -1,0 +1,69 @@
+"""``fusionizer watch``: the GitOps loop on a directory or a git repository."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from fusionizer.cli.context import source_options, target
+from fusionizer.loop import running
+from fusionizer.loop.backoff import Backoff
+from fusionizer.loop.looping import LOG, Loop, LoopSettings
+from fusionizer.loop.reconciling import Runner
+from fusionizer.loop.watching import Watchers
+from fusionizer.reconciler.reconcile import Options
+from fusionizer.sources import open_source
+
+
+@click.command("watch")
+@source_options
+@click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(min=0.1), metavar="S",
+              help="Seconds between polls of --git (±10% jitter); a post-receive hook makes them a fallback.")
+@click.option("--resync", default=60.0, show_default=True, type=click.FloatRange(min=0), metavar="S",
+              help="Seconds between drift checks that heal deleted or dead functions (0: never).")
+@click.option("--debounce", default=150, show_default=True, type=click.IntRange(min=0), metavar="MS",
+              help="Milliseconds of quiet after a file change before reconciling (-f only).")
+@click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="How many functions to deploy at once.")
+@click.option("--no-prune", is_flag=True, help="Keep functions that are no longer in the plan.")
+@click.option("-v", "--verbose", is_flag=True, help="Also log runs that found nothing to do.")
+def watch(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: str,
+          platform_kind: Optional[str], interval: float, resync: float, debounce: int, parallel: int,
+          no_prune: bool, verbose: bool) -> None:
+    """Reconcile continuously: on every file save (-f) or push (--git), when a scheduled
+    fusion setup takes effect, and to heal drift.
+
+    A revision whose plan is invalid is refused: the last good state keeps serving, and
+    the refusal shows in `fusionizer status`. Failed runs are retried with backoff
+    (1 s doubling to 5 min). Ctrl-C stops after the run in progress.
+    """
+    where = target(plan_file, git_url, ref, plan_path, platform_kind)
+    source = open_source(where.plan_file, where.git_url, where.ref, where.plan_path if where.git_url else None)
+    _setup_logging(verbose)
+    settings = LoopSettings(
+        poll_interval=interval if git_url else None,
+        resync_interval=resync or None,
+        debounce=debounce / 1000.0,
+    )
+    runner = Runner(source, where.platform_for, Options(parallel=parallel, prune=not no_prune), Backoff())
+    loop = Loop(runner, settings)
+    watchers = Watchers()
+    watched = running.attach(loop, watchers, source)
+    polls = f"polls every {interval:g}s; " if git_url else ""
+    checks = f"drift check every {resync:g}s" if resync else "no drift checks"
+    LOG.info(f"watching {source.describe()}: {watched}; {polls}{checks}; Ctrl-C to stop")
+    code = running.run(loop, watchers)
+    if code:
+        click.get_current_context().exit(code)
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    LOG.handlers[:] = [handler]
+    LOG.setLevel(logging.DEBUG if verbose else logging.INFO)
+    LOG.propagate = False

@@ -1,0 +1,201 @@
+"""YAML documents that remember where every value came from.
+
+The plan loader and the task checks read ``fusionizer.yaml`` and each task's
+``function.yaml`` through :func:`load_document`, so every diagnostic can name
+``FILE:LINE:COL`` of the offending node as well as its JSON path.
+
+PyYAML's ``compose`` gives us nodes with marks; we turn them into plain JSON-like values
+ourselves (instead of ``yaml.safe_load``) to keep a map from JSON path to position, to
+report duplicate keys (which PyYAML silently overwrites), and to keep YAML timestamps as
+the strings the user wrote (JSON Schema and our RFC 3339 check expect strings).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from fusionizer.errors import Diagnostic
+
+JsonPath = Tuple[Union[str, int], ...]
+Position = Tuple[int, int]  # 1-based line and column
+
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def format_path(path: Sequence[Union[str, int]]) -> str:
+    """``("spec", "tasks", 0, "name")`` -> ``spec.tasks[0].name`` (odd keys are quoted)."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.match(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+@dataclass
+class Document:
+    """A parsed YAML file: its data plus the position of every value and key."""
+
+    file: str  # as shown in diagnostics
+    data: Any
+    values: Dict[JsonPath, Position] = field(default_factory=dict)
+    keys: Dict[JsonPath, Position] = field(default_factory=dict)
+
+    def where(self, path: JsonPath, key: bool = False) -> Position:
+        """Position of the node at ``path`` (of its key with ``key=True``).
+
+        Falls back to the nearest enclosing node that exists, so a diagnostic about a
+        missing key points at the mapping that should hold it.
+        """
+        if key and path in self.keys:
+            return self.keys[path]
+        for end in range(len(path), -1, -1):
+            found = self.values.get(path[:end])
+            if found is not None:
+                return found
+        return (1, 1)
+
+    def diagnostic(self, path: JsonPath, message: str, severity: str = "error", key: bool = False) -> Diagnostic:
+        line, col = self.where(path, key)
+        return Diagnostic(message, self.file, line, col, format_path(path), severity)
+
+    def get(self, path: JsonPath) -> Any:
+        """The value at ``path``, or None if any step is missing or of the wrong type."""
+        value = self.data
+        for part in path:
+            if isinstance(part, int):
+                if not isinstance(value, list) or not 0 <= part < len(value):
+                    return None
+            elif not isinstance(value, dict) or part not in value:
+                return None
+            value = value[part]
+        return value
+
+
+class DocumentError(Exception):
+    """The text is not loadable YAML; ``diagnostic`` says where and why."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.render())
+        self.diagnostic = diagnostic
+
+
+def load_document(text: str, file: str) -> Document:
+    """Parse one YAML document, raising :class:`DocumentError` for anything unloadable."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        doc = Document(file, None)
+        if root is not None:
+            doc.data = _Converter(loader, doc).convert(root, ())
+        return doc
+    except yaml.MarkedYAMLError as e:
+        raise DocumentError(_syntax_diagnostic(e, file)) from e
+    except yaml.YAMLError as e:  # e.g. a reader error without a mark
+        raise DocumentError(Diagnostic(f"cannot read YAML: {e}", file, 1, 1)) from e
+    finally:
+        loader.dispose()
+
+
+class _Problem(yaml.MarkedYAMLError):
+    """Loadable YAML that we refuse anyway; its message already says what to do."""
+
+
+def _syntax_diagnostic(e: yaml.MarkedYAMLError, file: str) -> Diagnostic:
+    mark = e.problem_mark or e.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    what = "; ".join(p for p in (e.context, e.problem) if p)
+    fix = "" if isinstance(e, _Problem) else "; fix the syntax at this position"
+    return Diagnostic(f"invalid YAML: {what}{fix}", file, line, col)
+
+
+class _Converter:
+    """Turns composed nodes into plain values, recording positions into the document."""
+
+    def __init__(self, loader: yaml.SafeLoader, doc: Document) -> None:
+        self.loader = loader
+        self.doc = doc
+        self.active: Set[int] = set()  # nodes being converted: guards recursive aliases
+
+    def convert(self, node: Node, path: JsonPath) -> Any:
+        self.doc.values[path] = _position(node)
+        if id(node) in self.active:
+            raise _Problem(problem="recursive alias; write the value out", problem_mark=node.start_mark)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, MappingNode):
+                return self._mapping(node, path)
+            if isinstance(node, SequenceNode):
+                return [self.convert(item, path + (i,)) for i, item in enumerate(node.value)]
+            return self._scalar(node)
+        finally:
+            self.active.discard(id(node))
+
+    def _scalar(self, node: Node) -> Any:
+        assert isinstance(node, ScalarNode)
+        if node.tag == _TIMESTAMP_TAG:
+            return node.value  # keep "2030-01-01T00:00:00Z" a string, as JSON would
+        return self.loader.construct_object(node, deep=True)
+
+    def _mapping(self, node: MappingNode, path: JsonPath) -> Dict[str, Any]:
+        self.loader.flatten_mapping(node)  # resolves "<<" merge keys, as safe_load does
+        out: Dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = self._key(key_node)
+            if key in out:
+                first = self.doc.keys[path + (key,)]
+                raise _Problem(
+                    problem=f"duplicate key {key!r} (first at line {first[0]}); remove one of them",
+                    problem_mark=key_node.start_mark,
+                )
+            self.doc.keys[path + (key,)] = _position(key_node)
+            out[key] = self.convert(value_node, path + (key,))
+        return out
+
+    @staticmethod
+    def _key(node: Node) -> str:
+        if not isinstance(node, ScalarNode):
+            raise _Problem(problem="a mapping key must be a plain string", problem_mark=node.start_mark)
+        # The text as written: `on:` or `1:` are keys "on" and "1", as in JSON.
+        return str(node.value)
+
+
+def _position(node: Node) -> Position:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def kind_of(value: Any) -> str:
+    """The user's word for a value's type, for messages."""
+    names: List[Tuple[type, str]] = [
+        (bool, "a boolean"), (int, "a number"), (float, "a number"), (str, "a string"),
+        (list, "a list"), (dict, "a mapping"),
+    ]
+    if value is None:
+        return "nothing (null)"
+    for tp, name in names:
+        if isinstance(value, tp):
+            return name
+    return type(value).__name__
+
+
+def as_list(value: Any) -> List[Any]:
+    """``value`` if it is a list, else ``[]``: callers skip what the schema already reported."""
+    return value if isinstance(value, list) else []
+
+
+def as_dict(value: Any) -> Dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_str(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) else None

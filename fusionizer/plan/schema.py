@@ -1,0 +1,159 @@
+"""JSON Schema validation of a plan document, with messages that say what to do.
+
+The schema (``fusionizer/schemas/fusionizer.schema.json``, shipped in the wheel) is the
+single statement of the plan's structure; editors use it for completion and help. This
+module runs it and rewrites jsonschema's terse errors into diagnostics located at the
+offending YAML node. The semantic checks live in :mod:`fusionizer.plan.loader`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from importlib import resources
+from typing import Any, Dict, Iterator, List, Mapping
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+from fusionizer.errors import Diagnostic
+from fusionizer.plan.documents import Document, JsonPath, format_path, kind_of
+
+_TYPE_WORDS = {
+    "object": "a mapping", "array": "a list", "string": "a string", "integer": "a whole number",
+    "number": "a number", "boolean": "true or false", "null": "null",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def plan_schema() -> Mapping[str, Any]:
+    """The plan's JSON Schema (draft 2020-12), as shipped in the package."""
+    text = resources.files("fusionizer").joinpath("schemas/fusionizer.schema.json").read_text("utf-8")
+    schema: Dict[str, Any] = json.loads(text)
+    return schema
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(plan_schema())
+
+
+def check_schema(doc: Document) -> List[Diagnostic]:
+    """Every schema violation in ``doc``, in document order."""
+    found: List[Diagnostic] = []
+    for error in _validator().iter_errors(doc.data):
+        found.extend(_explain(error, doc))
+    # One "required" error per missing key each lists them all: keep each finding once.
+    return sorted(dict.fromkeys(found), key=lambda d: (d.line, d.col))
+
+
+def _explain(error: ValidationError, doc: Document) -> Iterator[Diagnostic]:
+    path: JsonPath = tuple(error.absolute_path)
+    rule = error.validator
+    if rule in ("anyOf", "oneOf"):
+        yield from _explain_alternatives(error, doc)
+    elif rule == "additionalProperties":
+        yield from _unknown_keys(error, doc, path)
+    elif rule == "required":
+        yield from _missing_keys(error, doc, path)
+    else:
+        yield doc.diagnostic(path, _message(error))
+
+
+def _explain_alternatives(error: ValidationError, doc: Document) -> Iterator[Diagnostic]:
+    """For "a list or a mapping" rules, explain the branch whose type the user chose."""
+    branches: Dict[int, List[ValidationError]] = {}
+    for sub in error.context or ():
+        branches.setdefault(int(sub.schema_path[0]), []).append(sub)
+    options = error.validator_value if isinstance(error.validator_value, list) else []
+    for index, subschema in enumerate(options):
+        if _type_matches(subschema, error.instance) and index in branches:
+            for sub in branches[index]:
+                yield from _explain(sub, doc)
+            return
+    path: JsonPath = tuple(error.absolute_path)
+    types = _type_words([o.get("type") for o in options if isinstance(o, dict) and "type" in o])
+    description = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
+    fix = f"; write {_lower_first(description)}" if description else ""
+    yield doc.diagnostic(path, f"expected {types}, got {kind_of(error.instance)} ({_short(error.instance)}){fix}")
+
+
+def _type_matches(subschema: Any, instance: Any) -> bool:
+    if not isinstance(subschema, dict) or "type" not in subschema:
+        return False
+    return bool(_validator().is_type(instance, subschema["type"]))
+
+
+def _unknown_keys(error: ValidationError, doc: Document, path: JsonPath) -> Iterator[Diagnostic]:
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    allowed = sorted(schema.get("properties", {}))
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    for key in instance:
+        if key in allowed:
+            continue
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        where = f" in {_where(path)}" if path else ""
+        message = f"unknown key {key!r}{where}; {hint}allowed keys: {', '.join(allowed)}"
+        yield doc.diagnostic(path + (key,), message, key=True)
+
+
+def _missing_keys(error: ValidationError, doc: Document, path: JsonPath) -> Iterator[Diagnostic]:
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    required = error.validator_value if isinstance(error.validator_value, list) else []
+    for key in required:
+        if key not in instance:
+            where = _where(path) if path else "the plan"
+            yield doc.diagnostic(path, f"{where} is missing the required key {key!r}; add it")
+
+
+def _message(error: ValidationError) -> str:
+    rule = error.validator
+    value: Any = error.instance
+    expected: Any = error.validator_value
+    schema: Dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+    if rule == "type":
+        return f"expected {_type_words(expected)}, got {kind_of(value)} ({_short(value)}); {_type_fix(value, expected)}"
+    if rule == "const":
+        return f"must be {expected!r}, got {_short(value)}; write {expected}"
+    if rule == "enum":
+        return f"{_short(value)} is not allowed; use one of: {', '.join(str(c) for c in expected)}"
+    if rule == "pattern":
+        hint = schema.get("patternErrorMessage") or f"it must match {expected}"
+        return f"{_short(value)}: {_lower_first(str(hint))}"
+    if rule == "maxLength":
+        return f"{_short(value)} is {len(value)} characters long; at most {expected} are allowed: shorten it"
+    if rule == "minLength":
+        return "this value is empty; fill it in or remove the key"
+    if rule == "minItems":
+        return "this list is empty; add at least one entry or remove it"
+    if rule == "minimum":
+        return f"{value} is too small; use at least {expected}"
+    return str(error.message)  # a rule this schema does not use today
+
+
+def _type_words(expected: Any) -> str:
+    types = expected if isinstance(expected, list) else [expected]
+    return " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in types)
+
+
+def _type_fix(value: Any, expected: Any) -> str:
+    wanted = expected if isinstance(expected, list) else [expected]
+    # YAML 1.1 reads `no`, `on`, `3.10` or `012` as booleans and numbers: quote them.
+    if "string" in wanted and isinstance(value, (bool, int, float)):
+        return "quote the value if you meant text"
+    return f"write {_type_words(expected)} here"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _where(path: JsonPath) -> str:
+    return format_path(path)
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text else text

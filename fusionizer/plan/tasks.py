@@ -1,0 +1,374 @@
+"""Finding a plan's tasks and checking each task's ``function.yaml`` and handler.
+
+Called by :mod:`fusionizer.plan.loader`. Tasks come from ``spec.tasks`` (explicit) and
+``spec.taskDirs`` (every immediate subdirectory holding a ``function.yaml``). User code is
+never imported: the handler module is parsed with :mod:`ast` to check the function exists.
+Diagnostics about a ``function.yaml`` or a handler module name THAT file.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from fusionizer.errors import Diagnostic
+from fusionizer.plan.documents import (
+    Document,
+    DocumentError,
+    JsonPath,
+    as_dict,
+    as_list,
+    as_str,
+    format_path,
+    kind_of,
+    load_document,
+)
+from fusionizer.plan.model import Task
+from fusionizer.plan.values import (
+    DNS_HELP,
+    SUPPORTED_RUNTIMES,
+    is_dns_label,
+    normalise_runtime,
+    suggest_dns_label,
+)
+
+FUNCTION_YAML = "function.yaml"
+DEFAULT_HANDLER = "main:handler"
+# Nuclio's wrapper accepts exactly this (reference/nuclio.md §6).
+_HANDLER = re.compile(r"^([\w|-]+(\.[\w|-]+)*):(\w+)$")
+
+
+@dataclass(frozen=True)
+class TaskSource:
+    """A task plus where it came from, for diagnostics that span files."""
+
+    task: Task
+    config: Document  # its function.yaml
+    defined_at: JsonPath  # in the plan: spec.tasks[i] or spec.taskDirs[j]
+
+
+@dataclass
+class Paths:
+    """Resolves plan-relative paths and shows files the way the user named the plan."""
+
+    root: Path  # absolute directory of the plan file
+    shown_root: Path  # that directory as the user wrote it (e.g. "." or "examples")
+
+    def resolve(self, relative: str) -> Path:
+        return Path(os.path.normpath(self.root / relative))
+
+    def show(self, path: Path) -> str:
+        try:
+            return str(self.shown_root / path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+
+@dataclass
+class TaskTable:
+    """Every task the plan defines, and those whose directory checked out."""
+
+    defined: Dict[str, Tuple[Path, JsonPath]] = field(default_factory=dict)  # name -> (dir, where)
+    sources: Dict[str, TaskSource] = field(default_factory=dict)  # only the usable ones
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.defined
+
+
+def collect_tasks(plan: Document, paths: Paths, out: List[Diagnostic]) -> TaskTable:
+    """All tasks of the plan, explicit ones first; problems go to ``out``.
+
+    A task whose files are broken stays *defined* (so groups naming it raise no
+    "unknown task" noise) but gets no source: the plan will not build anyway.
+    """
+    table = TaskTable()
+    for i, entry in enumerate(as_list(plan.get(("spec", "tasks")))):
+        _add_explicit(plan, paths, ("spec", "tasks", i), as_dict(entry), table, out)
+    for j, entry in enumerate(as_list(plan.get(("spec", "taskDirs")))):
+        if isinstance(entry, str):
+            _discover(plan, paths, ("spec", "taskDirs", j), entry, table, out)
+    table.sources = dict(sorted(table.sources.items()))
+    return table
+
+
+def _add_explicit(
+    plan: Document, paths: Paths, at: JsonPath, entry: Dict[str, Any],
+    table: TaskTable, out: List[Diagnostic],
+) -> None:
+    name, relative = as_str(entry.get("name")), as_str(entry.get("path"))
+    if name is None or relative is None:
+        return  # the schema reported it
+    directory = paths.resolve(relative)
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "does not exist"
+        out.append(plan.diagnostic(at + ("path",), (
+            f"task {name!r}: {paths.show(directory)} {what}; point path at the task's directory "
+            f"(it holds {FUNCTION_YAML} and the handler module), relative to the plan file"
+        )))
+        return
+    if not (directory / FUNCTION_YAML).is_file():
+        out.append(plan.diagnostic(at + ("path",), (
+            f"task {name!r}: no {FUNCTION_YAML} in {paths.show(directory)}; add one "
+            f"(spec.runtime and spec.handler) or fix the path"
+        )))
+        return
+    _register(plan, paths, name, directory, at + ("name",), table, out)
+
+
+def _discover(
+    plan: Document, paths: Paths, at: JsonPath, relative: str,
+    table: TaskTable, out: List[Diagnostic],
+) -> None:
+    directory = paths.resolve(relative)
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "does not exist"
+        out.append(plan.diagnostic(at, (
+            f"task directory {paths.show(directory)} {what}; create it or fix the "
+            f"path (relative to the plan file)"
+        )))
+        return
+    subdirs = sorted(
+        d for d in directory.iterdir()
+        # Hidden directories (.git, .venv, ...) are never tasks, whatever they hold.
+        if not d.name.startswith(".") and d.is_dir() and (d / FUNCTION_YAML).is_file()
+    )
+    if not subdirs:
+        out.append(plan.diagnostic(at, (
+            f"no task found in {paths.show(directory)}: no subdirectory holds a {FUNCTION_YAML}; "
+            f"add tasks there or remove this entry"
+        ), severity="warning"))
+    for sub in subdirs:
+        if not is_dns_label(sub.name):
+            out.append(plan.diagnostic(at, (
+                f"{paths.show(sub)} holds a {FUNCTION_YAML}, so it is a task named after the "
+                f"directory, but {sub.name!r} is not a valid task name ({DNS_HELP}); rename the "
+                f"directory, e.g. to {suggest_dns_label(sub.name)!r}"
+            )))
+            continue
+        _register(plan, paths, sub.name, sub, at, table, out)
+
+
+def _register(
+    plan: Document, paths: Paths, name: str, directory: Path, at: JsonPath,
+    table: TaskTable, out: List[Diagnostic],
+) -> None:
+    previous = table.defined.get(name)
+    if previous is not None:
+        # The same directory reached twice (listed and discovered) is the same task.
+        first_dir, first_at = previous
+        if first_dir.resolve() != directory.resolve():
+            line, _ = plan.where(first_at)
+            out.append(plan.diagnostic(at, (
+                f"duplicate task name {name!r}: {paths.show(directory)} and "
+                f"{paths.show(first_dir)} (defined at line {line}, {format_path(first_at)}); "
+                f"task names must be unique: rename one"
+            )))
+        return
+    table.defined[name] = (directory, at)
+    source = read_task(name, directory, paths, at, out)
+    if source is not None:
+        table.sources[name] = source
+
+
+def read_task(name: str, directory: Path, paths: Paths, at: JsonPath, out: List[Diagnostic]) -> Optional[TaskSource]:
+    """Load and check one task directory; None if its function.yaml is unusable."""
+    config_path = directory / FUNCTION_YAML
+    shown = paths.show(config_path)
+    try:
+        config = load_document(config_path.read_text(encoding="utf-8"), shown)
+    except DocumentError as e:
+        out.append(e.diagnostic)
+        return None
+    except (OSError, UnicodeDecodeError) as e:
+        out.append(Diagnostic(f"cannot read {FUNCTION_YAML}: {e}; make it a readable UTF-8 file", shown))
+        return None
+    if not isinstance(config.data, dict):
+        out.append(config.diagnostic((), (
+            f"{FUNCTION_YAML} must be a mapping with metadata and spec, got {kind_of(config.data)}; "
+            f"start from `spec: {{runtime: python:3.11, handler: main:handler}}`"
+        )))
+        return None
+    runtime = _check_runtime(config, out)
+    handler = _check_handler(config, directory, paths, out)
+    _check_env(config, out)
+    _check_build_commands(config, out)
+    if runtime is None or handler is None:
+        return None
+    return TaskSource(Task(name, directory, handler, runtime, config.data), config, at)
+
+
+def _check_runtime(config: Document, out: List[Diagnostic]) -> Optional[str]:
+    spec = config.get(("spec",))
+    if not isinstance(spec, dict):
+        got = "no spec" if spec is None else f"spec is {kind_of(spec)}"
+        out.append(config.diagnostic(("spec",), (
+            f"{got}; {FUNCTION_YAML} needs a spec mapping with runtime and handler, e.g. "
+            f"`spec: {{runtime: python:3.11, handler: main:handler}}`"
+        ), key=True))
+        return None
+    raw = spec.get("runtime")
+    if raw is None:
+        out.append(config.diagnostic(("spec",), (
+            f"spec.runtime is missing; add `runtime: python:3.11` (one of {', '.join(SUPPORTED_RUNTIMES)})"
+        ), key=True))
+        return None
+    if not isinstance(raw, str):
+        out.append(config.diagnostic(("spec", "runtime"), (
+            f"spec.runtime must be a string like python:3.11, got {kind_of(raw)}; quote it"
+        )))
+        return None
+    return _runtime_verdict(config, raw, out)
+
+
+def _runtime_verdict(config: Document, raw: str, out: List[Diagnostic]) -> Optional[str]:
+    runtime, verdict = normalise_runtime(raw)
+    supported = ", ".join(SUPPORTED_RUNTIMES)
+    if verdict == "deprecated":
+        out.append(config.diagnostic(("spec", "runtime"), (
+            f"runtime {raw} is deprecated by Nuclio (it builds with a warning); move to one of {supported}"
+        ), severity="warning"))
+    elif verdict == "unsupported":
+        why = "the fusionizer fuses Python tasks only" if not runtime.startswith("python") else "Nuclio does not build it"
+        out.append(config.diagnostic(("spec", "runtime"), (
+            f"runtime {raw!r} is not supported ({why}); use one of {supported}"
+        )))
+        return None
+    return runtime
+
+
+def _check_handler(config: Document, directory: Path, paths: Paths, out: List[Diagnostic]) -> Optional[str]:
+    raw = config.get(("spec", "handler"))
+    at: JsonPath = ("spec", "handler")
+    if raw is None:
+        raw, at = DEFAULT_HANDLER, ("spec",)  # Nuclio's default for main.py
+    if not isinstance(raw, str) or not _HANDLER.match(raw):
+        out.append(config.diagnostic(at, (
+            f"spec.handler {raw!r} is not module:function; write e.g. main:handler "
+            f"(module path with dots, then the function name)"
+        )))
+        return None
+    module, function = raw.split(":")
+    source = _module_file(directory, module)
+    if source is None:
+        fix = f"create it or fix spec.handler ({raw})"
+        if module.endswith(".py"):  # a common slip: Nuclio wants the module, not the file
+            fix = f"write the module without .py: {module[:-3]}:{function}"
+        out.append(config.diagnostic(at, (
+            f"handler module {module!r} not found: no {module.replace('.', '/')}.py in "
+            f"{paths.show(directory)}; {fix}"
+        ), key=at == ("spec",)))
+        return None
+    return raw if _check_function(config, at, source, function, paths, out) else None
+
+
+def _module_file(directory: Path, module: str) -> Optional[Path]:
+    base = directory.joinpath(*module.split("."))
+    for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _check_function(
+    config: Document, at: JsonPath, source: Path, function: str, paths: Paths, out: List[Diagnostic],
+) -> bool:
+    shown = paths.show(source)
+    try:
+        tree = ast.parse(source.read_bytes(), filename=shown)
+    except SyntaxError as e:
+        out.append(Diagnostic(
+            f"handler module has a syntax error: {e.msg}; fix it (the function cannot load)",
+            shown, e.lineno or 1, e.offset or 1,
+        ))
+        return False
+    except (OSError, ValueError) as e:  # unreadable, or NUL bytes in the source
+        out.append(Diagnostic(f"cannot read handler module: {e}", shown))
+        return False
+    binding = _top_level_binding(tree, function)
+    if binding is None:
+        out.append(config.diagnostic(at, (
+            f"{shown} defines no top-level {function!r}; define `def {function}(context, event):` "
+            f"there or fix spec.handler"
+        ), key=at == ("spec",)))
+        return False
+    if isinstance(binding, (ast.FunctionDef, ast.AsyncFunctionDef)) and not _callable_as_handler(binding.args):
+        out.append(Diagnostic(
+            f"handler {function!r} cannot be called as {function}(context, event) or "
+            f"{function}(context, event, requests_session); fix its parameters",
+            shown, binding.lineno, binding.col_offset + 1,
+        ))
+        return False
+    return True
+
+
+def _top_level_binding(tree: ast.Module, name: str) -> Optional[ast.stmt]:
+    """The last top-level statement that binds ``name`` (def, class, assignment or import)."""
+    found: Optional[ast.stmt] = None
+    for stmt in tree.body:
+        if name in _names_bound(stmt):
+            found = stmt
+    return found
+
+
+def _names_bound(stmt: ast.stmt) -> Tuple[str, ...]:
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return (stmt.name,)
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return tuple((a.asname or a.name).split(".")[0] for a in stmt.names)
+    targets: List[ast.expr] = []
+    if isinstance(stmt, ast.Assign):
+        targets = list(stmt.targets)
+    elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+        targets = [stmt.target]
+    return tuple(t.id for t in targets if isinstance(t, ast.Name))
+
+
+def _callable_as_handler(args: ast.arguments) -> bool:
+    positional = len(args.posonlyargs) + len(args.args)
+    required = positional - len(args.defaults)
+    required_kwonly = sum(1 for d in args.kw_defaults if d is None)
+    if required_kwonly:
+        return False
+    return any(required <= n and (n <= positional or args.vararg is not None) for n in (2, 3))
+
+
+def _check_env(config: Document, out: List[Diagnostic]) -> None:
+    env = config.get(("spec", "env"))
+    if env is None:
+        return
+    if not isinstance(env, list):
+        out.append(config.diagnostic(("spec", "env"), (
+            f"spec.env must be a list of {{name, value}} entries (Nuclio does not take a map here), "
+            f"got {kind_of(env)}; write `- name: X` / `  value: \"1\"`"
+        )))
+        return
+    for i, entry in enumerate(env):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            out.append(config.diagnostic(("spec", "env", i), (
+                "an env entry needs a name and a value (or valueFrom); write `- name: X` / `  value: \"1\"`"
+            )))
+
+
+def _check_build_commands(config: Document, out: List[Diagnostic]) -> None:
+    commands = config.get(("spec", "build", "commands"))
+    if commands is None:
+        return
+    if not isinstance(commands, list) or not all(isinstance(c, str) for c in commands):
+        out.append(config.diagnostic(("spec", "build", "commands"), (
+            "spec.build.commands must be a list of shell commands (strings), e.g. "
+            "`- pip install requests`"
+        )))
+
+
+def env_of(source: TaskSource) -> Dict[str, Tuple[Any, JsonPath]]:
+    """The task's env as {name: (definition without the name, where it is)}; last one wins."""
+    result: Dict[str, Tuple[Any, JsonPath]] = {}
+    for i, entry in enumerate(as_list(source.config.get(("spec", "env")))):
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            rest = {k: v for k, v in entry.items() if k != "name"}
+            result[entry["name"]] = (rest, ("spec", "env", i))
+    return result
