@@ -115,17 +115,29 @@ def test_moving_a_task_between_groups(cli: Cli, example: Path) -> None:
     cli.ok("apply")
     plan_file = example / "fusionizer.yaml"
     doc = yaml.safe_load(plan_file.read_text())
-    doc["spec"]["fusion"]["groups"] = [
-        {"name": "storefront", "tasks": ["checkout", "validate-order", "price", "inventory", "taskb"]},
-        {"name": "billing", "tasks": ["payment", "notify"]},
-    ]
     doc["spec"]["fusion"].pop("schedule")
+    doc["spec"]["fusion"]["groups"] = [
+        {"name": "storefront", "tasks": ["checkout", "validate-order", "price", "inventory", "notify"]},
+        {"name": "billing", "tasks": ["payment"]},
+        ["taska", "taskb"],
+    ]
     plan_file.write_text(yaml.safe_dump(doc))
     planned = {(c["action"], c["function"]) for c in cli.ok("plan", "-o", "json").json()["changes"]}
-    assert planned == {("update", STOREFRONT), ("noop", BILLING), ("create", "demo-taska"), ("delete", AB)}
+    assert planned == {("update", STOREFRONT), ("update", BILLING), ("noop", AB)}
     cli.ok("apply")
-    assert set(cli.functions()) == {STOREFRONT, BILLING, "demo-taska"}
-    # taska now reaches taskb across functions, through the gateway.
+    assert cli.functions()[STOREFRONT]["tasks"] == ["checkout", "inventory", "notify", "price", "validate-order"]
+    # payment now reaches notify across functions, through the gateway.
+    confirmed = json.loads(cli.ok("invoke", "checkout", "--body", json.dumps(ORDER)).out)
+    assert confirmed["payment"]["notified"] is True
+
+    # Splitting a group: the new functions serve before the old one is deleted.
+    doc["spec"]["fusion"]["groups"] = doc["spec"]["fusion"]["groups"][:2]
+    plan_file.write_text(yaml.safe_dump(doc))
+    applied = cli.ok("apply", "-o", "json").json()
+    order = [(o["action"], o["function"]) for o in applied["outcomes"] if o["action"] != "noop"]
+    assert sorted(order[:2]) == [("create", "demo-taska"), ("create", "demo-taskb")]
+    assert order[2:] == [("delete", AB)]
+    assert set(cli.functions()) == {STOREFRONT, BILLING, "demo-taska", "demo-taskb"}
     assert cli.ok("invoke", "taska").out.strip() == "8"
 
 

@@ -37,6 +37,11 @@ class Started:
     ready: Dict[str, Any]  # what the process wrote to its ready file
 
 
+# Detached children started by this process, by pid: kept so they are reaped (and their
+# Popen objects not garbage-collected while the process still runs, which warns).
+_children: Dict[int, "subprocess.Popen[bytes]"] = {}
+
+
 class StartFailed(Exception):
     def __init__(self, reason: str, ref: Optional[ProcessRef]) -> None:
         super().__init__(reason)
@@ -60,6 +65,7 @@ def identify(pid: int) -> ProcessRef:
 def alive(ref: ProcessRef) -> bool:
     if ref.pid <= 0:
         return False
+    _reap(ref.pid)
     fields = _stat_fields(ref.pid)
     if fields is None:
         if Path("/proc/self/stat").exists():
@@ -93,6 +99,7 @@ def start(
             argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    _children[proc.pid] = proc
     ref = identify(proc.pid)
     if on_spawn is not None:
         on_spawn(ref)
@@ -104,10 +111,10 @@ def start(
             return Started(ref, ready)
         code = proc.poll()
         if code is not None:
+            _children.pop(proc.pid, None)
             raise StartFailed(f"the process exited with code {code} before it was ready", None)
         if time.monotonic() > deadline:
             stop(ref)
-            proc.wait()
             raise StartFailed(f"the function was not ready within {timeout:g}s", None)
         time.sleep(0.005)
 
@@ -134,10 +141,9 @@ def stop(ref: ProcessRef, grace: float = 5.0) -> None:
 
 def _reap(pid: int) -> None:
     # Our own children linger as zombies until waited for; others are reaped by init.
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:
+        del _children[pid]
 
 
 def python_argv(module: str, *args: str) -> List[str]:
