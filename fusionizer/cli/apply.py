@@ -48,8 +48,7 @@ def apply(ctx: click.Context, plan_file: Optional[Path], git_url: Optional[str],
     loaded = target(plan_file, git_url, ref, plan_path, platform_kind).load()
     text = output == "text"
     if text:
-        click.echo(f"Applying plan {loaded.plan.name} from {loaded.snapshot.description} "
-                   f"({loaded.snapshot.short_revision}) to the {type(loaded.platform).__name__}")
+        click.echo(f"Applying {loaded.describe()}")
     options = Options(parallel=parallel, prune=not no_prune, dry_run=dry_run, at=at, lock_timeout=lock_timeout)
     result = run_apply(loaded.plan, loaded.platform, loaded.snapshot.revision, options,
                        progress=_progress() if text else None)

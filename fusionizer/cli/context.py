@@ -38,11 +38,13 @@ class Target:
         snapshot = source.snapshot()
         shown_as = self.plan_file if self.git_url is None else Path(self.plan_path)
         plan = load_plan(snapshot.plan_file, shown_as=shown_as)
-        return Loaded(snapshot, plan, self.platform_for(plan))
+        return Loaded(snapshot, plan, self.platform_for(plan), self.kind_for(plan))
+
+    def kind_for(self, plan: Plan) -> str:
+        return self.platform_kind or os.environ.get("FUSIONIZER_PLATFORM") or plan.platform.kind
 
     def platform_for(self, plan: Plan) -> Platform:
-        kind = self.platform_kind or os.environ.get("FUSIONIZER_PLATFORM") or plan.platform.kind
-        return make_platform(kind, plan.platform.namespace, plan.platform.options)
+        return make_platform(self.kind_for(plan), plan.platform.namespace, plan.platform.options)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,11 @@ class Loaded:
     snapshot: Snapshot
     plan: Plan
     platform: Platform
+    platform_kind: str
+
+    def describe(self) -> str:
+        return (f"plan {self.plan.name} from {self.snapshot.description} ({self.snapshot.short_revision}), "
+                f"{self.platform_kind} platform, namespace {self.platform.namespace}")
 
 
 def source_options(func: F) -> F:

@@ -29,7 +29,7 @@ def plan(ctx: click.Context, plan_file: Optional[Path], git_url: Optional[str], 
     if output == "json":
         click.echo(json.dumps(plan_json(result), indent=2))
     else:
-        click.echo(f"Plan {loaded.plan.name} from {loaded.snapshot.description} ({loaded.snapshot.short_revision})")
+        click.echo(f"Planning {loaded.describe()}")
         click.echo(render.setup_line(result))
         for line in render.change_lines(result.changes):
             click.echo(line)
