@@ -8,7 +8,6 @@ out the directory together with the digest of its content at the time of the sna
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Protocol, runtime_checkable
