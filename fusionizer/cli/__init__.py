@@ -1,17 +1,20 @@
 """The ``fusionizer`` command: a click group, one module per command, one error handler.
 
 Expected failures (:class:`fusionizer.errors.FusionizerError`) print their message and exit
-1; Ctrl-C exits 130; anything else is a bug, reported with a hint to file it.
+1; Ctrl-C exits 130; anything else is a bug: exit 3, with the traceback written to
+``$FUSIONIZER_HOME/crash.log`` instead of the screen.
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
+from pathlib import Path
 from typing import Optional, Sequence
 
 import click
 
-from fusionizer import __version__
+from fusionizer import __version__, paths
 from fusionizer.errors import FusionizerError
 
 
@@ -30,6 +33,15 @@ def _register() -> None:
 
     for command in commands.ALL:
         cli.add_command(command)
+
+
+def _crash_report() -> Path:
+    log = paths.home() / "crash.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as out:
+        out.write(f"--- fusionizer {__version__}, python {sys.version.split()[0]}, argv {sys.argv}\n")
+        out.write(traceback.format_exc())
+    return log
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -51,4 +63,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted (^C)", err=True)
         return 130
+    except Exception as e:  # noqa: BLE001 - the one place that turns a bug into a report
+        log = _crash_report()
+        click.echo(f"An unexpected error occurred: {type(e).__name__}: {e}\n"
+                   f"This is a bug in fusionizer {__version__}; the traceback is in {log}", err=True)
+        return 3
     return code if isinstance(code, int) else 0
