@@ -18,7 +18,7 @@ import yaml
 
 from fusionizer.platforms.base import FunctionSource
 from fusionizer.platforms.local.platform import LocalPlatform
-from tests.e2e.conftest import ORDER, Cli
+from testing.example import ORDER, Cli
 
 STOREFRONT, BILLING, AB = "demo-storefront", "demo-billing", "demo-taska-taskb"
 

@@ -123,20 +123,30 @@ def stop(ref: ProcessRef, grace: float = 5.0) -> None:
     """SIGTERM, then SIGKILL after ``grace`` seconds; a no-op for a process already gone."""
     if not alive(ref):
         return
-    try:
-        os.killpg(ref.pid, signal.SIGTERM)
-    except OSError:
+    if not _signal(ref.pid, signal.SIGTERM):
+        return
+    child = _children.pop(ref.pid, None)
+    if child is not None:
+        # Our own child: wait on it directly, which also reaps it.
+        try:
+            child.wait(grace)
+        except subprocess.TimeoutExpired:
+            _signal(ref.pid, signal.SIGKILL)
+            child.wait()
         return
     deadline = time.monotonic() + grace
     while alive(ref) and time.monotonic() < deadline:
-        _reap(ref.pid)
         time.sleep(0.005)
     if alive(ref):
-        try:
-            os.killpg(ref.pid, signal.SIGKILL)
-        except OSError:
-            pass
-    _reap(ref.pid)
+        _signal(ref.pid, signal.SIGKILL)
+
+
+def _signal(pid: int, sig: int) -> bool:
+    try:
+        os.killpg(pid, sig)
+    except OSError:
+        return False
+    return True
 
 
 def _reap(pid: int) -> None:
