@@ -44,7 +44,7 @@ def summarize(changes: List[Change]) -> Dict[str, int]:
 
 def _compare(build: GroupBuild, record: Optional[FunctionRecord]) -> Change:
     if record is None:
-        return Change(CREATE, build.function, build.tasks, f"new function for {_tasks(build.tasks)}", build)
+        return Change(CREATE, build.function, build.tasks, "new function", build)
     old_hash = record.annotations.get(ANNOTATION_SPEC_HASH, "")
     if old_hash != build.spec_hash:
         reason = f"spec changed ({old_hash[:12] or 'none'} -> {build.spec_hash[:12]})"
@@ -61,7 +61,3 @@ def _delete_reason(record: FunctionRecord, served_by: Mapping[str, str]) -> str:
     if moved:
         return f"no longer in the plan; its tasks move to {', '.join(moved)}"
     return "no longer in the plan"
-
-
-def _tasks(tasks: Tuple[str, ...]) -> str:
-    return ("task " if len(tasks) == 1 else "tasks ") + ", ".join(tasks)
