@@ -33,3 +33,9 @@ _dispatcher = _Dispatcher.from_build_dir(_os.path.dirname(_os.path.abspath(__fil
 init_context = _dispatcher.init_context
 handler = _dispatcher.handler
 '''
+
+# Handler strings as Nuclio's Python wrapper accepts them ("module.sub:function"), and the
+# default when function.yaml names none.
+HANDLER_REGEX = r"^([\w|-]+(\.[\w|-]+)*):(\w+)$"
+DEFAULT_HANDLER = "main:handler"
+FUNCTION_CONFIG = "function.yaml"
