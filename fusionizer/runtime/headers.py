@@ -1,0 +1,71 @@
+"""HTTP header names the way Nuclio's Go processor hands them to Python.
+
+Nuclio's processor is written in Go: header keys reach the handler canonicalised
+(``fusionizer-server-address`` -> ``Fusionizer-Server-Address``), so task code indexes
+``event.headers["Fusionizer-Server-Address"]`` and it works whatever case the sender used.
+The local processor and every in-process call build headers with :func:`canonical_key`
+so that a fused call and an HTTP call hand the callee the same dict.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Mapping, Optional
+
+# RFC 7230 "tchar": the bytes Go's textproto accepts in a header field name.
+_TOKEN_CHARS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789" "abcdefghijklmnopqrstuvwxyz" "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+# Header names repeat endlessly (Content-Type, Task-Name, ...): remember the answer.
+# Bounded so a client sending random names cannot grow it without limit.
+_CACHE: Dict[str, str] = {}
+_CACHE_LIMIT = 4096
+
+
+def _canonicalise(key: str) -> str:
+    """``textproto.CanonicalMIMEHeaderKey``: invalid names are returned unchanged."""
+    for char in key:
+        if char not in _TOKEN_CHARS:
+            return key
+    out = []
+    upper = True
+    for char in key:
+        out.append(char.upper() if upper else char.lower())
+        upper = char == "-"
+    return "".join(out)
+
+
+def is_token(name: str) -> bool:
+    """A valid header field name (non-empty, RFC 7230 token characters only)."""
+    return bool(name) and all(char in _TOKEN_CHARS for char in name)
+
+
+def canonical_key(key: str) -> str:
+    """Canonical form of a header name, as Go's ``textproto.CanonicalMIMEHeaderKey``."""
+    cached = _CACHE.get(key)
+    if cached is not None:
+        return cached
+    result = _canonicalise(key)
+    if len(_CACHE) >= _CACHE_LIMIT:
+        _CACHE.clear()
+    _CACHE[key] = result
+    return result
+
+
+def canonical_headers(headers: Mapping[str, str]) -> Dict[str, str]:
+    """A new dict with canonical keys; on duplicates (after canonicalising) the last wins,
+    as in the Go map the processor builds."""
+    return {canonical_key(key): value for key, value in headers.items()}
+
+
+def get_header(headers: Mapping[str, object], name: str) -> Optional[object]:
+    """Case-insensitive lookup; tries the exact (canonical) spelling first because that is
+    what a Nuclio event carries, so the scan only runs for hand-built events."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    wanted = name.lower()
+    for key, candidate in headers.items():
+        if isinstance(key, str) and key.lower() == wanted:
+            return candidate
+    return None
