@@ -1,0 +1,260 @@
+"""One run of the loop, and the failure rules that make it safe to run forever.
+
+:class:`Runner` is called by :mod:`fusionizer.loop.looping` with a coalesced batch of
+triggers and returns a :class:`RunReport` (a value; the loop logs it and arms timers from
+it). A run has two steps:
+
+1. **Source** (for ``start``/``file``/``poll``/``hook``/``webhook``/``manual``/``retry``):
+   ``source.resolve()`` (cheap: ``git ls-remote`` or a directory digest); nothing more when
+   the revision is the one already attempted. A new revision is snapshotted and validated.
+   An invalid plan (or a broken task the validator catches) is REFUSED: nothing is
+   applied, the last good plan keeps serving, and the refusal is recorded in the plan's
+   history (result ``invalid``). An unreachable source is recorded once (``unreachable``)
+   and retried with backoff.
+2. **Reconcile** the last good plan (after a new revision, or for ``start``/``resync``/
+   ``schedule``/``retry``/``manual``): ``compute`` the diff at the current time, and
+   ``apply`` only when something differs (drift, schedule, new code) or a new revision
+   has not been recorded yet. A failed deploy leaves the old function serving (the
+   reconciler's create-before-delete) and is retried with backoff.
+
+Backoff counts consecutive failed runs and is reset by a success or a new revision.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
+
+from fusionizer.errors import FusionizerError, LockedError, PlanError
+from fusionizer.loop.backoff import Backoff
+from fusionizer.loop.triggers import FILE, HOOK, MANUAL, POLL, RESYNC, RETRY, SCHEDULE, START, WEBHOOK, Trigger
+from fusionizer.plan.loader import load_plan
+from fusionizer.plan.model import Plan
+from fusionizer.platforms.base import Platform
+from fusionizer.reconciler.diff import summarize
+from fusionizer.reconciler.execute import DONE
+from fusionizer.reconciler.reconcile import ApplyResult, Clock, Options, apply, compute, utcnow
+from fusionizer.reconciler.state import PlanState
+from fusionizer.sources.base import PollableSource, Snapshot, SourceError
+
+SOURCE_KINDS = frozenset({START, FILE, POLL, HOOK, WEBHOOK, MANUAL, RETRY})
+RECONCILE_KINDS = frozenset({START, RESYNC, SCHEDULE, RETRY, MANUAL})
+
+# Run results. The first four are recorded in the plan's history by the loop or by apply.
+OK = "ok"  # apply ran and every change succeeded
+FAILED = "failed"  # apply ran and some change failed, or the platform could not be read
+INVALID = "invalid"  # the new revision was refused; the last good plan keeps serving
+UNREACHABLE = "unreachable"  # the source could not be read; retried with backoff
+LOCKED = "locked"  # another apply of this plan holds the lock; retried with backoff
+IN_SYNC = "in-sync"  # the platform already matches the plan; nothing applied
+UNCHANGED = "unchanged"  # the source did not move; nothing to do
+IDLE = "idle"  # no valid plan has been seen yet; waiting for a new revision
+ERROR = "error"  # a bug; logged with its traceback and retried with backoff
+
+RETRIED = frozenset({FAILED, UNREACHABLE, LOCKED, ERROR})
+
+PlatformFor = Callable[[Plan], Platform]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A validated revision: what the loop reconciles until a newer valid one arrives."""
+
+    snapshot: Snapshot
+    plan: Plan
+    platform: Platform
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What one run saw and did; the loop logs it as one line and arms its timers from it."""
+
+    triggers: Tuple[Trigger, ...]
+    result: str
+    revision: str = ""  # the source's revision this run saw ("" when not read)
+    serving: str = ""  # the revision of the plan reconciled / kept serving ("" when none)
+    done: Mapping[str, int] = field(default_factory=dict)  # changes carried out, by action
+    functions: Tuple[str, ...] = ()  # the functions those changes touched
+    error: str = ""  # why it failed or was refused (diagnostics, platform words)
+    kept: str = ""  # extra note when the source step failed but the good plan was reconciled
+    retry_in: Optional[float] = None  # seconds until the retry timer fires
+    next_due: Optional[datetime] = None  # next schedule boundary of the reconciled plan
+    checked: bool = False  # the platform was listed (drift checked) in this run
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _SourceStep:
+    """Outcome of looking at the source: ``result`` is "" when it is fine."""
+
+    revision: str = ""
+    new: bool = False
+    result: str = ""
+    error: str = ""
+
+
+class Runner:
+    """Holds what the loop knows between runs: the last attempted revision, the last good
+    plan and the count of consecutive failures. Used by one thread at a time."""
+
+    def __init__(
+        self,
+        source: PollableSource,
+        platform_for: PlatformFor,
+        options: Options = Options(),
+        backoff: Backoff = Backoff(),
+        clock: Optional[Clock] = None,
+    ) -> None:
+        self.source = source
+        self._platform_for = platform_for
+        # The lock is never waited for: a concurrent apply (the post-receive hook, CI) is
+        # retried with backoff instead, so the loop thread stays free to stop promptly.
+        self._options = replace(options, dry_run=False, at=None, lock_timeout=0.0)
+        self._backoff = backoff
+        self._clock = clock or utcnow
+        self._attempted: Optional[str] = None
+        self._good: Optional[Loaded] = None
+        self.failures = 0
+
+    @property
+    def good(self) -> Optional[Loaded]:
+        return self._good
+
+    def run(self, triggers: Tuple[Trigger, ...]) -> RunReport:
+        began = time.monotonic()
+        report = self._run(triggers)
+        return self._account(replace(report, seconds=time.monotonic() - began))
+
+    def failed(self, triggers: Tuple[Trigger, ...], error: str, seconds: float) -> RunReport:
+        """A run that crashed with a bug: counted as a failure, so it is retried with backoff."""
+        report = RunReport(triggers, ERROR, serving=self._serving(), error=error, seconds=seconds)
+        return self._account(report)
+
+    # -- the two steps -------------------------------------------------------------------
+
+    def _run(self, triggers: Tuple[Trigger, ...]) -> RunReport:
+        kinds = {t.kind for t in triggers}
+        step = self._check_source() if kinds & SOURCE_KINDS else _SourceStep()
+        reconcile = step.new or bool(kinds & RECONCILE_KINDS)
+        if step.result and not (reconcile and self._good is not None):
+            return RunReport(triggers, step.result, step.revision, self._serving(), error=step.error)
+        if not reconcile:
+            return RunReport(triggers, UNCHANGED, step.revision, self._serving())
+        if self._good is None:
+            return RunReport(triggers, IDLE, step.revision, error="no valid plan yet; waiting for a new revision")
+        report = self._reconcile(triggers, self._good, step)
+        if step.result:  # the source failed, but the good plan was still reconciled (self-heal)
+            return replace(report, result=step.result, revision=step.revision, error=step.error,
+                           kept=_kept_note(report))
+        return report
+
+    def _check_source(self) -> _SourceStep:
+        try:
+            revision = self.source.resolve()
+        except SourceError as e:
+            return self._unreachable("", str(e))
+        if revision == self._attempted:
+            return _SourceStep(revision)
+        try:
+            snapshot = self.source.snapshot()
+        except SourceError as e:
+            return self._unreachable(revision, str(e))
+        # The ref may have moved between resolve and snapshot: the snapshot is what we read.
+        self._attempted = snapshot.revision
+        self.failures = 0  # a new revision resets the backoff
+        try:
+            plan = load_plan(snapshot.plan_file)
+            loaded = Loaded(snapshot, plan, self._platform_for(plan))
+        except FusionizerError as e:
+            return self._refuse(snapshot.revision, e)
+        self._good = loaded
+        return _SourceStep(snapshot.revision, new=True)
+
+    def _reconcile(self, triggers: Tuple[Trigger, ...], good: Loaded, step: _SourceStep) -> RunReport:
+        revision = good.snapshot.revision
+        base = RunReport(triggers, IN_SYNC, step.revision or self._attempted or "", revision)
+        try:
+            planned = compute(good.plan, good.platform, self._clock)
+            base = replace(base, next_due=planned.setup.next_due, checked=True)
+            if not planned.has_changes and not (step.new and not self._recorded(good)):
+                return base
+            result = apply(good.plan, good.platform, revision, self._options, self._clock)
+        except LockedError as e:
+            return replace(base, result=LOCKED, error=str(e))
+        except FusionizerError as e:  # the platform could not be listed or refused outright
+            self._record_once(good, {"revision": revision, "result": FAILED, "errors": [_first_line(str(e))]})
+            return replace(base, result=FAILED, error=str(e))
+        return _applied(base, result)
+
+    # -- refusals and failures -----------------------------------------------------------
+
+    def _refuse(self, revision: str, error: FusionizerError) -> _SourceStep:
+        errors = [d.render() for d in error.diagnostics if d.severity == "error"] \
+            if isinstance(error, PlanError) else [str(error)]
+        self._record_once(self._good, {"revision": revision, "result": INVALID, "errors": errors})
+        return _SourceStep(revision, result=INVALID, error=str(error))
+
+    def _unreachable(self, revision: str, error: str) -> _SourceStep:
+        self._record_once(self._good, {"revision": revision, "result": UNREACHABLE, "errors": [error]})
+        return _SourceStep(revision, result=UNREACHABLE, error=error)
+
+    def _account(self, report: RunReport) -> RunReport:
+        """Count failures; a retried result gets its backoff delay."""
+        if report.result in RETRIED:
+            self.failures += 1
+            return replace(report, retry_in=self._backoff.delay(self.failures))
+        if report.result in (OK, IN_SYNC):
+            self.failures = 0
+        return report
+
+    # -- history -------------------------------------------------------------------------
+
+    def _record_once(self, good: Optional[Loaded], run: Dict[str, object]) -> None:
+        """Record a run the reconciler did not record itself, in the last good plan's
+        history (an invalid revision has no plan name we could trust). A repeat of the
+        latest record (same result, revision and errors: a long outage) is not recorded."""
+        if good is None:
+            return
+        state = PlanState(good.platform.namespace, good.plan.name)
+        last = (state.history(1) or [{}])[-1]
+        if all(last.get(k) == run.get(k) for k in ("result", "revision", "errors")):
+            return
+        state.record_run({"at": self._clock().isoformat(timespec="seconds"), "seconds": 0.0, "summary": {}, **run})
+
+    def _recorded(self, good: Loaded) -> bool:
+        """Is this revision already the latest successful record (e.g. the hook applied it)?"""
+        history = PlanState(good.platform.namespace, good.plan.name).history(1)
+        return bool(history) and history[-1].get("revision") == good.snapshot.revision \
+            and history[-1].get("result") == OK
+
+    def _serving(self) -> str:
+        return self._good.snapshot.revision if self._good else ""
+
+
+def _applied(base: RunReport, result: ApplyResult) -> RunReport:
+    done = [o.change for o in result.outcomes if o.status == DONE]
+    counts = {k: n for k, n in summarize(done).items() if n and k != "noop"}
+    report = replace(base, result=OK if result.ok else FAILED, done=counts,
+                     functions=tuple(sorted({c.function for c in done})),
+                     next_due=result.planned.setup.next_due)
+    if not result.ok:  # the whole detail: a failed deploy carries the function's log tail
+        report = replace(report, error="\n".join(f"{o.change.function}: {o.detail.strip()}" for o in result.failures))
+    return report
+
+
+def _kept_note(report: RunReport) -> str:
+    if report.result == OK and report.done:
+        return "healed: " + _counts(report.done)
+    return {OK: "in sync", IN_SYNC: "in sync"}.get(report.result, f"{report.result}: {report.error}")
+
+
+def _counts(done: Mapping[str, int]) -> str:
+    verbs = {"create": "created", "update": "updated", "delete": "deleted"}
+    parts: List[str] = [f"{n} {verbs.get(k, k)}" for k, n in done.items() if n]
+    return ", ".join(parts) or "nothing"
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""

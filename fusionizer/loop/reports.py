@@ -1,0 +1,87 @@
+"""How a run reads in the log: one line per run (trigger reasons, revision, result, changes,
+duration, what happens next), plus the diagnostics of a refused or failed run indented
+below it. Called by :mod:`fusionizer.loop.looping`."""
+
+from __future__ import annotations
+
+import logging
+from typing import List
+
+from fusionizer.loop.reconciling import (
+    ERROR,
+    FAILED,
+    IDLE,
+    IN_SYNC,
+    INVALID,
+    LOCKED,
+    OK,
+    UNCHANGED,
+    UNREACHABLE,
+    RunReport,
+)
+from fusionizer.loop.triggers import POLL, RESYNC, describe
+from fusionizer.sources.base import short_revision
+
+_VERBS = {"create": "created", "update": "updated", "delete": "deleted"}
+_DETAIL_LINES = 25  # a deploy failure carries the function's log tail; keep the log readable
+
+
+def format_report(report: RunReport) -> str:
+    """``[file (tasks/a/main.py)] dir:1a2b3c4d5e6f: ok: 1 updated (demo-a) in 0.84s``."""
+    line = f"[{describe(report.triggers)}] {short_revision(report.revision) if report.revision else '-'}: "
+    line += _outcome(report)
+    if report.kept:
+        line += f"; last good {short_revision(report.serving)}: {report.kept}"
+    line += f" in {report.seconds:.2f}s"
+    if report.retry_in is not None:
+        line += f"; retrying in {report.retry_in:g}s"
+    details = _details(report)
+    return line + "".join(f"\n    {d}" for d in details)
+
+
+def level(report: RunReport) -> int:
+    """Quiet when nothing happened on a periodic check; loud when something went wrong."""
+    if report.result == ERROR:
+        return logging.ERROR
+    if report.result in (INVALID, FAILED, UNREACHABLE, LOCKED):
+        return logging.WARNING
+    periodic = all(t.kind in (POLL, RESYNC) for t in report.triggers)
+    if report.result == UNCHANGED or (report.result == IN_SYNC and periodic):
+        return logging.DEBUG
+    return logging.INFO
+
+
+def _outcome(report: RunReport) -> str:
+    result = report.result
+    serving = short_revision(report.serving) if report.serving else ""
+    if result == OK:
+        healed = all(t.kind == RESYNC for t in report.triggers) and report.done
+        return ("drift healed: " if healed else "ok: ") + _changes(report)
+    if result == FAILED:
+        done = f"; done: {_changes(report)}" if report.done else ""
+        return f"failed, the previous versions keep serving{done}"
+    if result == INVALID:
+        kept = f"{serving} keeps serving" if serving else "nothing was deployed"
+        return f"refused: the plan is invalid; {kept}"
+    if result == UNREACHABLE:
+        return "source unreachable" + (f"; {serving} keeps serving" if serving and not report.kept else "")
+    if result == LOCKED:
+        return "skipped: another apply of this plan is running"
+    return {IN_SYNC: "in sync", UNCHANGED: "unchanged", IDLE: "waiting for a valid plan"}.get(result, result)
+
+
+def _changes(report: RunReport) -> str:
+    counts = ", ".join(f"{n} {_VERBS.get(k, k)}" for k, n in report.done.items() if n)
+    if not counts:
+        return "no changes"
+    return f"{counts} ({', '.join(report.functions)})" if report.functions else counts
+
+
+def _details(report: RunReport) -> List[str]:
+    if report.result in (OK, IN_SYNC, UNCHANGED) or not report.error:
+        return []
+    lines = report.error.strip().splitlines()
+    if len(lines) > _DETAIL_LINES:
+        lines = lines[:_DETAIL_LINES] + [f"... ({len(lines) - _DETAIL_LINES} more lines)"]
+    return lines
+

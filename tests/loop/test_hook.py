@@ -1,0 +1,90 @@
+"""``fusionizer hook install``: idempotent, keeps or refuses a foreign hook, bakes in
+FUSIONIZER_HOME, runs apply without git's repository variables, and only for its branch."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from fusionizer.cli import main
+from fusionizer.loop import notifications, posthook
+from fusionizer.platforms.local.platform import LocalPlatform
+from tests.loop.conftest import Repo, git, handler_source, serving
+
+FOREIGN_HOOK = "#!/bin/sh\ncat > \"$(dirname \"$0\")/../foreign-hook-saw\"\necho foreign hook ran\n"
+
+
+def test_install_is_idempotent_and_bakes_in_the_home(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["hook", "install", str(repo.bare), "--plan-path", "fusionizer.yaml"]) == 0
+    hook = repo.bare / "hooks" / "post-receive"
+    assert "Installed" in capsys.readouterr().out
+    assert hook.stat().st_mode & stat.S_IXUSR
+    text = hook.read_text()
+    assert posthook.MARKER in text and os.environ["FUSIONIZER_HOME"] in text and '"branch": "main"' in text
+
+    assert main(["hook", "install", str(repo.bare)]) == 0
+    assert "Already up to date" in capsys.readouterr().out and hook.read_text() == text
+    assert main(["hook", "install", str(repo.bare), "--branch", "release", "--platform", "local"]) == 0
+    assert "Updated" in capsys.readouterr().out and '"branch": "release"' in hook.read_text()
+
+
+def test_a_foreign_hook_is_refused_or_chained_and_restored(repo: Repo, capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = repo.bare / "hooks" / "post-receive"
+    hook.write_text(FOREIGN_HOOK)
+    hook.chmod(0o755)
+    assert main(["hook", "install", str(repo.bare)]) == 1
+    assert "not installed by the fusionizer; pass --chain" in capsys.readouterr().err
+    assert hook.read_text() == FOREIGN_HOOK
+
+    assert main(["hook", "install", str(repo.bare), "--chain"]) == 0
+    assert "the previous hook runs first" in capsys.readouterr().out
+    home = os.environ["FUSIONIZER_HOME"]
+    sha = repo.commit({"tasks/alpha/main.py": handler_source("alpha", "v2")}, "v2")
+    monkeypatch.setenv("FUSIONIZER_HOME", str(Path(home) / "elsewhere"))  # the pusher's env does not matter
+    out = repo.push()
+    monkeypatch.setenv("FUSIONIZER_HOME", home)
+    assert "remote: foreign hook ran" in out and f"applied {sha[:12]}" in out, out
+    assert f" {sha} refs/heads/main" in (repo.bare / "foreign-hook-saw").read_text()
+    assert serving(LocalPlatform(), "alpha") == "alpha v2"
+    assert notifications.read_revision(notifications.trigger_file(str(repo.bare))) == sha
+
+    assert main(["hook", "uninstall", str(repo.bare)]) == 0
+    assert hook.read_text() == FOREIGN_HOOK
+
+
+def test_pushes_to_other_branches_are_ignored(repo: Repo) -> None:
+    posthook.install(str(repo.bare), home=os.environ["FUSIONIZER_HOME"])
+    git(repo.work, "checkout", "-q", "-b", "feature")
+    repo.commit({"tasks/alpha/main.py": handler_source("alpha", "feature")}, "feature")
+    out = git(repo.work, "push", "origin", "feature")
+    assert "fusionizer:" not in out, out
+    assert not notifications.trigger_file(str(repo.bare)).exists()
+
+
+def test_apply_runs_without_git_repository_variables() -> None:
+    env = {"GIT_DIR": ".", "GIT_QUARANTINE_PATH": "/q", "GIT_OBJECT_DIRECTORY": "/o",
+           "GIT_ALTERNATE_OBJECT_DIRECTORIES": "/a", "PATH": "/bin", "HOME": "/root"}
+    cleaned = posthook.clean_env(env, "/srv/fusionizer")
+    assert cleaned == {"PATH": "/bin", "HOME": "/root", "FUSIONIZER_HOME": "/srv/fusionizer", "PYTHONUNBUFFERED": "1"}
+    settings = posthook.HookSettings(repo="/srv/git/app.git", branch="main", plan_path="deploy/fusionizer.yaml",
+                                     platform="local", python="/usr/bin/python3")
+    assert posthook.apply_argv(settings, "ab" * 20) == [
+        "/usr/bin/python3", "-m", "fusionizer", "apply", "--git", "/srv/git/app.git", "--ref", "ab" * 20,
+        "--plan-path", "deploy/fusionizer.yaml", "--lock-timeout", "120", "--platform", "local"]
+
+
+def test_the_same_repository_gets_the_same_notification_file(repo: Repo, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(repo.bare.parent)
+    names = [str(repo.bare), str(repo.bare) + "/", "origin.git", f"file://{repo.bare}"]
+    assert len({notifications.repo_key(name) for name in names}) == 1
+    assert notifications.repo_key("https://example.invalid/app.git") != notifications.repo_key(str(repo.bare))
+
+
+def test_install_needs_a_git_repository(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["hook", "install", str(tmp_path)]) == 1
+    assert "is not a git repository" in capsys.readouterr().err

@@ -1,0 +1,262 @@
+"""The loop's rules against the in-memory platform (no processes): schedules switch at the
+exact instant, drift is healed by the resync, triggers during a run are coalesced, bad
+revisions are refused and recorded, failures back off. Time is a ManualTime: no waiting."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+from fusionizer.cli import main
+from fusionizer.loop.looping import LoopSettings
+from fusionizer.loop.reconciling import FAILED, IN_SYNC, INVALID, OK, UNCHANGED, UNREACHABLE, RunReport
+from fusionizer.loop.triggers import FILE, HOOK, MANUAL, POLL, RESYNC, RETRY, SCHEDULE, START, WEBHOOK, Trigger
+from fusionizer.reconciler.state import PlanState
+from fusionizer.sources import DirectorySource, GitSource
+from fusionizer.sources.base import Snapshot
+from testing.memory_platform import MemoryPlatform
+from tests.loop.conftest import (
+    PLAN_NAME,
+    SCHEDULE_AFTER_40S,
+    WAIT,
+    Harness,
+    Repo,
+    handler_source,
+    plan_files,
+    write_files,
+)
+
+FUSED, ALPHA, BETA, GAMMA = f"{PLAN_NAME}-alpha-beta", f"{PLAN_NAME}-alpha", f"{PLAN_NAME}-beta", f"{PLAN_NAME}-gamma"
+MakeHarness = Callable[..., Harness]
+
+
+def kinds(report: RunReport) -> List[str]:
+    return [t.kind for t in report.triggers]
+
+
+def history(platform: MemoryPlatform) -> List[Dict[str, Any]]:
+    return PlanState(platform.namespace, PLAN_NAME).history()
+
+
+def test_start_applies_then_a_resync_heals_a_deleted_function(plan_dir: Path, make_harness: MakeHarness) -> None:
+    platform = MemoryPlatform()
+    harness = make_harness(DirectorySource(plan_dir / "fusionizer.yaml"), lambda plan: platform)
+    first = harness.start()
+    assert first is not None and first.result == OK and kinds(first) == [START]
+    assert set(platform.records) == {FUSED, GAMMA}
+    resync_due = harness.loop.queue.timers()[RESYNC]
+    assert resync_due == harness.time.now() + timedelta(seconds=60)
+
+    del platform.records[GAMMA]  # behind the reconciler's back
+    harness.advance(60)
+    healed = harness.recorder.next("the resync")
+    assert kinds(healed) == [RESYNC] and healed.result == OK and healed.done == {"create": 1}
+    assert healed.functions == (GAMMA,) and set(platform.records) == {FUSED, GAMMA}
+
+    harness.advance(60)
+    quiet = harness.recorder.next("the next resync")
+    assert quiet.result == IN_SYNC and platform.calls["deploy"] == 3
+
+
+def test_the_schedule_switches_exactly_when_it_is_due(plan_dir: Path, make_harness: MakeHarness) -> None:
+    write_files(plan_dir, {"fusionizer.yaml": plan_files(schedule=SCHEDULE_AFTER_40S)["fusionizer.yaml"]})
+    platform = MemoryPlatform()
+    harness = make_harness(DirectorySource(plan_dir / "fusionizer.yaml"), lambda plan: platform)
+    start = harness.time.now()
+    harness.start()
+    assert set(platform.records) == {FUSED, GAMMA}
+    assert harness.loop.queue.timers()[SCHEDULE] == start + timedelta(seconds=40)
+
+    harness.advance(39.999)
+    harness.loop.trigger(MANUAL, "a moment before")  # still the default setup
+    before = harness.recorder.next("the manual run")
+    assert kinds(before) == [MANUAL] and before.result == IN_SYNC
+
+    harness.advance(0.001)
+    switched = harness.recorder.next("the schedule boundary")
+    assert kinds(switched) == [SCHEDULE] and switched.result == OK
+    assert switched.done == {"create": 2, "delete": 1}
+    assert set(platform.records) == {ALPHA, BETA, GAMMA}
+    assert SCHEDULE not in harness.loop.queue.timers()  # no later entry: nothing more to wake for
+
+
+def test_triggers_during_a_run_are_coalesced_into_one_more_run(plan_dir: Path, make_harness: MakeHarness) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    class Gated(DirectorySource):
+        """Holds the first run inside resolve() until the test has posted its triggers."""
+
+        def resolve(self) -> str:
+            if not release.is_set():
+                entered.set()
+                release.wait(WAIT)
+            return super().resolve()
+
+    platform = MemoryPlatform()
+    harness = make_harness(Gated(plan_dir / "fusionizer.yaml"), lambda plan: platform)
+    harness.start(wait=False)
+    assert entered.wait(WAIT)
+    posted = [Trigger(WEBHOOK, "delivery-1"), Trigger(HOOK, "1a2b3c"), Trigger(WEBHOOK, "delivery-2"),
+              Trigger(MANUAL), Trigger(WEBHOOK, "delivery-1")]
+    for trigger in posted:
+        harness.loop.trigger(trigger.kind, trigger.detail)
+    release.set()
+    harness.recorder.wait(lambda r: kinds(r) == [START], "the start run")
+    second = harness.recorder.wait(lambda r: kinds(r) != [START], "the coalesced run")
+    assert second.triggers == (Trigger(WEBHOOK, "delivery-1"), Trigger(HOOK, "1a2b3c"),
+                               Trigger(WEBHOOK, "delivery-2"), Trigger(MANUAL))
+    # Four distinct triggers waited while the first run went on; none were left after the second.
+    assert harness.recorder.count() == 2 and harness.recorder.pending_after == [4, 0]
+
+
+def test_an_invalid_revision_is_refused_recorded_and_the_good_plan_still_reconciled(
+        plan_dir: Path, make_harness: MakeHarness, capsys: object) -> None:
+    platform = MemoryPlatform()
+    harness = make_harness(DirectorySource(plan_dir / "fusionizer.yaml"), lambda plan: platform)
+    good = harness.start()
+    assert good is not None and good.result == OK
+    deployed = dict(platform.records)
+
+    plan = plan_dir / "fusionizer.yaml"
+    plan.write_text(plan.read_text().replace("- [alpha, beta]", "- [alpha, beta]\n      - [beta, gamma]"))
+    harness.loop.trigger(FILE, "fusionizer.yaml")
+    refused = harness.recorder.next("the refusal")
+    assert refused.result == INVALID and refused.serving == good.revision
+    assert "beta" in refused.error and refused.retry_in is None
+    assert platform.records == deployed  # nothing applied
+    assert history(platform)[-1]["result"] == INVALID
+    assert history(platform)[-1]["revision"] == refused.revision
+    assert "beta" in " ".join(history(platform)[-1]["errors"])
+
+    harness.loop.trigger(FILE, "fusionizer.yaml")  # a save that changes nothing: no second record
+    assert harness.recorder.next().result == UNCHANGED and len(history(platform)) == 2
+
+    del platform.records[GAMMA]  # drift while the source is broken: the last good plan heals it
+    harness.advance(60)
+    healed = harness.recorder.next("the resync")
+    assert healed.result == OK and healed.functions == (GAMMA,) and healed.serving == good.revision
+
+    plan.write_text(plan.read_text().replace("- [alpha, beta]\n      - [beta, gamma]", "- [alpha, beta, gamma]"))
+    harness.loop.trigger(FILE, "fusionizer.yaml")
+    fixed = harness.recorder.next("the fixed revision")
+    assert fixed.result == OK and fixed.serving == fixed.revision != good.revision
+    assert set(platform.records) == {f"{PLAN_NAME}-alpha-beta-gamma"}
+
+    assert main(["status", "-f", str(plan), "--platform", "local"]) == 0  # status shows the refusal
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "invalid" in out and refused.revision[4:16] in out
+
+
+def test_failed_deploys_back_off_and_a_new_revision_resets_the_backoff(
+        plan_dir: Path, make_harness: MakeHarness) -> None:
+    platform = MemoryPlatform(failing=frozenset({GAMMA}))
+    harness = make_harness(DirectorySource(plan_dir / "fusionizer.yaml"), lambda plan: platform)
+    first = harness.start()
+    assert first is not None and first.result == FAILED and first.retry_in == 1.0
+    assert FUSED in platform.records and "gamma" in first.error
+
+    delays = []
+    for expected in (1.0, 2.0, 4.0):
+        assert harness.loop.queue.timers()[RETRY] == harness.time.now() + timedelta(seconds=expected)
+        harness.advance(expected)
+        retried = harness.recorder.next("a retry")
+        assert kinds(retried) == [RETRY] and retried.result == FAILED
+        delays.append(retried.retry_in)
+    assert delays == [2.0, 4.0, 8.0]
+
+    write_files(plan_dir, {"tasks/gamma/main.py": handler_source("gamma", "v2")})
+    harness.loop.trigger(FILE, "tasks/gamma/main.py")
+    assert harness.recorder.next("the new revision").retry_in == 1.0  # reset by the new revision
+
+    platform.failing = frozenset()
+    harness.advance(1.0)
+    recovered = harness.recorder.next("the successful retry")
+    assert recovered.result == OK and recovered.functions == (GAMMA,)
+    assert RETRY not in harness.loop.queue.timers()
+
+
+def test_a_bug_in_a_run_is_logged_and_retried_not_fatal(plan_dir: Path, make_harness: MakeHarness) -> None:
+    platform = MemoryPlatform()
+    broken = {"once": True}
+
+    def platform_for(plan: object) -> MemoryPlatform:
+        if broken.pop("once", False):
+            raise RuntimeError("boom")
+        return platform
+
+    harness = make_harness(DirectorySource(plan_dir / "fusionizer.yaml"), platform_for)
+    first = harness.start()
+    assert first is not None and first.result == "error" and "RuntimeError: boom" in first.error
+    assert first.retry_in == 1.0
+    harness.loop.trigger(FILE, "tasks/alpha/main.py")  # a new save of the same content re-reads nothing ...
+    assert harness.recorder.next().result == UNCHANGED
+    write_files(plan_dir, {"tasks/alpha/main.py": handler_source("alpha", "v2")})
+    harness.loop.trigger(FILE, "tasks/alpha/main.py")  # ... a real change is loaded and applied
+    assert harness.recorder.next().result == OK
+
+
+def test_git_polls_skip_work_until_the_branch_moves_and_follow_a_force_push(
+        repo: Repo, make_harness: MakeHarness, tmp_path: Path) -> None:
+    platform = MemoryPlatform()
+    snapshots: List[str] = []
+
+    class Counting(GitSource):
+        def snapshot(self) -> Snapshot:
+            taken = super().snapshot()
+            snapshots.append(taken.revision)
+            return taken
+
+    settings = LoopSettings(poll_interval=30.0, poll_jitter=0.0, resync_interval=None)
+    harness = make_harness(Counting(str(repo.bare), "main", cache_dir=tmp_path / "cache"), lambda p: platform,
+                           settings)
+    first = harness.start()
+    assert first is not None and first.result == OK and first.revision == repo.sha()
+    assert harness.loop.queue.timers()[POLL] == harness.time.now() + timedelta(seconds=30)
+
+    harness.advance(30)
+    assert harness.recorder.next("an idle poll").result == UNCHANGED and len(snapshots) == 1
+
+    repo.commit({"tasks/gamma/main.py": handler_source("gamma", "v2")}, "v2")
+    repo.push()
+    harness.advance(30)
+    moved = harness.recorder.next("the poll after the push")
+    assert moved.result == OK and moved.revision == repo.sha() and moved.functions == (GAMMA,)
+
+    rewritten = repo.commit({"tasks/gamma/main.py": handler_source("gamma", "v3")}, "v2 rewritten", amend=True)
+    repo.push(force=True)
+    harness.advance(30)
+    forced = harness.recorder.next("the poll after the force push")
+    assert forced.result == OK and forced.revision == rewritten and forced.functions == (GAMMA,)
+    assert snapshots == [first.revision, moved.revision, rewritten]
+
+
+def test_an_unreachable_remote_backs_off_keeps_serving_and_recovers(
+        repo: Repo, make_harness: MakeHarness, tmp_path: Path) -> None:
+    platform = MemoryPlatform()
+    settings = LoopSettings(poll_interval=30.0, poll_jitter=0.0, resync_interval=60.0)
+    harness = make_harness(GitSource(str(repo.bare), "main", cache_dir=tmp_path / "cache"), lambda p: platform,
+                           settings)
+    good = harness.start()
+    assert good is not None and good.result == OK
+    moved = repo.bare.with_name("moved.git")
+    repo.bare.rename(moved)
+
+    harness.advance(30)
+    down = harness.recorder.next("the failed poll")
+    assert kinds(down) == [POLL] and down.result == UNREACHABLE and down.retry_in == 1.0
+    assert "cannot reach" in down.error and set(platform.records) == {FUSED, GAMMA}
+    assert history(platform)[-1]["result"] == UNREACHABLE
+
+    del platform.records[GAMMA]
+    harness.advance(30)  # retries at +1, +2, +4, +8, +16 s and the resync at +60 s ...
+    harness.advance(30)
+    healed = harness.recorder.wait(lambda r: RESYNC in kinds(r), "the resync during the outage")
+    assert healed.result == UNREACHABLE and healed.kept.startswith("healed") and GAMMA in platform.records
+    assert sum(1 for r in history(platform) if r["result"] == UNREACHABLE) == 1  # recorded once, not per retry
+
+    moved.rename(repo.bare)
+    harness.advance(300)
+    back = harness.recorder.wait(lambda r: r.result in (IN_SYNC, OK), "the recovery")
+    assert back.retry_in is None and harness.runner.failures == 0
