@@ -12,13 +12,14 @@ from typing import Optional
 import click
 
 from fusionizer.cli import render
-from fusionizer.cli.context import source_options, target
+from fusionizer.cli.context import InvalidPlan, source_options, target
 from fusionizer.cli.plan import plan_json
 from fusionizer.cli.timearg import TIME
 from fusionizer.errors import FusionizerError
 from fusionizer.reconciler.diff import Change, summarize
 from fusionizer.reconciler.execute import DONE, FAILED, KEPT, Outcome, Progress
-from fusionizer.reconciler.reconcile import ApplyResult, Options, apply as run_apply
+from fusionizer.reconciler.reconcile import ApplyResult, Options, apply as run_apply, utcnow
+from fusionizer.reconciler.state import PlanState
 
 _VERBS = {"create": "created", "update": "updated", "delete": "deleted"}
 
@@ -45,7 +46,12 @@ def apply(ctx: click.Context, plan_file: Optional[Path], git_url: Optional[str],
     still serve a task whose new function failed. Only functions labelled as this plan's
     are ever touched.
     """
-    loaded = target(plan_file, git_url, ref, plan_path, platform_kind).load()
+    spec = target(plan_file, git_url, ref, plan_path, platform_kind)
+    try:
+        loaded = spec.load()
+    except InvalidPlan as e:
+        _record_refusal(e)
+        raise
     text = output == "text"
     if text:
         click.echo(f"Applying {loaded.describe()}")
@@ -61,6 +67,16 @@ def apply(ctx: click.Context, plan_file: Optional[Path], git_url: Optional[str],
     changed = result.planned.has_changes if dry_run else any(o.status == DONE for o in result.outcomes)
     if detailed_exitcode and changed:
         ctx.exit(2)
+
+
+def _record_refusal(error: InvalidPlan) -> None:
+    """An invalid revision is a refused run in the history of the plan it names."""
+    if error.identity is None:
+        return
+    PlanState(error.identity.namespace, error.identity.name).record_once({
+        "at": utcnow().isoformat(timespec="seconds"), "revision": error.snapshot.revision,
+        "result": "invalid", "errors": error.errors(),
+    })
 
 
 def _progress() -> Progress:

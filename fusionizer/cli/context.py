@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, List, Optional, Sequence, TypeVar
 
 import click
 
-from fusionizer.errors import FusionizerError
+from fusionizer.errors import Diagnostic, FusionizerError, PlanError
+from fusionizer.plan.identity import Identity, read_identity
 from fusionizer.plan.loader import load_plan
 from fusionizer.plan.model import Plan
 from fusionizer.platforms.base import Platform
@@ -34,17 +35,38 @@ class Target:
     platform_kind: Optional[str]
 
     def load(self) -> "Loaded":
+        """Snapshot the source and validate its plan; an invalid plan raises
+        :class:`InvalidPlan`, which carries the snapshot and the plan's claimed identity."""
         source = open_source(self.plan_file, self.git_url, self.ref, self.plan_path if self.git_url else None, None)
         snapshot = source.snapshot()
         shown_as = self.plan_file if self.git_url is None else Path(self.plan_path)
-        plan = load_plan(snapshot.plan_file, shown_as=shown_as)
+        try:
+            plan = load_plan(snapshot.plan_file, shown_as=shown_as)
+        except PlanError as e:
+            raise InvalidPlan(e.diagnostics, snapshot, read_identity(snapshot.plan_file)) from None
         return Loaded(snapshot, plan, self.platform_for(plan), self.kind_for(plan))
+
+    def platform_of(self, identity: Identity) -> Platform:
+        kind = self.platform_kind or os.environ.get("FUSIONIZER_PLATFORM") or identity.kind
+        return make_platform(kind, identity.namespace, identity.options)
 
     def kind_for(self, plan: Plan) -> str:
         return self.platform_kind or os.environ.get("FUSIONIZER_PLATFORM") or plan.platform.kind
 
     def platform_for(self, plan: Plan) -> Platform:
         return make_platform(self.kind_for(plan), plan.platform.namespace, plan.platform.options)
+
+
+class InvalidPlan(PlanError):
+    """A plan that failed validation, with what is needed to report it against its functions."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], snapshot: Snapshot, identity: Optional[Identity]) -> None:
+        super().__init__(diagnostics)
+        self.snapshot = snapshot
+        self.identity = identity
+
+    def errors(self) -> List[str]:
+        return [d.render() for d in self.diagnostics if d.severity == "error"]
 
 
 @dataclass(frozen=True)

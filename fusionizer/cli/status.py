@@ -1,16 +1,21 @@
-"""``fusionizer status``: the plan's functions as the platform reports them, and recent runs."""
+"""``fusionizer status``: the plan's functions as the platform reports them, and recent runs.
+
+With an invalid plan (a refused revision), it still shows the functions that keep serving,
+found through the name and platform the plan file claims, and exits 1.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import click
 
 from fusionizer.cli import render
-from fusionizer.cli.context import source_options, target
-from fusionizer.platforms.base import ANNOTATION_APPLIED_AT, ANNOTATION_REVISION, FunctionRecord
+from fusionizer.cli.context import InvalidPlan, source_options, target
+from fusionizer.errors import FusionizerError
+from fusionizer.platforms.base import ANNOTATION_APPLIED_AT, ANNOTATION_REVISION, FunctionRecord, Platform
 from fusionizer.reconciler.reconcile import owned
 from fusionizer.reconciler.state import PlanState
 from fusionizer.sources.base import short_revision
@@ -22,21 +27,33 @@ from fusionizer.sources.base import short_revision
 def status(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: str,
            platform_kind: Optional[str], output: str) -> None:
     """Show each function of the plan: its tasks, state, revision and URL; then recent runs."""
-    loaded = target(plan_file, git_url, ref, plan_path, platform_kind).load()
-    records = owned(loaded.platform.list(), loaded.plan.name)
+    spec = target(plan_file, git_url, ref, plan_path, platform_kind)
+    try:
+        loaded = spec.load()
+    except InvalidPlan as e:
+        if e.identity is None:
+            raise
+        _show(e.identity.name, spec.platform_of(e.identity), None, output, e.errors())
+        raise FusionizerError(f"the plan at {e.snapshot.short_revision} is invalid (see above); "
+                              f"the functions listed keep serving the last good revision") from None
+    _show(loaded.plan.name, loaded.platform, list(loaded.plan.tasks), output, [])
+
+
+def _show(plan: str, platform: Platform, tasks: Optional[Sequence[str]], output: str, invalid: List[str]) -> None:
+    records = owned(platform.list(), plan)
     served = {t for r in records.values() if r.serving for t in r.tasks()}
-    unserved = sorted(set(loaded.plan.tasks) - served)
-    history = PlanState(loaded.platform.namespace, loaded.plan.name).history(5)
+    unserved = sorted(set(tasks or ()) - served)
+    history = PlanState(platform.namespace, plan).history(5)
     if output == "json":
         click.echo(json.dumps({
-            "plan": loaded.plan.name,
-            "namespace": loaded.platform.namespace,
+            "plan": plan, "namespace": platform.namespace, "valid": not invalid, "errors": invalid,
             "functions": [_function_json(r) for r in records.values()],
-            "unservedTasks": unserved,
-            "history": history,
+            "unservedTasks": unserved, "history": history,
         }, indent=2))
         return
-    click.echo(f"Plan {loaded.plan.name} in namespace {loaded.platform.namespace}")
+    click.echo(f"Plan {plan} in namespace {platform.namespace}")
+    for line in invalid:
+        click.echo(click.style(f"  invalid: {line}", fg="red"))
     rows = [[r.name, _state(r), ", ".join(r.tasks()), short_revision(r.annotations.get(ANNOTATION_REVISION, "")),
              _url(r)] for r in records.values()]
     click.echo(render.table(rows, ["FUNCTION", "STATE", "TASKS", "REVISION", "URL"]) if rows else "No functions deployed.")
@@ -46,6 +63,10 @@ def status(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str]
         click.echo("\nRecent runs:")
         click.echo(render.table([_run_row(run) for run in reversed(history)],
                                 ["AT", "REVISION", "RESULT", "DURATION", "CHANGES"]))
+        latest = history[-1]
+        if latest.get("result") != "ok":
+            for error in latest.get("errors") or []:
+                click.echo(click.style(f"  {latest.get('result')}: {error}", fg="red"))
 
 
 def _state(record: FunctionRecord) -> str:

@@ -218,10 +218,7 @@ class Runner:
         if good is None:
             return
         state = PlanState(good.platform.namespace, good.plan.name)
-        last = (state.history(1) or [{}])[-1]
-        if all(last.get(k) == run.get(k) for k in ("result", "revision", "errors")):
-            return
-        state.record_run({"at": self._clock().isoformat(timespec="seconds"), "seconds": 0.0, "summary": {}, **run})
+        state.record_once({"at": self._clock().isoformat(timespec="seconds"), **run})
 
     def _recorded(self, good: Loaded) -> bool:
         """Is this revision already the latest successful record (e.g. the hook applied it)?"""

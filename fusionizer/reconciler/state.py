@@ -47,6 +47,14 @@ class PlanState:
         tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in runs))
         tmp.replace(self.dir / "history.jsonl")
 
+    def record_once(self, run: Dict[str, Any]) -> None:
+        """Record a run unless it repeats the latest record (same result, revision and
+        errors), so a long outage or a bad revision retried in a loop is one entry."""
+        last = (self.history(1) or [{}])[-1]
+        if all(last.get(k) == run.get(k) for k in ("result", "revision", "errors")):
+            return
+        self.record_run({"seconds": 0.0, "summary": {}, **run})
+
     def anchor(self, plan: Plan) -> Optional[datetime]:
         try:
             data = json.loads((self.dir / "anchor.json").read_text())

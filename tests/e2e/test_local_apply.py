@@ -247,3 +247,22 @@ def test_destroy_needs_confirmation_when_not_interactive(cli: Cli) -> None:
     refused = cli("destroy")
     assert refused.code == 2 and "--yes" in refused.err
     assert len(cli.functions()) == 3
+
+
+def test_an_invalid_plan_changes_nothing_and_status_shows_the_refusal(cli: Cli, example: Path) -> None:
+    cli.ok("apply")
+    before = cli.functions()
+    plan_file = example / "fusionizer.yaml"
+    plan_file.write_text(plan_file.read_text().replace("tasks: [payment, notify]", "tasks: [payment, notify, taska]"))
+    refused = cli("apply")
+    assert refused.code == 1 and "Traceback" not in refused.err
+    assert "task 'taska' is already in group" in refused.err
+    status = cli("status")
+    assert status.code == 1
+    assert "invalid: " in status.out and "demo-storefront" in status.out and "ready" in status.out
+    assert "the functions listed keep serving the last good revision" in status.err
+    as_json = cli("status", "-o", "json").json()
+    assert as_json["valid"] is False
+    assert as_json["history"][-1]["result"] == "invalid"
+    assert {f["name"]: f["appliedAt"] for f in as_json["functions"]} == {
+        n: f["appliedAt"] for n, f in before.items()}

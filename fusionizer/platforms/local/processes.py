@@ -7,6 +7,7 @@ lingers as a zombie), so liveness checks compare the start time read from /proc.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -99,6 +100,7 @@ def start(
             argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    _reap_all()
     _children[proc.pid] = proc
     ref = identify(proc.pid)
     if on_spawn is not None:
@@ -153,7 +155,14 @@ def _reap(pid: int) -> None:
     # Our own children linger as zombies until waited for; others are reaped by init.
     child = _children.get(pid)
     if child is not None and child.poll() is not None:
-        del _children[pid]
+        _children.pop(pid, None)
+
+
+@atexit.register
+def _reap_all() -> None:
+    """Reap children that another process stopped (e.g. a later apply replaced them)."""
+    for pid in list(_children):
+        _reap(pid)
 
 
 def python_argv(module: str, *args: str) -> List[str]:
