@@ -7,6 +7,7 @@ disk; ``materialize`` writes the deterministic build dir only for functions that
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -58,7 +59,7 @@ def describe(plan: Plan, group: Group, server_url: Optional[str] = None) -> Grou
     tasks = [plan.tasks[name] for name in sorted(group.tasks)]
     group_label = naming.group_name(group.tasks, group.name)
     function = naming.function_name(plan.name, group_label)
-    files = _task_files(tasks) + _runtime_files()
+    files = _task_files(tasks) + list(_runtime_files())
     config = _config(plan, function, tasks, server_url)
     spec_hash = hashing.spec_hash(config, [(f.dest, f.source) for f in files], _manifest(plan, function, tasks))
     config["metadata"]["annotations"][ANNOTATION_SPEC_HASH] = spec_hash
@@ -140,17 +141,14 @@ def _task_files(tasks: List[Task]) -> List[BuildFile]:
     return files
 
 
-_runtime_cache: List[BuildFile] = []
-
-
-def _runtime_files() -> List[BuildFile]:
-    if not _runtime_cache:
-        _runtime_cache.extend(
-            BuildFile(f"{layout.RUNTIME_PACKAGE}/{rel}", _RUNTIME_SRC / rel)
-            for rel in hashing.list_files(_RUNTIME_SRC)
-            if rel.endswith(".py")
-        )
-    return list(_runtime_cache)
+@functools.lru_cache(maxsize=1)
+def _runtime_files() -> Tuple[BuildFile, ...]:
+    # The runtime package ships inside every function: its files count in every hash.
+    return tuple(
+        BuildFile(f"{layout.RUNTIME_PACKAGE}/{rel}", _RUNTIME_SRC / rel)
+        for rel in hashing.list_files(_RUNTIME_SRC)
+        if rel.endswith(".py")
+    )
 
 
 def _write_yaml(path: Path, data: Mapping[str, Any]) -> None:
