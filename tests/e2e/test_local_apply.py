@@ -266,3 +266,58 @@ def test_an_invalid_plan_changes_nothing_and_status_shows_the_refusal(cli: Cli, 
     assert as_json["history"][-1]["result"] == "invalid"
     assert {f["name"]: f["appliedAt"] for f in as_json["functions"]} == {
         n: f["appliedAt"] for n, f in before.items()}
+
+
+def test_a_delete_is_held_back_while_its_tasks_new_function_failed(cli: Cli, example: Path) -> None:
+    cli.ok("apply")
+    plan_file = example / "fusionizer.yaml"
+    doc = yaml.safe_load(plan_file.read_text())
+    doc["spec"]["fusion"].pop("schedule")
+    doc["spec"]["fusion"]["groups"] = doc["spec"]["fusion"]["groups"][:2]  # taska, taskb now run alone
+    plan_file.write_text(yaml.safe_dump(doc))
+    taskb = example / "tasks" / "taskb" / "main.py"
+    taskb.write_text("raise RuntimeError('taskb is broken')\n" + taskb.read_text())
+    failed = cli("apply", "-o", "json")
+    assert failed.code == 1
+    outcomes = {o["function"]: (o["action"], o["status"]) for o in failed.json()["outcomes"]}
+    assert outcomes["demo-taska"] == ("create", "done")
+    assert outcomes["demo-taskb"] == ("create", "failed")
+    assert outcomes[AB] == ("delete", "kept")
+    assert "it still serves taskb" in {o["function"]: o["detail"] for o in failed.json()["outcomes"]}[AB]
+    functions = cli.functions()
+    assert functions[AB]["state"] == "ready"  # taskb keeps a ready function
+    assert cli.ok("invoke", "taskb", "--body", '{"value1": 2, "value2": 2}').out.strip() == "4"
+
+
+def test_plan_shows_the_schedule_and_another_instant(cli: Cli) -> None:
+    now = cli.ok("plan", "-o", "json").json()
+    assert now["setup"] == {"entry": None, "nextDue": "2030-01-01T00:00:00Z"}
+    assert {c["function"] for c in now["changes"]} == {STOREFRONT, BILLING, AB}
+    later = cli.ok("plan", "--at", "2030-01-02T00:00:00Z", "-o", "json").json()
+    assert later["setup"] == {"entry": 0, "nextDue": None}
+    assert {c["function"] for c in later["changes"]} == {"demo-shop", AB}
+    text = cli.ok("plan").out
+    assert "next schedule entry due 2030-01-01T00:00:00Z" in text
+    bad = cli("plan", "--at", "tomorrow")
+    assert bad.code == 2 and "is not an ISO 8601 time" in bad.err
+
+
+def test_build_commands_run_once_per_distinct_command_list(cli: Cli, example: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "built.log"
+    config_file = example / "tasks" / "taskb" / "function.yaml"
+    config = yaml.safe_load(config_file.read_text())
+    config["spec"]["build"] = {"commands": [f"echo built >> {marker}"]}
+    config_file.write_text(yaml.safe_dump(config))
+    cli.ok("apply")
+    assert marker.read_text() == "built\n"
+    taskb = example / "tasks" / "taskb" / "main.py"
+    taskb.write_text(taskb.read_text() + "\n# a code change, same build commands\n")
+    cli.ok("apply")
+    assert marker.read_text() == "built\n"  # cached: not run again
+
+    config["spec"]["build"] = {"commands": ["echo about to fail", "exit 3"]}
+    config_file.write_text(yaml.safe_dump(config))
+    failed = cli("apply")
+    assert failed.code == 1
+    assert "build command exited with 3: exit 3" in failed.out and "about to fail" in failed.out
+    assert cli.ok("invoke", "taska").out.strip() == "8"  # the previous version keeps serving
