@@ -1,0 +1,71 @@
+"""The architecture as a checked rule: every module imports only its own layer or layers below.
+
+cli, server -> loop -> reconciler -> plan, build, sources -> platforms -> runtime; the
+shared bottom (errors, paths, the package root) is importable from everywhere. The runtime,
+which is copied into every deployed function, imports nothing of the package but itself.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Dict, Iterator, List, Tuple
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "fusionizer"
+RANK: Dict[str, int] = {
+    "__main__": 6,
+    "cli": 5, "server": 5,
+    "loop": 4,
+    "reconciler": 3,
+    "plan": 2, "build": 2, "sources": 2,
+    "platforms": 1,
+    "runtime": 0,
+}
+SHARED = frozenset({"errors", "paths", ""})  # "" is the package root (__version__)
+# Within the middle layer: build reads the plan model; plan and sources know nothing of builds.
+ALLOWED_SIDEWAYS = frozenset({("build", "plan")})
+
+
+def layer_of(module: Path) -> str:
+    parts = module.relative_to(PACKAGE).with_suffix("").parts
+    return parts[0] if parts[0] != "__init__" else ""
+
+
+def imports(module: Path) -> Iterator[Tuple[int, str]]:
+    tree = ast.parse(module.read_text(), str(module))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module + "." + alias.name for alias in node.names]
+        else:
+            continue
+        for name in names:
+            if name == "fusionizer" or name.startswith("fusionizer."):
+                yield node.lineno, name
+
+
+def target_layer(name: str) -> str:
+    """``fusionizer.plan.loader`` -> ``plan``; a name from the package root (``__version__``) -> ""."""
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 and (parts[1] in RANK or parts[1] in SHARED) else ""
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_only_go_down(module: Path) -> None:
+    own = layer_of(module)
+    violations: List[str] = []
+    for line, name in imports(module):
+        other = target_layer(name)
+        if own == "runtime":
+            violations.append(f"line {line}: the runtime imports {name} (use relative imports only)")
+        elif other in SHARED or other == own or (own, other) in ALLOWED_SIDEWAYS:
+            continue
+        elif own in SHARED or RANK[other] >= RANK[own]:
+            violations.append(f"line {line}: {own or 'package root'} imports {name}, a layer not below it")
+    assert not violations, "\n".join(violations)
