@@ -9,6 +9,7 @@ from fusionizer.build.fuser import GroupBuild
 from fusionizer.platforms.base import ANNOTATION_SPEC_HASH, FunctionRecord
 
 CREATE, UPDATE, DELETE, NOOP = "create", "update", "delete", "noop"
+_STATE_WORDS = {"error": "in error", "imported": "imported but not deployed"}
 ACTIONS = (CREATE, UPDATE, DELETE, NOOP)
 
 
@@ -51,7 +52,8 @@ def _compare(build: GroupBuild, record: Optional[FunctionRecord]) -> Change:
         return Change(UPDATE, build.function, build.tasks, reason, build, record)
     if not record.serving:
         detail = record.message.strip().splitlines()[0] if record.message.strip() else ""
-        reason = f"function is {record.state or 'in an unknown state'}" + (f": {detail}" if detail else "")
+        reason = f"function is {_STATE_WORDS.get(record.state, record.state or 'in an unknown state')}" \
+            + (f": {detail}" if detail else "")
         return Change(UPDATE, build.function, build.tasks, reason, build, record)
     return Change(NOOP, build.function, build.tasks, "up to date", build, record)
 

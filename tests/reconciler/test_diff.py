@@ -62,3 +62,10 @@ def test_diff_is_deterministic_whatever_the_input_order() -> None:
     actual = {n: record(n, (n,), "h") for n in ("q", "b")}
     reordered_desired = dict(reversed(list(desired.items())))
     assert diff(desired, actual) == diff(reordered_desired, dict(reversed(list(actual.items()))))
+
+
+def test_a_failed_function_is_redeployed_with_the_platforms_message() -> None:
+    desired = {"demo-a": build("demo-a", ("a",), "h1")}
+    actual = {"demo-a": record("demo-a", ("a",), "h1", "error", "Function wasn't ready in time: exited 1\nLogs:")}
+    (change,) = diff(desired, actual)
+    assert (change.action, change.reason) == ("update", "function is in error: Function wasn't ready in time: exited 1")
