@@ -94,7 +94,7 @@ def _unknown_keys(error: ValidationError, doc: Document, path: JsonPath) -> Iter
             continue
         close = difflib.get_close_matches(key, allowed, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        where = f" in {_where(path)}" if path else ""
+        where = f" in {format_path(path)}" if path else ""
         message = f"unknown key {key!r}{where}; {hint}allowed keys: {', '.join(allowed)}"
         yield doc.diagnostic(path + (key,), message, key=True)
 
@@ -104,7 +104,7 @@ def _missing_keys(error: ValidationError, doc: Document, path: JsonPath) -> Iter
     required = error.validator_value if isinstance(error.validator_value, list) else []
     for key in required:
         if key not in instance:
-            where = _where(path) if path else "the plan"
+            where = format_path(path) if path else "the plan"
             yield doc.diagnostic(path, f"{where} is missing the required key {key!r}; add it")
 
 
@@ -149,10 +149,6 @@ def _type_fix(value: Any, expected: Any) -> str:
 def _short(value: Any) -> str:
     text = json.dumps(value, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _where(path: JsonPath) -> str:
-    return format_path(path)
 
 
 def _lower_first(text: str) -> str:

@@ -104,9 +104,8 @@ def _add_explicit(
         return  # the schema reported it
     directory = paths.resolve(relative)
     if not directory.is_dir():
-        what = "is not a directory" if directory.exists() else "does not exist"
         out.append(plan.diagnostic(at + ("path",), (
-            f"task {name!r}: {paths.show(directory)} {what}; point path at the task's directory "
+            f"task {name!r}: {paths.show(directory)} {_not_a_dir(directory)}; point path at the task's directory "
             f"(it holds {FUNCTION_YAML} and the handler module), relative to the plan file"
         )))
         return
@@ -125,31 +124,38 @@ def _discover(
 ) -> None:
     directory = paths.resolve(relative)
     if not directory.is_dir():
-        what = "is not a directory" if directory.exists() else "does not exist"
         out.append(plan.diagnostic(at, (
-            f"task directory {paths.show(directory)} {what}; create it or fix the "
+            f"task directory {paths.show(directory)} {_not_a_dir(directory)}; create it or fix the "
             f"path (relative to the plan file)"
         )))
         return
-    subdirs = sorted(
-        d for d in directory.iterdir()
-        # Hidden directories (.git, .venv, ...) are never tasks, whatever they hold.
-        if not d.name.startswith(".") and d.is_dir() and (d / FUNCTION_YAML).is_file()
-    )
+    subdirs = _task_subdirs(directory)
     if not subdirs:
         out.append(plan.diagnostic(at, (
             f"no task found in {paths.show(directory)}: no subdirectory holds a {FUNCTION_YAML}; "
             f"add tasks there or remove this entry"
         ), severity="warning"))
     for sub in subdirs:
-        if not is_dns_label(sub.name):
-            out.append(plan.diagnostic(at, (
-                f"{paths.show(sub)} holds a {FUNCTION_YAML}, so it is a task named after the "
-                f"directory, but {sub.name!r} is not a valid task name ({DNS_HELP}); rename the "
-                f"directory, e.g. to {suggest_dns_label(sub.name)!r}"
-            )))
+        if is_dns_label(sub.name):
+            _register(plan, paths, sub.name, sub, at, table, out)
             continue
-        _register(plan, paths, sub.name, sub, at, table, out)
+        out.append(plan.diagnostic(at, (
+            f"{paths.show(sub)} holds a {FUNCTION_YAML}, so it is a task named after the "
+            f"directory, but {sub.name!r} is not a valid task name ({DNS_HELP}); rename the "
+            f"directory, e.g. to {suggest_dns_label(sub.name)!r}"
+        )))
+
+
+def _task_subdirs(directory: Path) -> List[Path]:
+    return sorted(
+        d for d in directory.iterdir()
+        # Hidden directories (.git, .venv, ...) are never tasks, whatever they hold.
+        if not d.name.startswith(".") and d.is_dir() and (d / FUNCTION_YAML).is_file()
+    )
+
+
+def _not_a_dir(path: Path) -> str:
+    return "is not a directory" if path.exists() else "does not exist"
 
 
 def _register(
@@ -276,22 +282,13 @@ def _module_file(directory: Path, module: str) -> Optional[Path]:
 def _check_function(
     config: Document, at: JsonPath, source: Path, function: str, paths: Paths, out: List[Diagnostic],
 ) -> bool:
-    shown = paths.show(source)
-    try:
-        tree = ast.parse(source.read_bytes(), filename=shown)
-    except SyntaxError as e:
-        out.append(Diagnostic(
-            f"handler module has a syntax error: {e.msg}; fix it (the function cannot load)",
-            shown, e.lineno or 1, e.offset or 1,
-        ))
-        return False
-    except (OSError, ValueError) as e:  # unreadable, or NUL bytes in the source
-        out.append(Diagnostic(f"cannot read handler module: {e}", shown))
+    tree = _parse_module(source, paths, out)
+    if tree is None:
         return False
     binding = _top_level_binding(tree, function)
     if binding is None:
         out.append(config.diagnostic(at, (
-            f"{shown} defines no top-level {function!r}; define `def {function}(context, event):` "
+            f"{paths.show(source)} defines no top-level {function!r}; define `def {function}(context, event):` "
             f"there or fix spec.handler"
         ), key=at == ("spec",)))
         return False
@@ -299,10 +296,25 @@ def _check_function(
         out.append(Diagnostic(
             f"handler {function!r} cannot be called as {function}(context, event) or "
             f"{function}(context, event, requests_session); fix its parameters",
-            shown, binding.lineno, binding.col_offset + 1,
+            paths.show(source), binding.lineno, binding.col_offset + 1,
         ))
         return False
     return True
+
+
+def _parse_module(source: Path, paths: Paths, out: List[Diagnostic]) -> Optional[ast.Module]:
+    try:
+        return ast.parse(source.read_bytes(), filename=str(source))
+    except SyntaxError as e:
+        out.append(Diagnostic(
+            f"handler module has a syntax error: {e.msg}; fix it (the function cannot load)",
+            paths.show(source), e.lineno or 1, e.offset or 1,
+        ))
+    except (OSError, ValueError) as e:  # unreadable, or NUL bytes in the source
+        out.append(Diagnostic(
+            f"cannot read handler module: {e}; make it a readable Python source file", paths.show(source)
+        ))
+    return None
 
 
 def _top_level_binding(tree: ast.Module, name: str) -> Optional[ast.stmt]:

@@ -266,11 +266,8 @@ def test_invoke(nuctl_emulator: Any, make_function: Callable[..., Path]) -> None
     )
     assert done.returncode == 0, done.stderr
     assert re.search(r'Got response \{"status": "200 OK"\}', done.stdout)
-    assert (
-        "\n> Response headers:\nContent-Type = application/json\n" in done.stdout
-        or "Content-Type = application/json" in done.stdout
-    )
-    body = done.stdout.split("\n> Response body:\n", 1)[1]
+    head, body = done.stdout.split("\n> Response headers:\n", 1)[1].split("\n> Response body:\n", 1)
+    assert "Content-Type = application/json" in head.splitlines()
     assert body.startswith('{\n    "task": "t9",\n')  # nuctl indents JSON with 4 spaces
     assert json.loads(body)["body"] == "ping"
 
@@ -322,3 +319,57 @@ def test_config_file_flag_and_wide_output(
     wide = nuctl_emulator.run("get", "function", *LOCAL, "-o", "wide").stdout.splitlines()
     assert "LABELS" in wide[0] and "EXTERNAL INVOCATION URLS" in wide[0]
     assert "nuclio.io/project-name=default,team=a" in wide[2]
+
+
+def test_deploy_enrichment_of_replicas_and_skip_annotations(
+    nuctl_emulator: Any, make_function: Callable[..., Path]
+) -> None:
+    annotations = {"skip-build": "true", "skip-deploy": "true", "keep": "me"}
+    directory = make_function("enriched", runtime=None, annotations=annotations, extra_spec={"maxReplicas": 4})
+    deploy(nuctl_emulator, directory)
+    record = get_json(nuctl_emulator)
+    assert (record["spec"]["minReplicas"], record["spec"]["maxReplicas"]) == (4, 4)  # enrichMinMaxReplicas
+    assert record["metadata"]["annotations"] == {"keep": "me"}  # skip-build/skip-deploy are removed
+    deploy(nuctl_emulator, directory, "--min-replicas", "2")
+    spec = get_json(nuctl_emulator)["spec"]
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (2, 4)
+
+
+def test_shorthand_booleans_run_together_and_bool_values_are_checked(
+    nuctl_emulator: Any, make_function: Callable[..., Path]
+) -> None:
+    deploy(nuctl_emulator, make_function("busy", runtime=None))
+    store = nuctl_emulator.store()
+    record = store.function("busy")
+    record["status"] = {"state": "building"}
+    store.save_function(record)
+    bad = nuctl_emulator.run("delete", "function", "busy", "--force=maybe", *LOCAL)
+    assert bad.returncode == 1 and 'invalid argument "maybe" for "--force" flag' in bad.stderr
+    assert nuctl_emulator.run("delete", "function", "busy", "--force=false", *LOCAL).returncode == 1
+    done = nuctl_emulator.run("delete", "function", "busy", "-fv", *LOCAL)  # -f -v
+    assert done.returncode == 0 and "Successfully deleted function" in done.stdout
+    assert "\x1b[32m(D)\x1b[0m Initializing platform" in done.stdout  # -v took effect too
+
+
+def kube_flags(tmp_path: Path) -> tuple:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump({"current-context": "c", "contexts": [{"name": "c", "context": {"namespace": "team"}}]})
+    )
+    return ("--platform", "kube", "-k", str(kubeconfig))
+
+
+def test_kube_readiness_failure_and_cluster_ip_invoke(
+    nuctl_emulator: Any, make_function: Callable[..., Path], tmp_path: Path
+) -> None:
+    kube = kube_flags(tmp_path)
+    registry = ("-r", "localhost:5000/team")
+    broken = make_function("broken", source="raise RuntimeError('no model')\n")
+    failed = nuctl_emulator.run("deploy", "-p", str(broken), *kube, *registry)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("\nError - NuclioFunction in error state:\n")
+    assert "no model" in failed.stderr and "Failed to wait for function readiness" in failed.stderr
+    assert "Waiting for function to be ready" not in failed.stdout  # a local-platform log line
+    assert nuctl_emulator.run("deploy", "-p", str(make_function("internal")), *kube, *registry).returncode == 0
+    refused = nuctl_emulator.run("invoke", "internal", *kube)  # ClusterIP: internal URL only
+    assert refused.returncode == 1 and refused.stderr.startswith("\nError - Function has no external invocation url\n")

@@ -12,7 +12,13 @@ from fusionizer.errors import FusionizerError
 from fusionizer.platforms.base import FunctionRecord
 from fusionizer.platforms.nuctl.invoking import candidate_urls
 from fusionizer.platforms.nuctl.options import NuctlOptions
-from fusionizer.platforms.nuctl.output import parse_error_stack, parse_function_objects, parse_invoke_output
+from fusionizer.platforms.nuctl.output import (
+    parse_bare_error,
+    parse_error_stack,
+    parse_function_objects,
+    parse_invoke_output,
+)
+from fusionizer.platforms.nuctl.platform import deploy_error, go_duration, root_cause
 from fusionizer.platforms.nuctl.runner import Completed, resolve_binary, run_process, strip_ansi
 from fusionizer.platforms.nuctl.states import FAILED, IN_PROGRESS, NOT_DEPLOYED, SERVING, phase
 
@@ -86,6 +92,37 @@ def test_error_without_line_info() -> None:
 
 def test_no_error_stack() -> None:
     assert parse_error_stack("Error: unknown flag: --x\n") is None
+
+
+LOG = '24.01.02 10:11:12.123 nuctl \x1b[34m(I)\x1b[0m Deploying function {"name": "f"}\n'
+
+
+def test_bare_error_is_the_unterminated_last_line_of_stdout() -> None:
+    assert parse_bare_error("No functions found") == "No functions found"
+    assert parse_bare_error(LOG + "Project does not exist") == "Project does not exist"
+    assert parse_bare_error(LOG) is None  # log lines end with a newline
+    assert parse_bare_error(LOG.rstrip("\n")) is None  # a log line cut short is no error
+    assert parse_bare_error("") is None
+
+
+def test_root_cause_prefers_the_error_stack_and_ignores_a_killed_deploy() -> None:
+    assert root_cause(Completed(("nuctl",), 1, "", PROJECT_MISSING)) == "Project does not exist"
+    assert root_cause(Completed(("nuctl",), 1, LOG + "Project does not exist", "")) == "Project does not exist"
+    killed = Completed(("nuctl",), -9, LOG + "Building", "", timed_out=True, timeout=5)
+    assert root_cause(killed) == ""
+
+
+def test_deploy_error_shows_a_bare_error_first() -> None:
+    error = deploy_error("f", Completed(("nuctl", "deploy"), 1, LOG + "Project does not exist", ""))
+    lines = str(error).splitlines()
+    assert lines[0].startswith("nuctl deploy f failed (create the project with `nuctl create project NAME`")
+    assert lines[1] == "Error - Project does not exist"
+    assert "last 2 of 2 log lines:" in str(error) and "exit code: 1" in str(error)
+
+
+@pytest.mark.parametrize("seconds, text", [(60, "60s"), (0.5, "0.5s"), (90.25, "90.25s"), (1e6, "1000000s")])
+def test_go_duration(seconds: float, text: str) -> None:
+    assert go_duration(seconds) == text
 
 
 INVOKE_OUT = (

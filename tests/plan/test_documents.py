@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
+from fusionizer.plan import documents
 from fusionizer.plan.documents import DocumentError, format_path, load_document
 
 TEXT = """\
@@ -86,3 +88,29 @@ def test_empty_document_is_none():
 ])
 def test_format_path(path, text):
     assert format_path(path) == text
+
+
+def test_a_control_character_is_located_not_a_crash():
+    with pytest.raises(DocumentError) as raised:
+        load_document("metadata:\n  name: x\x07y\n", "f.yaml")
+    d = raised.value.diagnostic
+    assert d.location() == "f.yaml:2:10"
+    assert d.message == "invalid YAML: character U+0007 is not allowed in YAML; remove it"
+
+
+def test_a_tab_is_named_even_when_libyaml_parses():
+    with pytest.raises(DocumentError) as raised:
+        load_document("a: 1\n\tb: 2\n", "f.yaml")
+    assert raised.value.diagnostic.location() == "f.yaml:2:1"
+    assert "found character '\\t' that cannot start any token" in raised.value.diagnostic.message
+
+
+def test_libyaml_and_pyyaml_read_the_same_document(monkeypatch):
+    text = TEXT + (
+        "anchors:\n  base: &b {x: 1, 'y z': [1, 2.5, null, ~]}\n  full:\n    <<: *b\n    k: |\n      two\n      lines\n"
+        "\"ключ\": {é: \"✓😀\", z: [a, \"ü\", b]}\n"  # columns count characters, not bytes
+    )
+    fast = load_document(text, "f.yaml")
+    monkeypatch.setattr(documents, "_FAST_LOADER", yaml.SafeLoader)
+    slow = load_document(text, "f.yaml")
+    assert (fast.data, fast.values, fast.keys) == (slow.data, slow.values, slow.keys)

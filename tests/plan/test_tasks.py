@@ -179,6 +179,14 @@ def test_function_yaml_syntax_error_names_that_file(ws):
     assert d.message.startswith("invalid YAML:")
 
 
+def test_function_yaml_with_a_control_character_names_that_file(ws):
+    ws.task("a", config="spec:\n  runtime: python:3.11\x00\n")
+    explicit_plan(ws)
+    d = ws.one(ws.check()[1])
+    assert d.location() == "tasks/a/function.yaml:2:23"
+    assert d.message == "invalid YAML: character U+0000 is not allowed in YAML; remove it"
+
+
 @pytest.mark.parametrize("config, got", [("- a\n- b\n", "a list"), ("", "nothing (null)"), ("just text\n", "a string")])
 def test_function_yaml_must_be_a_mapping(ws, config, got):
     ws.task("a", config=config)

@@ -2,7 +2,8 @@
 
 - ``get -o json``: one object for one function, an array for several, the text
   ``No functions found`` for none (exit 0 unnamed, exit 1 for a missing name).
-- Errors on stderr: ``\\nError - <root cause>\\n    <file>:<line>\\n\\nCall stack:\\n...``.
+- Errors on stderr: ``\\nError - <root cause>\\n    <file>:<line>\\n\\nCall stack:\\n...``,
+  except a bare ``ErrorWithStatusCode``, which goes to stdout without a newline.
 - ``invoke``: log lines, then ``> Response headers:`` and ``> Response body:`` sections.
 All of them may carry ANSI colour codes, which are stripped first.
 """
@@ -85,6 +86,13 @@ def parse_error_stack(stderr: str) -> Optional[ErrorReport]:
             break
         cause.append(line)
     return ErrorReport("\n".join(cause).strip(), stack)
+
+
+def parse_bare_error(stdout: str) -> Optional[str]:
+    """The bare ``ErrorWithStatusCode`` nuctl wrote last on stdout, e.g. ``No functions
+    found``: whatever follows the last newline, as log lines always end with one."""
+    last = strip_ansi(stdout).rpartition("\n")[2].strip()
+    return last if last and not is_log_line(last) else None
 
 
 def parse_invoke_output(stdout: str) -> Optional[InvokeResponse]:

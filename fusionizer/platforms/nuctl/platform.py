@@ -11,7 +11,7 @@ merges into ``metadata`` (command-line flags would override them; none are passe
 from __future__ import annotations
 
 import threading
-from typing import Any, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import requests
 
@@ -21,6 +21,7 @@ from fusionizer.platforms.nuctl.invoking import HttpInvoker, candidate_urls, req
 from fusionizer.platforms.nuctl.options import NuctlOptions
 from fusionizer.platforms.nuctl.output import (
     NO_FUNCTIONS,
+    parse_bare_error,
     parse_error_stack,
     parse_function_objects,
     parse_invoke_output,
@@ -99,7 +100,7 @@ class NuctlPlatform:
     def get(self, name: str) -> FunctionRecord:
         """One function by name (``nuctl get function NAME``); PlatformError if missing."""
         done = self._run(["get", "function", name], ["-o", "json"])
-        if not done.ok and strip_ansi(done.stdout).strip() == NO_FUNCTIONS:
+        if not done.ok and parse_bare_error(done.stdout) == NO_FUNCTIONS:
             raise PlatformError(f"function {name} not found in namespace {self.namespace}", done.render())
         matches = [obj for obj in self._parse(self._check(done, f"get function {name}")) if _name(obj) == name]
         if len(matches) != 1:
@@ -114,14 +115,13 @@ class NuctlPlatform:
 
     def _check(self, done: Completed, what: str) -> Completed:
         if not done.ok:
-            report = parse_error_stack(done.stderr)
-            because = f": {report.headline}" if report and report.headline else ""
-            raise PlatformError(f"nuctl could not {what}{because}", done.render())
+            cause = root_cause(done)
+            raise PlatformError(f"nuctl could not {what}{': ' + cause if cause else ''}", done.render())
         return done
 
-    def _parse(self, done: Completed) -> List[Mapping[str, Any]]:
+    def _parse(self, done: Completed) -> List[Dict[str, Any]]:
         try:
-            return list(parse_function_objects(done.stdout))
+            return parse_function_objects(done.stdout)
         except ValueError as exc:
             raise PlatformError(f"unexpected output from nuctl ({exc})", done.render()) from exc
 
@@ -177,7 +177,7 @@ class NuctlPlatform:
             tail += ["-c", content_type]
         if request.path.strip("/"):
             tail += ["-p", request.path.lstrip("/")]  # nuctl joins url + "/" + path itself
-        tail += ["--raise-on-status", "-t", f"{self.options.invoke_timeout:g}s"]
+        tail += ["--raise-on-status", "-t", go_duration(self.options.invoke_timeout)]
         done = self._run(["invoke", name], tail, timeout=self.options.invoke_timeout + self.options.command_timeout)
         # With --raise-on-status nuctl prints a non-2xx response, then exits 1: still a response.
         response = parse_invoke_output(done.stdout)
@@ -190,24 +190,47 @@ class NuctlPlatform:
 def deploy_error(name: str, done: Completed) -> PlatformError:
     """The useful part first: nuctl's ``Error - <root cause>`` line, its call stack, then the
     last log lines, then the command itself. ANSI codes are stripped throughout."""
-    parts: List[str] = []
-    report = parse_error_stack(done.stderr)
-    if report is not None:
-        parts.append(report.stack)
-    elif done.stderr.strip():
-        parts.append("stderr:\n" + _indent(strip_ansi(done.stderr).strip().splitlines()))
-    log_lines = [line for line in strip_ansi(done.stdout).splitlines() if line.strip()]
-    if log_lines:
-        tail = log_lines[-DEPLOY_LOG_TAIL:]
-        parts.append(f"last {len(tail)} of {len(log_lines)} log lines:\n" + _indent(tail))
+    parts = _error_part(done) + _log_tail(done.stdout)
     parts.append(f"command: {done.command()}\nexit code: {done.exit_status()}")
     if done.timed_out:
         headline = f"nuctl deploy {name} timed out after {done.timeout:g}s (spec.platform.deployTimeout)"
     else:
         headline = f"nuctl deploy {name} failed"
-    if report is not None and _PROJECT_MISSING in report.root_cause:
+    if _PROJECT_MISSING in root_cause(done):
         headline += " (create the project with `nuctl create project NAME`, or set spec.platform.projectName)"
     return PlatformError(headline, "\n\n".join(parts))
+
+
+def root_cause(done: Completed) -> str:
+    """Why nuctl failed, in its words: the root cause of its error stack on stderr, else a
+    bare status error on stdout (a deploy killed mid-line left no such thing)."""
+    report = parse_error_stack(done.stderr)
+    if report is not None:
+        return report.headline
+    return "" if done.timed_out else parse_bare_error(done.stdout) or ""
+
+
+def _error_part(done: Completed) -> List[str]:
+    report = parse_error_stack(done.stderr)
+    if report is not None:
+        return [report.stack]
+    if done.stderr.strip():
+        return ["stderr:\n" + _indent(strip_ansi(done.stderr).strip().splitlines())]
+    cause = root_cause(done)
+    return [f"Error - {cause}"] if cause else []
+
+
+def _log_tail(stdout: str) -> List[str]:
+    lines = [line for line in strip_ansi(stdout).splitlines() if line.strip()]
+    if not lines:
+        return []
+    tail = lines[-DEPLOY_LOG_TAIL:]
+    return [f"last {len(tail)} of {len(lines)} log lines:\n" + _indent(tail)]
+
+
+def go_duration(seconds: float) -> str:
+    """A Go ``time.ParseDuration`` string: ``60s``, ``0.5s`` (never ``1e+06s`` as ``:g`` gives)."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
 
 
 def _indent(lines: Sequence[str]) -> str:

@@ -19,8 +19,10 @@ What it reproduces:
 - deploy rules: the project must exist (``default`` is created on every command), the
   runtime must be given and be python 3.9/3.10/3.11 (``python`` = ``python:3.9``), the
   namespace always comes from nuctl, flags override the file, ``-e`` appends to
-  ``spec.env``; a redeploy removes the old "container" before starting the new one; a
-  failed deploy leaves ``status.state: error``.
+  ``spec.env``, one replica bound sets the other, ``skip-build``/``skip-deploy``
+  annotations are dropped; a local redeploy removes the old "container" before starting
+  the new one (kube rolls); a failed deploy leaves ``status.state: error`` with local's or
+  kube's readiness message.
 
 Deviations (a process is not a container): functions listen on 127.0.0.1 and report
 ``internalInvocationUrls: ["127.0.0.1:PORT"]`` (kube: the cluster DNS name) and

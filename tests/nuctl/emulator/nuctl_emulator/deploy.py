@@ -28,6 +28,8 @@ DEFAULT_READINESS_TIMEOUT = 120
 SUPPORTED_PYTHON = ("python:3.9", "python:3.10", "python:3.11")
 WARN_PYTHON = ("python:3.7", "python:3.8")
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+SKIP_ANNOTATIONS = ("skip-build", "skip-deploy")  # removed on deploy
+KUBE_DEPLOYER_GO = "/nuclio/pkg/platform/kube/client/deployer.go"
 
 
 @dataclass
@@ -47,7 +49,7 @@ def cmd_deploy(options: Dict[str, Any], args: List[str]) -> int:
         record["status"] = {"state": "building"}
         ctx.store.save_function(record)
         try:
-            staged = build(ctx, request, record, options)
+            staged = build(ctx, request, record)
             run_function(ctx, record, staged)
         except NuctlError as exc:
             ctx.console.log("E", "Failed to deploy function", name=name, err=str(exc).splitlines()[0])
@@ -123,49 +125,52 @@ def load_config(path: Path) -> Dict[str, Any]:
 
 def apply_flags(config: Dict[str, Any], options: Mapping[str, Any]) -> None:
     """Command-line flags on top of the file (flags win; -e appends)."""
-    meta, spec = config["metadata"], config["spec"]
+    _apply_meta_flags(config["metadata"], options)
+    spec = config["spec"]
+    for item in options["env"]:
+        env_name, _, value = item.partition("=")
+        spec.setdefault("env", []).append({"name": env_name, "value": value})
+    spec.update({key: options[flag] for flag, key in _STRING_FLAGS if options[flag]})
+    spec.update({key: options[flag] for flag, key in _INT_FLAGS if options[flag] >= 0})
+    spec.update({key: _json_flag(flag, options[flag]) for flag, key in _JSON_FLAGS if options[flag]})
+    if options["disable"]:
+        spec["disable"] = True
     build_spec = spec.setdefault("build", {})
+    if options["registry"]:
+        build_spec["registry"] = options["registry"]
+    if options["build-command"]:
+        build_spec["commands"] = list(build_spec.get("commands") or []) + options["build-command"]
+
+
+_STRING_FLAGS = (
+    ("runtime", "runtime"),
+    ("handler", "handler"),
+    ("image", "image"),
+    ("desc", "description"),
+    ("run-registry", "runRegistry"),
+)
+_INT_FLAGS = (  # -1 means "not given"
+    ("replicas", "replicas"),
+    ("min-replicas", "minReplicas"),
+    ("max-replicas", "maxReplicas"),
+    ("readiness-timeout", "readinessTimeoutSeconds"),
+    ("target-cpu", "targetCPU"),
+)
+_JSON_FLAGS = (
+    ("triggers", "triggers"),
+    ("data-bindings", "dataBindings"),
+    ("runtime-attrs", "runtimeAttributes"),
+    ("platform-config", "platform"),
+)
+
+
+def _apply_meta_flags(meta: Dict[str, Any], options: Mapping[str, Any]) -> None:
     if options["labels"]:
         meta["labels"] = {**(meta.get("labels") or {}), **string_map(options["labels"])}
     if options["annotations"]:
         meta["annotations"] = {**(meta.get("annotations") or {}), **string_map(options["annotations"])}
     if options["project-name"]:
         meta.setdefault("labels", {})[PROJECT_LABEL] = options["project-name"]
-    for item in options["env"]:
-        env_name, _, value = item.partition("=")
-        spec.setdefault("env", []).append({"name": env_name, "value": value})
-    for flag, key in (
-        ("runtime", "runtime"),
-        ("handler", "handler"),
-        ("image", "image"),
-        ("desc", "description"),
-        ("run-registry", "runRegistry"),
-    ):
-        if options[flag]:
-            spec[key] = options[flag]
-    for flag, key in (
-        ("replicas", "replicas"),
-        ("min-replicas", "minReplicas"),
-        ("max-replicas", "maxReplicas"),
-        ("readiness-timeout", "readinessTimeoutSeconds"),
-        ("target-cpu", "targetCPU"),
-    ):
-        if options[flag] >= 0:
-            spec[key] = options[flag]
-    if options["registry"]:
-        build_spec["registry"] = options["registry"]
-    if options["build-command"]:
-        build_spec["commands"] = list(build_spec.get("commands") or []) + options["build-command"]
-    if options["disable"]:
-        spec["disable"] = True
-    for flag, key in (
-        ("triggers", "triggers"),
-        ("data-bindings", "dataBindings"),
-        ("runtime-attrs", "runtimeAttributes"),
-        ("platform-config", "platform"),
-    ):
-        if options[flag]:
-            spec[key] = _json_flag(flag, options[flag])
 
 
 def _json_flag(flag: str, raw: str) -> Any:
@@ -177,9 +182,19 @@ def _json_flag(flag: str, raw: str) -> Any:
 
 def enrich_and_validate(ctx: Context, request: DeployRequest, options: Mapping[str, Any]) -> Dict[str, Any]:
     """EnrichFunctionConfig + ValidateFunctionConfig: what a record holds before the build."""
-    config = request.config
-    meta, spec = config["metadata"], config["spec"]
-    name = meta["name"]
+    meta, spec = request.config["metadata"], request.config["spec"]
+    _check_name(meta["name"])
+    meta.setdefault("labels", {}).setdefault(PROJECT_LABEL, "default")
+    _check_project(ctx, meta["labels"][PROJECT_LABEL])
+    for annotation in SKIP_ANNOTATIONS:
+        (meta.get("annotations") or {}).pop(annotation, None)
+    _enrich_spec(spec, ctx.platform, options["http-trigger-service-type"])
+    spec["build"] = {**spec.get("build", {}), "path": str(request.source), "timestamp": int(time.time())}
+    spec.setdefault("image", image_name(meta["name"], spec["build"].get("registry", "")))
+    return {"metadata": _ordered_meta(meta), "spec": _ordered_spec(spec)}
+
+
+def _check_name(name: str) -> None:
     if not _NAME_RE.match(name) or len(name) > 63:
         raise error(
             f"Function name doesn't conform to k8s naming convention: {name}",
@@ -188,9 +203,10 @@ def enrich_and_validate(ctx: Context, request: DeployRequest, options: Mapping[s
             ("Failed to validate a function configuration", LOCAL_GO, 1273),
             ("Failed to enrich and validate a function configuration", LOCAL_GO, 268),
         )
-    labels = meta.setdefault("labels", {})
-    labels.setdefault(PROJECT_LABEL, "default")
-    if ctx.store.project(labels[PROJECT_LABEL]) is None:
+
+
+def _check_project(ctx: Context, project: str) -> None:
+    if ctx.store.project(project) is None:
         raise error(
             "Project existence validation failed",
             ABSTRACT_GO,
@@ -200,17 +216,19 @@ def enrich_and_validate(ctx: Context, request: DeployRequest, options: Mapping[s
             ("Failed to create function", LOCAL_GO, 277),
             cause="Project does not exist",
         )
+
+
+def _enrich_spec(spec: Dict[str, Any], platform: str, service_type: str) -> None:
     if spec.get("runtime") == "python":
         spec["runtime"] = "python:3.9"
+    # enrichMinMaxReplicas: one bound given means both.
+    if "minReplicas" in spec or "maxReplicas" in spec:
+        spec.setdefault("minReplicas", spec.get("maxReplicas"))
+        spec.setdefault("maxReplicas", spec.get("minReplicas"))
     spec.setdefault("readinessTimeoutSeconds", DEFAULT_READINESS_TIMEOUT)
-    _enrich_triggers(spec, ctx.platform, options["http-trigger-service-type"])
-    spec.setdefault("resources", {})
-    spec.setdefault("platform", {})
-    spec.setdefault("securityContext", {})
-    spec.setdefault("eventTimeout", "")
-    spec["build"] = {**spec.get("build", {}), "path": str(request.source), "timestamp": int(time.time())}
-    spec.setdefault("image", image_name(name, spec["build"].get("registry", "")))
-    return {"metadata": _ordered_meta(meta), "spec": _ordered_spec(spec)}
+    _enrich_triggers(spec, platform, service_type)
+    for key, empty in (("resources", {}), ("platform", {}), ("securityContext", {}), ("eventTimeout", "")):
+        spec.setdefault(key, empty)
 
 
 def _enrich_triggers(spec: Dict[str, Any], platform: str, service_type: str) -> None:
@@ -280,7 +298,7 @@ def image_name(name: str, registry: str) -> str:
     return f"{registry}/nuclio/processor-{name}:latest"
 
 
-def build(ctx: Context, request: DeployRequest, record: Dict[str, Any], options: Mapping[str, Any]) -> Path:
+def build(ctx: Context, request: DeployRequest, record: Dict[str, Any]) -> Path:
     """Validate the runtime and stage the code; returns the staged dir (the "image")."""
     spec = record["spec"]
     log = ctx.console.log
@@ -356,13 +374,13 @@ def run_function(ctx: Context, record: Dict[str, Any], code: Path) -> None:
     kube: a rolling update, the old process goes once the new one is ready."""
     name = record["metadata"]["name"]
     old = ctx.store.process(name)
+    timeout = int(record["spec"].get("readinessTimeoutSeconds") or DEFAULT_READINESS_TIMEOUT)
     if ctx.platform == "local":
         ctx.console.log("I", "Cleaning up before deployment", functionName=name)
         if old is not None:
             ctx.console.log("I", "Function already exists, deleting function containers", functionName=name)
             ctx.store.stop_function_process(name)
-    timeout = int(record["spec"].get("readinessTimeoutSeconds") or DEFAULT_READINESS_TIMEOUT)
-    ctx.console.log("I", "Waiting for function to be ready", timeout=timeout)
+        ctx.console.log("I", "Waiting for function to be ready", timeout=timeout)
     process = start_and_wait(ctx, record, code, timeout)
     ctx.store.save_process(name, process)
     if ctx.platform == "kube" and old is not None:
@@ -371,11 +389,12 @@ def run_function(ctx: Context, record: Dict[str, Any], code: Path) -> None:
     ctx.store.save_function(record)
 
 
-def fixed_port(spec: Mapping[str, Any]) -> int:
+def _http_attributes(spec: Mapping[str, Any]) -> Dict[str, Any]:
+    """The attributes of the function's (only) http trigger."""
     for trigger in (spec.get("triggers") or {}).values():
         if (trigger or {}).get("kind") == "http":
-            return int(((trigger.get("attributes") or {}).get("port")) or 0)
-    return 0
+            return dict(trigger.get("attributes") or {})
+    return {}
 
 
 def function_env(spec: Mapping[str, Any], console: Console) -> Dict[str, str]:
@@ -395,36 +414,7 @@ def start_and_wait(ctx: Context, record: Dict[str, Any], code: Path, timeout: in
     name = record["metadata"]["name"]
     ready_file = ctx.store.root / "run" / f"{code.name}.ready"
     ready_file.parent.mkdir(parents=True, exist_ok=True)
-    python = os.environ.get("NUCTL_EMULATOR_PYTHON") or sys.executable
-    processor = os.environ.get("NUCTL_EMULATOR_PROCESSOR") or "fusionizer.runtime.processor"
-    argv = [
-        python,
-        "-m",
-        processor,
-        str(code),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(fixed_port(record["spec"])),
-        "--ready-file",
-        str(ready_file),
-        "--name",
-        name,
-        "--namespace",
-        ctx.namespace,
-    ]
-    log_path = ctx.store.log_path(name)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            argv,
-            cwd=code,
-            env=function_env(record["spec"], ctx.console),
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = _start_processor(ctx, record, code, ready_file)
     start = proc_start_time(proc.pid)
     append_jsonl(
         ctx.home / "processes.jsonl",
@@ -433,18 +423,53 @@ def start_and_wait(ctx: Context, record: Dict[str, Any], code: Path, timeout: in
     ready = wait_ready(proc, ready_file, timeout)
     ready_file.unlink(missing_ok=True)
     if ready is None:
+        exited = proc.poll() is not None
         stop_process(proc.pid, start)
         proc.wait()
         shutil.rmtree(code, ignore_errors=True)
-        logs = _tail(log_path, 100)
-        raise error(
-            f"Function wasn't ready in time. Logs:\n{logs}",
-            LOCAL_GO,
-            1054,
-            ("Failed to wait for function to be ready", LOCAL_GO, 765),
-        )
+        raise readiness_error(ctx.platform, exited, _tail(ctx.store.log_path(name), 100))
     proc.returncode = 0  # detached on purpose: the function outlives this nuctl call
     return {"pid": proc.pid, "start": start, "port": int(ready["port"]), "code": str(code)}
+
+
+def _start_processor(ctx: Context, record: Dict[str, Any], code: Path, ready_file: Path) -> "subprocess.Popen[bytes]":
+    name = record["metadata"]["name"]
+    python = os.environ.get("NUCTL_EMULATOR_PYTHON") or sys.executable
+    processor = os.environ.get("NUCTL_EMULATOR_PROCESSOR") or "fusionizer.runtime.processor"
+    port = int(_http_attributes(record["spec"]).get("port") or 0)
+    argv = [python, "-m", processor, str(code), "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--ready-file", str(ready_file), "--name", name, "--namespace", ctx.namespace]
+    log_path = ctx.store.log_path(name)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log_file:
+        return subprocess.Popen(
+            argv,
+            cwd=code,
+            env=function_env(record["spec"], ctx.console),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def readiness_error(platform: str, exited: bool, logs: str) -> NuctlError:
+    """local: waitForContainer's message. kube: the CR's state (a crashed pod is in error,
+    one that never got ready is unhealthy), with the pod logs."""
+    if platform == "kube":
+        state = "error" if exited else "unhealthy"
+        return error(
+            f"NuclioFunction in {state} state:\n{logs}",
+            KUBE_DEPLOYER_GO,
+            253,
+            ("Failed to wait for function readiness", KUBE_DEPLOYER_GO, 132),
+        )
+    return error(
+        f"Function wasn't ready in time. Logs:\n{logs}",
+        LOCAL_GO,
+        1054,
+        ("Failed to wait for function to be ready", LOCAL_GO, 765),
+    )
 
 
 def wait_ready(proc: "subprocess.Popen[bytes]", ready_file: Path, timeout: float) -> Optional[Dict[str, Any]]:
@@ -475,7 +500,7 @@ def ready_status(ctx: Context, record: Mapping[str, Any], port: int) -> Dict[str
     status: Dict[str, Any] = {"state": "ready"}
     if ctx.platform == "kube":
         internal = [f"nuclio-{name}.{ctx.namespace}.svc.cluster.local:8080"]
-        node_port = _service_type(record["spec"]).lower() == "nodeport"
+        node_port = str(_http_attributes(record["spec"]).get("serviceType", "")).lower() == "nodeport"
         external = [f"127.0.0.1:{port}"] if node_port else []
         if node_port:
             status["httpPort"] = port  # present only for NodePort services
@@ -486,10 +511,3 @@ def ready_status(ctx: Context, record: Mapping[str, Any], port: int) -> Dict[str
     status["internalInvocationUrls"] = internal
     status["externalInvocationUrls"] = external
     return status
-
-
-def _service_type(spec: Mapping[str, Any]) -> str:
-    for trigger in (spec.get("triggers") or {}).values():
-        if (trigger or {}).get("kind") == "http":
-            return str(((trigger.get("attributes") or {}).get("serviceType")) or "ClusterIP")
-    return "ClusterIP"

@@ -104,36 +104,49 @@ CREATE_PROJECT_FLAGS = (Flag("description"), Flag("owner"))
 
 
 def parse_flags(args: Sequence[str], flags: Sequence[Flag]) -> Tuple[Dict[str, Any], List[str]]:
-    by_name = {f.name: f for f in flags}
-    by_short = {f.short: f for f in flags if f.short}
     values: Dict[str, Any] = {f.name: (list(f.default) if f.kind == "list" else f.default) for f in flags}
     positional: List[str] = []
     it = iter(args)
     for arg in it:
         if arg == "--":
             positional.extend(it)
-            break
-        if arg.startswith("--"):
-            name, eq, inline = arg[2:].partition("=")
-            flag = by_name.get(name)
-            if flag is None:
-                raise UsageError(f"unknown flag: --{name}")
-            _set(values, flag, inline if eq else None, it, f"--{name}")
+        elif arg.startswith("--"):
+            _long_flag(arg, {f.name: f for f in flags}, values, it)
         elif arg.startswith("-") and len(arg) > 1:
-            flag = by_short.get(arg[1])
-            if flag is None:
-                raise UsageError(f"unknown shorthand flag: '{arg[1]}' in {arg}")
-            rest = arg[2:]
-            inline = rest[1:] if rest.startswith("=") else rest
-            _set(values, flag, inline if rest else None, it, arg)
+            _short_flags(arg, {f.short: f for f in flags if f.short}, values, it)
         else:
             positional.append(arg)
     return values, positional
 
 
+def _long_flag(arg: str, by_name: Dict[str, Flag], values: Dict[str, Any], it: Iterator[str]) -> None:
+    name, eq, inline = arg[2:].partition("=")
+    flag = by_name.get(name)
+    if flag is None:
+        raise UsageError(f"unknown flag: --{name}")
+    _set(values, flag, inline if eq else None, it, f"--{name}")
+
+
+def _short_flags(arg: str, by_short: Dict[str, Flag], values: Dict[str, Any], it: Iterator[str]) -> None:
+    """pflag's shorthand forms: ``-n ns``, ``-nns``, ``-n=ns``, and booleans run together
+    (``-fv`` is ``-f -v``)."""
+    rest = arg[1:]
+    while rest:
+        flag = by_short.get(rest[0])
+        if flag is None:
+            raise UsageError(f"unknown shorthand flag: '{rest[0]}' in {arg}")
+        rest = rest[1:]
+        if flag.kind == "bool" and not rest.startswith("="):
+            _set(values, flag, None, it, arg)
+            continue
+        inline = rest[1:] if rest.startswith("=") else rest
+        _set(values, flag, inline if rest else None, it, arg)
+        return
+
+
 def _set(values: Dict[str, Any], flag: Flag, inline: Optional[str], it: Iterator[str], spelled: str) -> None:
     if flag.kind == "bool":
-        values[flag.name] = inline is None or inline.lower() in ("1", "t", "true")
+        values[flag.name] = _parse_bool(inline, spelled)
         return
     raw = inline if inline is not None else next(it, None)
     if raw is None:
@@ -149,6 +162,15 @@ def _set(values: Dict[str, Any], flag: Flag, inline: Optional[str], it: Iterator
         values[flag.name].append(raw)
     else:
         values[flag.name] = raw
+
+
+def _parse_bool(inline: Optional[str], spelled: str) -> bool:
+    """strconv.ParseBool, which pflag applies to ``--flag=VALUE``."""
+    if inline is None or inline.lower() in ("1", "t", "true"):
+        return True
+    if inline.lower() in ("0", "f", "false"):
+        return False
+    raise UsageError(f'invalid argument "{inline}" for "{spelled}" flag: strconv.ParseBool: parsing "{inline}": invalid syntax')
 
 
 def command_path(args: Sequence[str]) -> Tuple[List[str], List[str]]:

@@ -31,30 +31,28 @@ def cmd_invoke(options: Dict[str, Any], args: List[str]) -> int:
             ("Failed to enrich function invocation options", "/nuclio/pkg/nuctl/command/invoke.go", 124),
             cause="Function not found",
         )
+    status = send(ctx.console, record, options)
+    if options["raise-on-status"] and not 200 <= status < 300:
+        raise error("Function invocation failed", "/nuclio/pkg/nuctl/command/invoke.go", 215)
+    return 0
+
+
+def send(console: Console, record: Mapping[str, Any], options: Mapping[str, Any]) -> int:
+    """One request, logged and printed the nuctl way; returns the response status."""
     body = invoke_body(options)
     method = options["method"] or ("POST" if body else "GET")
     headers = invoke_headers(options, body)
-    if options["log-level"] not in ("none", "debug", "info", "warn", "error"):
-        raise error(
-            "Invalid logger level name. Must be one of none / debug / info / warn / error",
-            "/nuclio/pkg/nuctl/command/invoke.go",
-            112,
-        )
-    if options["log-level"] != "none":
-        headers["X-Nuclio-Log-Level"] = options["log-level"]
     url = invocation_url(record, options)
-    path = "/" + (options["path"] or "")
-    ctx.console.log(
+    path = "/" + (options["path"] or "")  # invoker.go joins url + "/" + path, so "/p" gives "//p"
+    console.log(
         "I", "Executing function", method=method, url=f"http://{url}{path}", bodyLength=len(body), headers=headers
     )
     status, reason, response_headers, response_body = http_call(
         url, method, path, headers, body, parse_duration(options["timeout"])
     )
-    ctx.console.log("I", "Got response", status=f"{status} {reason}".strip())
+    console.log("I", "Got response", status=f"{status} {reason}".strip())
     print_invoke_result(response_headers, response_body)
-    if options["raise-on-status"] and not 200 <= status < 300:
-        raise error("Function invocation failed", "/nuclio/pkg/nuctl/command/invoke.go", 215)
-    return 0
+    return status
 
 
 def invoke_body(options: Mapping[str, Any]) -> bytes:
@@ -76,6 +74,15 @@ def invoke_headers(options: Mapping[str, Any], body: bytes) -> Dict[str, str]:
     headers = {canonical_header(k): v for k, v in string_map(options["headers"] or "").items()}
     content_type = options["content-type"] or headers.get("Content-Type") or _detect_content_type(body)
     headers["Content-Type"] = content_type.split(";")[0].strip()  # mime.ParseMediaType drops parameters
+    level = options["log-level"]
+    if level not in ("none", "debug", "info", "warn", "error"):
+        raise error(
+            "Invalid logger level name. Must be one of none / debug / info / warn / error",
+            "/nuclio/pkg/nuctl/command/invoke.go",
+            112,
+        )
+    if level != "none":
+        headers["X-Nuclio-Log-Level"] = level
     return headers
 
 
@@ -87,9 +94,10 @@ def _detect_content_type(body: bytes) -> str:
 
 
 def invocation_url(record: Mapping[str, Any], options: Mapping[str, Any]) -> str:
+    """``--via any`` off-cluster: the last external URL, or ``<--external-ips[0]>:<httpPort>``."""
     status = record.get("status") or {}
-    urls = list(status.get("internalInvocationUrls") or []) + list(status.get("externalInvocationUrls") or [])
-    if not urls:
+    external = list(status.get("externalInvocationUrls") or [])
+    if not external and not status.get("internalInvocationUrls"):
         raise error("Function has no invocation URLs", "/nuclio/pkg/nuctl/command/invoke.go", 130)
     if options["external-ips"]:
         if not status.get("httpPort"):
@@ -100,14 +108,14 @@ def invocation_url(record: Mapping[str, Any], options: Mapping[str, Any]) -> str
                 ("Failed to invoke via external IP", "/nuclio/pkg/nuctl/command/invoke.go", 150),
             )
         return f"{options['external-ips'].split(',')[0]}:{status['httpPort']}"
-    if len(urls) < 2:
+    if not external:
         raise error(
             "Function has no external invocation url",
             "/nuclio/pkg/nuctl/command/invoke.go",
             211,
             ("Failed to invoke via external IP", "/nuclio/pkg/nuctl/command/invoke.go", 150),
         )
-    return str(urls[-1])
+    return str(external[-1])
 
 
 def parse_duration(text: str) -> float:
@@ -134,7 +142,7 @@ def http_call(
             "/nuclio/pkg/platform/abstract/invoker.go",
             137,
             ("Failed to invoke function", "/nuclio/pkg/nuctl/command/invoke.go", 177),
-            cause=f'Post "http://{url}{path}": {exc}',
+            cause=f'{method.capitalize()} "http://{url}{path}": {exc}',  # Go's url.Error
         )
     finally:
         connection.close()
