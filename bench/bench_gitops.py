@@ -153,7 +153,9 @@ def bench_file_save(work: Path, repeat: int) -> List[Sample]:
 
 
 def git(cwd: Path, *args: str) -> str:
+    """git in ``cwd``, which never looks for a repository above ``cwd``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update({"GIT_CONFIG_NOSYSTEM": "1", "GIT_CEILING_DIRECTORIES": str(cwd.parent)})
     done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"git {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
@@ -220,6 +222,17 @@ def cleanup(home: Path) -> None:
                 processes.stop(processes.ProcessRef.from_json(ref), grace=2.0)
 
 
+def isolate(work: Path) -> Path:
+    """Everything under ``work``: the fusionizer's state (returned), and a HOME whose empty
+    git config cannot send ``hook install`` to a global core.hooksPath; no GIT_* leaks in."""
+    for key in [k for k in os.environ if k.startswith("GIT_")]:
+        del os.environ[key]
+    home = work / "home"
+    os.environ.update({"FUSIONIZER_HOME": str(home), "HOME": str(work / "user"),
+                       "XDG_CONFIG_HOME": str(work / "user" / ".config"), "GIT_CONFIG_NOSYSTEM": "1"})
+    return home
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="changes measured per path (median reported)")
@@ -227,8 +240,7 @@ def main() -> None:
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-gitops-") as tmp:
         work = Path(tmp)
-        home = work / "home"
-        os.environ["FUSIONIZER_HOME"] = str(home)
+        home = isolate(work)
         try:
             rows = [row("file save (watch -f)", bench_file_save(work, args.repeat))]
             cleanup(home)

@@ -11,7 +11,6 @@ import click
 
 from fusionizer.cli.context import source_options, target
 from fusionizer.loop import running
-from fusionizer.loop.backoff import Backoff
 from fusionizer.loop.looping import LOG, Loop, LoopSettings
 from fusionizer.loop.reconciling import Runner
 from fusionizer.loop.watching import Watchers
@@ -49,7 +48,7 @@ def watch(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str],
         resync_interval=resync or None,
         debounce=debounce / 1000.0,
     )
-    runner = Runner(source, where.platform_for, Options(parallel=parallel, prune=not no_prune), Backoff())
+    runner = Runner(source, where.platform_for, Options(parallel=parallel, prune=not no_prune))
     loop = Loop(runner, settings)
     watchers = Watchers()
     watched = running.attach(loop, watchers, source)

@@ -54,7 +54,7 @@ class LoopSettings:
 
 class Loop:
     """Reconcile on every trigger until :meth:`stop`. Thread-safe entry points:
-    :meth:`trigger`, :meth:`file_changed`, :meth:`wake`, :meth:`stop`."""
+    :meth:`trigger`, :meth:`file_changed`, :meth:`stop`."""
 
     def __init__(
         self,
@@ -81,10 +81,6 @@ class Loop:
         """A relevant file changed: reconcile once the burst of events is over."""
         self.queue.debounce(FILE, Trigger(FILE, path), self.settings.debounce, self.settings.debounce_max)
 
-    def wake(self) -> None:
-        """Re-check the timers now (after an injected clock moved)."""
-        self.queue.wake()
-
     def stop(self) -> None:
         """End :meth:`run_forever` after the run in progress (if any) finishes."""
         self.queue.close()
@@ -97,11 +93,11 @@ class Loop:
             batch = self.queue.take()
             if not batch:
                 return
-            report = self.run_batch(batch)
+            report = self._run_batch(batch)
             self._arm(report)
             self._emit(report)
 
-    def run_batch(self, batch: Tuple[Trigger, ...]) -> RunReport:
+    def _run_batch(self, batch: Tuple[Trigger, ...]) -> RunReport:
         began = time.monotonic()
         try:
             return self.runner.run(batch)

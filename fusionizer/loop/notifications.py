@@ -37,27 +37,14 @@ def repo_key(url: str) -> str:
     return hashlib.sha256(canonical_location(url).encode("utf-8")).hexdigest()[:16]
 
 
-def triggers_dir(home: Optional[Path] = None) -> Path:
-    return (home if home is not None else paths.home()) / TRIGGERS_DIR
-
-
 def trigger_file(url: str, home: Optional[Path] = None) -> Path:
-    return triggers_dir(home) / repo_key(url)
+    return (home if home is not None else paths.home()) / TRIGGERS_DIR / repo_key(url)
 
 
 def notify(url: str, revision: str, home: Optional[Path] = None) -> Path:
-    """Tell the watchers of ``url`` that ``revision`` was pushed. The file is replaced
-    atomically, so a watcher never reads half a sha."""
+    """Tell the watchers of ``url`` that ``revision`` was pushed."""
     target = trigger_file(url, home)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".notify-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(revision.strip() + "\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(target, revision.strip() + "\n")
     return target
 
 
@@ -66,3 +53,19 @@ def read_revision(path: Path) -> str:
         return path.read_text().strip()
     except OSError:
         return ""
+
+
+def write_atomically(path: Path, text: str, mode: Optional[int] = None) -> None:
+    """Replace ``path`` in one step: a reader (a watcher, git running a hook) never sees
+    half a file, and a failed write leaves the old one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

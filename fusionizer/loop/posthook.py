@@ -27,11 +27,10 @@ import os
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from fusionizer.errors import FusionizerError
 from fusionizer.loop import notifications
@@ -154,7 +153,11 @@ def clean_env(environ: Mapping[str, str], home: Optional[str]) -> Dict[str, str]
 def _run_chained(path: str, pushed: str) -> None:
     sys.stdout.flush()
     # The kept hook gets exactly what git gave us: same stdin, same GIT_* environment.
-    status = subprocess.run([path], input=pushed.encode(), stderr=subprocess.STDOUT).returncode
+    try:
+        status = subprocess.run([path], input=pushed.encode(), stderr=subprocess.STDOUT).returncode
+    except OSError as e:  # e.g. not executable: git itself would have skipped it; ours still runs
+        _say(f"could not run the chained hook {Path(path).name}: {e}")
+        return
     if status != 0:
         _say(f"the chained hook {Path(path).name} exited with {status}")
 
@@ -190,9 +193,7 @@ def install(
     python: str = sys.executable,
 ) -> Installed:
     """Write (or rewrite) the hook; idempotent. A foreign hook is refused, or kept with ``chain``."""
-    location = Path(os.path.realpath(os.path.expanduser(repo)))
-    hooks = _git_path(location, "hooks")
-    hook, chained = hooks / HOOK_NAME, hooks / CHAINED_NAME
+    location, hook, chained = _hook_paths(repo)
     existing = _read(hook)
     if existing is not None and MARKER not in existing:
         _keep_foreign(hook, chained, chain)
@@ -205,15 +206,13 @@ def install(
     text = render(settings)
     if existing == text:
         return Installed(hook, "unchanged", settings)
-    _write_executable(hook, text)
+    notifications.write_atomically(hook, text, mode=0o755)
     return Installed(hook, "updated" if existing is not None else "installed", settings)
 
 
 def uninstall(repo: str) -> Optional[Path]:
     """Remove our hook and put a chained one back; returns the path of what now runs, if any."""
-    location = Path(os.path.realpath(os.path.expanduser(repo)))
-    hooks = _git_path(location, "hooks")
-    hook, chained = hooks / HOOK_NAME, hooks / CHAINED_NAME
+    _, hook, chained = _hook_paths(repo)
     existing = _read(hook)
     if existing is not None and MARKER not in existing:
         raise FusionizerError(f"{hook} was not installed by the fusionizer; leaving it alone")
@@ -235,23 +234,31 @@ def _keep_foreign(hook: Path, chained: Path, chain: bool) -> None:
     os.replace(hook, chained)
 
 
-def _git_path(location: Path, name: str) -> Path:
-    """``git rev-parse --git-path NAME`` (honours core.hooksPath), run outside any hook's env."""
+def _hook_paths(repo: str) -> Tuple[Path, Path, Path]:
+    """The repository's location, its post-receive hook and the chained hook's path."""
+    location = Path(os.path.realpath(os.path.expanduser(repo)))
     if not location.is_dir():
         raise FusionizerError(f"{location} is not a directory; give the path of the repository pushes go to")
-    done = subprocess.run(["git", "-C", str(location), "rev-parse", "--git-path", name], capture_output=True,
-                          text=True, env=clean_env(os.environ, None))
+    done = _git(location, "rev-parse", "--git-path", "hooks")  # honours core.hooksPath
     if done.returncode != 0:
         raise FusionizerError(f"{location} is not a git repository: {done.stderr.strip()}")
-    return (location / done.stdout.strip()).resolve()
+    hooks = (location / done.stdout.strip()).resolve()
+    return location, hooks / HOOK_NAME, hooks / CHAINED_NAME
 
 
 def _head_branch(location: Path) -> str:
-    done = subprocess.run(["git", "-C", str(location), "symbolic-ref", "--short", "HEAD"], capture_output=True,
-                          text=True, env=clean_env(os.environ, None))
+    done = _git(location, "symbolic-ref", "--short", "HEAD")
     if done.returncode != 0 or not done.stdout.strip():
         raise FusionizerError(f"cannot tell the default branch of {location}; pass --branch NAME")
     return done.stdout.strip()
+
+
+def _git(location: Path, *args: str) -> "subprocess.CompletedProcess[str]":
+    """git in ``location`` itself: outside any hook's environment, and never a repository
+    that merely encloses it (a subdirectory of a work tree is not "the repository")."""
+    env = clean_env(os.environ, None)
+    env["GIT_CEILING_DIRECTORIES"] = str(location.parent)
+    return subprocess.run(["git", "-C", str(location), *args], capture_output=True, text=True, env=env)
 
 
 def _read(path: Path) -> Optional[str]:
@@ -259,19 +266,6 @@ def _read(path: Path) -> Optional[str]:
         return path.read_text(errors="replace")
     except FileNotFoundError:
         return None
-
-
-def _write_executable(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".post-receive-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from pathlib import Path
+from typing import Callable, Dict, Mapping, Optional, Tuple
 
 from fusionizer.errors import FusionizerError, LockedError, PlanError
 from fusionizer.loop.backoff import Backoff
@@ -54,6 +55,8 @@ IDLE = "idle"  # no valid plan has been seen yet; waiting for a new revision
 ERROR = "error"  # a bug; logged with its traceback and retried with backoff
 
 RETRIED = frozenset({FAILED, UNREACHABLE, LOCKED, ERROR})
+
+_VERBS = {"create": "created", "update": "updated", "delete": "deleted"}
 
 PlatformFor = Callable[[Plan], Platform]
 
@@ -114,13 +117,10 @@ class Runner:
         self._options = replace(options, dry_run=False, at=None, lock_timeout=0.0)
         self._backoff = backoff
         self._clock = clock or utcnow
-        self._attempted: Optional[str] = None
+        self._attempted: Optional[str] = None  # the last revision snapshotted
+        self._settled = False  # ... and loaded or refused (not cut short by a crash)
         self._good: Optional[Loaded] = None
         self.failures = 0
-
-    @property
-    def good(self) -> Optional[Loaded]:
-        return self._good
 
     def run(self, triggers: Tuple[Trigger, ...]) -> RunReport:
         began = time.monotonic()
@@ -155,22 +155,31 @@ class Runner:
             revision = self.source.resolve()
         except SourceError as e:
             return self._unreachable("", str(e))
-        if revision == self._attempted:
+        if revision == self._attempted and self._settled:
             return _SourceStep(revision)
         try:
             snapshot = self.source.snapshot()
         except SourceError as e:
             return self._unreachable(revision, str(e))
         # The ref may have moved between resolve and snapshot: the snapshot is what we read.
-        self._attempted = snapshot.revision
-        self.failures = 0  # a new revision resets the backoff
+        return self._load(snapshot)
+
+    def _load(self, snapshot: Snapshot) -> _SourceStep:
+        """Validate a revision; it is settled once loaded or refused. A crash (a bug, an
+        OSError) leaves it unsettled, so that the retry reads it again instead of waiting
+        for the next revision; the same revision does not reset the backoff."""
+        if snapshot.revision != self._attempted:
+            self.failures = 0
+        self._attempted, self._settled = snapshot.revision, False
         try:
-            plan = load_plan(snapshot.plan_file)
+            plan = load_plan(snapshot.plan_file, shown_as=_shown_as(snapshot))
             loaded = Loaded(snapshot, plan, self._platform_for(plan))
         except FusionizerError as e:
-            return self._refuse(snapshot.revision, e)
-        self._good = loaded
-        return _SourceStep(snapshot.revision, new=True)
+            step = self._refuse(snapshot.revision, e)
+        else:
+            self._good, step = loaded, _SourceStep(snapshot.revision, new=True)
+        self._settled = True
+        return step
 
     def _reconcile(self, triggers: Tuple[Trigger, ...], good: Loaded, step: _SourceStep) -> RunReport:
         revision = good.snapshot.revision
@@ -241,16 +250,20 @@ def _applied(base: RunReport, result: ApplyResult) -> RunReport:
     return report
 
 
+def _shown_as(snapshot: Snapshot) -> Optional[Path]:
+    """Diagnostics name a git plan by its path in the repository, not the cache checkout."""
+    return snapshot.plan_file.relative_to(snapshot.root) if snapshot.is_git else None
+
+
 def _kept_note(report: RunReport) -> str:
     if report.result == OK and report.done:
-        return "healed: " + _counts(report.done)
+        return "healed: " + counted(report.done)
     return {OK: "in sync", IN_SYNC: "in sync"}.get(report.result, f"{report.result}: {report.error}")
 
 
-def _counts(done: Mapping[str, int]) -> str:
-    verbs = {"create": "created", "update": "updated", "delete": "deleted"}
-    parts: List[str] = [f"{n} {verbs.get(k, k)}" for k, n in done.items() if n]
-    return ", ".join(parts) or "nothing"
+def counted(done: Mapping[str, int]) -> str:
+    """``1 updated, 2 created`` ("" when nothing was done)."""
+    return ", ".join(f"{n} {_VERBS.get(k, k)}" for k, n in done.items() if n)
 
 
 def _first_line(text: str) -> str:

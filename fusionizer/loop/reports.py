@@ -18,11 +18,11 @@ from fusionizer.loop.reconciling import (
     UNCHANGED,
     UNREACHABLE,
     RunReport,
+    counted,
 )
 from fusionizer.loop.triggers import POLL, RESYNC, describe
 from fusionizer.sources.base import short_revision
 
-_VERBS = {"create": "created", "update": "updated", "delete": "deleted"}
 _DETAIL_LINES = 25  # a deploy failure carries the function's log tail; keep the log readable
 
 
@@ -71,7 +71,7 @@ def _outcome(report: RunReport) -> str:
 
 
 def _changes(report: RunReport) -> str:
-    counts = ", ".join(f"{n} {_VERBS.get(k, k)}" for k, n in report.done.items() if n)
+    counts = counted(report.done)
     if not counts:
         return "no changes"
     return f"{counts} ({', '.join(report.functions)})" if report.functions else counts

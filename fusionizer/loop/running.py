@@ -36,7 +36,7 @@ class _Signals:
         self.loop = loop
         self.log = log
         self.received: Optional[int] = None
-        self.waiting = True
+        self.waiting = False  # True only while the loop thread is joined (where _QuitNow is caught)
 
     def handle(self, signum: int, frame: Optional[FrameType]) -> None:
         if self.received is None:
@@ -75,20 +75,10 @@ def attach(loop: Loop, watchers: Watchers, source: Source) -> str:
 def run(loop: Loop, watchers: Watchers, log: logging.Logger = LOG) -> int:
     """Run until a signal; the exit status for the process."""
     signals = _Signals(loop, log)
-    thread = threading.Thread(target=loop.run_forever, name="fusionizer-loop", daemon=True)
     restore = signals.install()
     try:
         with watchers:
-            thread.start()
-            try:
-                thread.join()  # interruptible: signal handlers run in this (the main) thread
-                signals.waiting = False
-            except _QuitNow:
-                code = EXIT_CODES.get(signals.received or signal.SIGINT, 130)
-                log.warning("quitting without waiting for the run in progress")
-                logging.shutdown()
-                # Deploy worker threads would keep the interpreter alive until they finish.
-                os._exit(code)
+            _run_loop_thread(loop, signals, log)
     finally:
         restore()
     if signals.received is None:
@@ -96,3 +86,18 @@ def run(loop: Loop, watchers: Watchers, log: logging.Logger = LOG) -> int:
         return 1
     log.info("stopped")
     return EXIT_CODES.get(signals.received, 0)
+
+
+def _run_loop_thread(loop: Loop, signals: _Signals, log: logging.Logger) -> None:
+    """Start the loop's thread and wait for it; a second signal meanwhile quits now."""
+    thread = threading.Thread(target=loop.run_forever, name="fusionizer-loop", daemon=True)
+    try:
+        signals.waiting = True
+        thread.start()
+        thread.join()  # interruptible: signal handlers run in this (the main) thread
+        signals.waiting = False
+    except _QuitNow:
+        log.warning("quitting without waiting for the run in progress")
+        logging.shutdown()
+        # Deploy worker threads would keep the interpreter alive until they finish.
+        os._exit(EXIT_CODES.get(signals.received or signal.SIGINT, 130))

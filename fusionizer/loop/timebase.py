@@ -46,7 +46,7 @@ class SystemTime:
 
 
 class ManualTime:
-    """A clock that moves only when told to: ``advance(seconds)`` or ``set(instant)``.
+    """A clock that moves only when told to: ``advance(seconds)``.
 
     Every condition that ever waited here is woken on each move, so a waiter whose deadline
     has come returns at once, and one whose deadline has not re-waits.
@@ -75,19 +75,10 @@ class ManualTime:
             cond.wait(self.SAFETY_WAIT)
 
     def advance(self, seconds: float) -> datetime:
+        """Move the clock on and wake every waiter; returns the new time."""
         with self._lock:
             self._now += timedelta(seconds=seconds)
-        return self._wake()
-
-    def set(self, instant: datetime) -> datetime:
-        with self._lock:
-            self._now = instant
-        return self._wake()
-
-    def _wake(self) -> datetime:
-        with self._lock:
-            conds = list(self._conds)
-            now = self._now
+            now, conds = self._now, list(self._conds)
         for cond in conds:
             with cond:
                 cond.notify_all()

@@ -32,7 +32,7 @@ RESYNC = "resync"  # the periodic drift check
 RETRY = "retry"  # backoff after a failed run has passed
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Trigger:
     kind: str
     detail: str = ""
@@ -85,15 +85,11 @@ class TriggerQueue:
         with self._cond:
             now = self._timebase.now()
             old = self._state.timers.get(name)
-            first = old.first_armed if old else now
+            first, gathered = (old.first_armed, old.triggers) if old else (now, ())
             due = min(now + timedelta(seconds=delay), first + timedelta(seconds=max_delay))
-            triggers = (old.triggers if old else ()) + ((trigger,) if not old or trigger not in old.triggers else ())
-            self._state.timers[name] = _Timer(due, triggers, first)
-            self._cond.notify_all()
-
-    def wake(self) -> None:
-        """Make :meth:`take` re-check its timers now (e.g. after the clock moved)."""
-        with self._cond:
+            if trigger not in gathered:
+                gathered += (trigger,)
+            self._state.timers[name] = _Timer(due, gathered, first)
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -101,11 +97,6 @@ class TriggerQueue:
         with self._cond:
             self._state.closed = True
             self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        with self._cond:
-            return self._state.closed
 
     def take(self) -> Tuple[Trigger, ...]:
         """Block until something is pending, then return ALL of it (coalesced) and clear it.

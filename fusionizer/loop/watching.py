@@ -21,6 +21,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from fusionizer import paths
+from fusionizer.errors import FusionizerError
 from fusionizer.loop import notifications
 from fusionizer.loop.triggers import HOOK
 from fusionizer.sources import is_ignored
@@ -51,9 +52,9 @@ class Watchers:
     def watch_directory(self, root: Path, on_change: Callable[[str], None]) -> None:
         """Call ``on_change(relative path)`` for each relevant change under ``root``."""
         root = Path(os.path.realpath(root))
-        state: Optional[Path] = Path(os.path.realpath(paths.home()))
-        if state is not None and _inside(root, state):
-            state = None  # a plan kept inside the state dir: nothing of ours is below it
+        home = Path(os.path.realpath(paths.home()))
+        # A plan kept inside the state dir: nothing of ours is below it to ignore.
+        state = None if _inside(root, home) else home
 
         def changed(event: FileSystemEvent) -> None:
             if event.is_directory and event.event_type in ("modified", "closed"):
@@ -76,7 +77,12 @@ class Watchers:
         return target
 
     def start(self) -> None:
-        self._observer.start()
+        try:
+            self._observer.start()
+        except OSError as e:  # typically ENOSPC: the inotify watch limit of a large tree
+            raise FusionizerError(
+                f"cannot watch for file changes: {e}; raise fs.inotify.max_user_watches or watch a smaller tree"
+            ) from e
         self._started = True
 
     def stop(self) -> None:

@@ -1,6 +1,10 @@
 """Fixtures for the loop tests: a tiny plan of three tasks in a tmp dir (or a real git repo
 with a bare remote), a loop running on its own thread with an injected clock, and a
-recorder of its runs that tests wait on (events with deadlines, never sleeps)."""
+recorder of its runs that tests wait on (events with deadlines, never sleeps).
+
+Every git these tests cause (their own, the product's, the hook's) sees no user or system
+git config and no repository variables, and never finds a repository above its temp dir.
+"""
 
 from __future__ import annotations
 
@@ -75,6 +79,10 @@ def plan_dir(tmp_path: Path) -> Path:
     return root
 
 
+def kinds(report: RunReport) -> List[str]:
+    return [t.kind for t in report.triggers]
+
+
 def serving(platform: LocalPlatform, task: str) -> str:
     """What ``task`` answers now, through the function that serves it on the local platform."""
     records = owned(platform.list(), PLAN_NAME)
@@ -91,9 +99,22 @@ def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT) 
         time.sleep(0.02)
 
 
+@pytest.fixture(autouse=True)
+def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A throwaway HOME (git's global config, e.g. a core.hooksPath that `hook install`
+    would write into) and no GIT_* variables (GIT_DIR would redirect every git command)."""
+    home = tmp_path_factory.mktemp("home")
+    for key in [k for k in os.environ if k.startswith("GIT_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+
 def git(cwd: Path, *args: str) -> str:
+    """git in ``cwd``, which never looks for a repository above ``cwd``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update({"GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"})
+    env.update({"GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0", "GIT_CEILING_DIRECTORIES": str(cwd.parent)})
     done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -209,8 +230,11 @@ def harnesses() -> Iterator[List[Harness]]:
         harness.stop()
 
 
+MakeHarness = Callable[..., Harness]
+
+
 @pytest.fixture
-def make_harness(harnesses: List[Harness]) -> Callable[..., Harness]:
+def make_harness(harnesses: List[Harness]) -> MakeHarness:
     def make(source: PollableSource, platform: Callable[[object], Platform],
              settings: LoopSettings = LoopSettings(poll_interval=None, resync_interval=60.0),
              timebase: Optional[Timebase] = None) -> Harness:

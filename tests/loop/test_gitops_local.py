@@ -14,13 +14,13 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Callable, List
+from typing import List
 
 import pytest
 
 from fusionizer.loop import posthook
 from fusionizer.loop.looping import LoopSettings
-from fusionizer.loop.reconciling import IN_SYNC, INVALID, OK, RunReport
+from fusionizer.loop.reconciling import IN_SYNC, INVALID, OK
 from fusionizer.loop.running import attach
 from fusionizer.loop.timebase import SystemTime
 from fusionizer.loop.triggers import FILE, HOOK, RESYNC
@@ -29,15 +29,20 @@ from fusionizer.platforms.local.platform import LocalPlatform
 from fusionizer.platforms.local.processes import ProcessRef, alive
 from fusionizer.reconciler.state import PlanState
 from fusionizer.sources import DirectorySource, GitSource
-from tests.loop.conftest import PLAN_NAME, WAIT, Harness, Repo, handler_source, serving, wait_until, write_files
+from tests.loop.conftest import (
+    PLAN_NAME,
+    WAIT,
+    MakeHarness,
+    Repo,
+    handler_source,
+    kinds,
+    serving,
+    wait_until,
+    write_files,
+)
 
-MakeHarness = Callable[..., Harness]
 BROKEN_HANDLER = "import no_such_module_for_fusionizer_tests\n\n\ndef handler(context, event):\n    return 'never'\n"
 TWO_GROUPS_FOR_BETA = "- [alpha, beta]\n      - [beta, gamma]"
-
-
-def kinds(report: RunReport) -> List[str]:
-    return [t.kind for t in report.triggers]
 
 
 @pytest.fixture
@@ -102,8 +107,9 @@ def test_watch_git_wakes_on_the_hook_notification_and_refuses_a_bad_push(
         hooked.push()
         refused = harness.recorder.wait(lambda r: HOOK in kinds(r), "the notification of the bad push")
         assert refused.result == INVALID and refused.revision == bad and refused.serving == good
+        assert refused.error.startswith("fusionizer.yaml:10:"), refused.error  # not the cache checkout's path
     last = PlanState(platform.namespace, PLAN_NAME).history()[-1]
-    assert last["result"] == INVALID and last["revision"] == bad
+    assert last["result"] == INVALID and last["revision"] == bad and last["errors"][0].startswith("fusionizer.yaml:")
     assert serving(platform, "beta") == "beta v2"
 
 
@@ -151,12 +157,13 @@ def test_resync_heals_a_killed_process_and_a_deleted_function(plan_dir: Path, ma
 
 @pytest.mark.parametrize("signals, code", [([signal.SIGINT], 130), ([signal.SIGTERM], 0),
                                            ([signal.SIGTERM, signal.SIGTERM], 0)])
-def test_watch_stops_cleanly_on_ctrl_c_and_sigterm(plan_dir: Path, signals: List[int], code: int) -> None:
+def test_watch_stops_cleanly_on_ctrl_c_and_sigterm(plan_dir: Path, signals: List[int], code: int,
+                                                   tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "fusionizer", "watch", "-f", str(plan_dir / "fusionizer.yaml"), "--resync", "0"]
     lines: List[str] = []
     started = threading.Event()
-    with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          text=True) as watch:
+    with subprocess.Popen(argv, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True) as watch:
 
         def read() -> None:
             assert watch.stderr is not None

@@ -3,6 +3,7 @@ FUSIONIZER_HOME, runs apply without git's repository variables, and only for its
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from pathlib import Path
@@ -88,3 +89,23 @@ def test_the_same_repository_gets_the_same_notification_file(repo: Repo, tmp_pat
 def test_install_needs_a_git_repository(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["hook", "install", str(tmp_path)]) == 1
     assert "is not a git repository" in capsys.readouterr().err
+
+
+def test_a_directory_inside_a_repository_is_not_taken_for_it(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    inside = repo.work / "tasks"
+    assert main(["hook", "install", str(inside), "--branch", "main"]) == 1
+    assert "is not a git repository" in capsys.readouterr().err
+    assert not (repo.work / ".git" / "hooks" / "post-receive").exists()
+
+
+def test_a_chained_hook_that_cannot_run_does_not_stop_ours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    chained = tmp_path / posthook.CHAINED_NAME
+    chained.write_text("#!/bin/sh\n")  # not executable: git would have skipped it
+    applied = []
+    monkeypatch.setattr(posthook, "reconcile", lambda settings, update: applied.append(update.new))
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{'0' * 40} {'a' * 40} refs/heads/main\n"))
+    settings = posthook.HookSettings(repo=str(tmp_path), branch="main", chained=str(chained))
+    assert posthook.main([settings.to_json()]) == 0
+    assert f"could not run the chained hook {chained.name}" in capsys.readouterr().out
+    assert applied == ["a" * 40]

@@ -7,11 +7,13 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict, List
+
+import pytest
 
 from fusionizer.cli import main
 from fusionizer.loop.looping import LoopSettings
-from fusionizer.loop.reconciling import FAILED, IN_SYNC, INVALID, OK, UNCHANGED, UNREACHABLE, RunReport
+from fusionizer.loop.reconciling import ERROR, FAILED, IN_SYNC, INVALID, OK, UNCHANGED, UNREACHABLE
 from fusionizer.loop.triggers import FILE, HOOK, MANUAL, POLL, RESYNC, RETRY, SCHEDULE, START, WEBHOOK, Trigger
 from fusionizer.reconciler.state import PlanState
 from fusionizer.sources import DirectorySource, GitSource
@@ -21,20 +23,15 @@ from tests.loop.conftest import (
     PLAN_NAME,
     SCHEDULE_AFTER_40S,
     WAIT,
-    Harness,
+    MakeHarness,
     Repo,
     handler_source,
+    kinds,
     plan_files,
     write_files,
 )
 
 FUSED, ALPHA, BETA, GAMMA = f"{PLAN_NAME}-alpha-beta", f"{PLAN_NAME}-alpha", f"{PLAN_NAME}-beta", f"{PLAN_NAME}-gamma"
-MakeHarness = Callable[..., Harness]
-
-
-def kinds(report: RunReport) -> List[str]:
-    return [t.kind for t in report.triggers]
-
 
 def history(platform: MemoryPlatform) -> List[Dict[str, Any]]:
     return PlanState(platform.namespace, PLAN_NAME).history()
@@ -112,7 +109,7 @@ def test_triggers_during_a_run_are_coalesced_into_one_more_run(plan_dir: Path, m
 
 
 def test_an_invalid_revision_is_refused_recorded_and_the_good_plan_still_reconciled(
-        plan_dir: Path, make_harness: MakeHarness, capsys: object) -> None:
+        plan_dir: Path, make_harness: MakeHarness, capsys: pytest.CaptureFixture[str]) -> None:
     platform = MemoryPlatform()
     harness = make_harness(DirectorySource(plan_dir / "fusionizer.yaml"), lambda plan: platform)
     good = harness.start()
@@ -145,7 +142,7 @@ def test_an_invalid_revision_is_refused_recorded_and_the_good_plan_still_reconci
     assert set(platform.records) == {f"{PLAN_NAME}-alpha-beta-gamma"}
 
     assert main(["status", "-f", str(plan), "--platform", "local"]) == 0  # status shows the refusal
-    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    out = capsys.readouterr().out
     assert "invalid" in out and refused.revision[4:16] in out
 
 
@@ -179,22 +176,27 @@ def test_failed_deploys_back_off_and_a_new_revision_resets_the_backoff(
 
 def test_a_bug_in_a_run_is_logged_and_retried_not_fatal(plan_dir: Path, make_harness: MakeHarness) -> None:
     platform = MemoryPlatform()
-    broken = {"once": True}
+    crashes = [RuntimeError("boom"), OSError("store not writable yet")]
 
     def platform_for(plan: object) -> MemoryPlatform:
-        if broken.pop("once", False):
-            raise RuntimeError("boom")
+        if crashes:
+            raise crashes.pop(0)
         return platform
 
     harness = make_harness(DirectorySource(plan_dir / "fusionizer.yaml"), platform_for)
     first = harness.start()
-    assert first is not None and first.result == "error" and "RuntimeError: boom" in first.error
+    assert first is not None and first.result == ERROR and "RuntimeError: boom" in first.error
     assert first.retry_in == 1.0
-    harness.loop.trigger(FILE, "tasks/alpha/main.py")  # a new save of the same content re-reads nothing ...
+    harness.advance(1.0)  # the retry reads the revision the crash cut short again ...
+    again = harness.recorder.next("the first retry")
+    assert kinds(again) == [RETRY] and again.result == ERROR and "OSError" in again.error
+    assert again.retry_in == 2.0  # ... and the same revision does not reset the backoff
+    harness.advance(2.0)
+    recovered = harness.recorder.next("the second retry")
+    assert recovered.result == OK and set(platform.records) == {FUSED, GAMMA}
+    assert RETRY not in harness.loop.queue.timers()
+    harness.loop.trigger(FILE, "tasks/alpha/main.py")  # a save of the same content re-reads nothing
     assert harness.recorder.next().result == UNCHANGED
-    write_files(plan_dir, {"tasks/alpha/main.py": handler_source("alpha", "v2")})
-    harness.loop.trigger(FILE, "tasks/alpha/main.py")  # ... a real change is loaded and applied
-    assert harness.recorder.next().result == OK
 
 
 def test_git_polls_skip_work_until_the_branch_moves_and_follow_a_force_push(
