@@ -20,7 +20,6 @@ transfer, two python start-ups, ls-remote/fetch/checkout, plan load); reconcile 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -31,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -44,11 +43,11 @@ from fusionizer.loop.running import attach  # noqa: E402
 from fusionizer.loop.triggers import FILE  # noqa: E402
 from fusionizer.loop.watching import Watchers  # noqa: E402
 from fusionizer.platforms.base import InvokeRequest  # noqa: E402
-from fusionizer.platforms.local import processes  # noqa: E402
 from fusionizer.platforms.local.platform import LocalPlatform  # noqa: E402
 from fusionizer.reconciler.reconcile import owned  # noqa: E402
 from fusionizer.reconciler.state import PlanState  # noqa: E402
 from fusionizer.sources import DirectorySource  # noqa: E402
+from testing.local import stop_local_processes  # noqa: E402
 
 PLAN, FUNCTION, TASK = "demo", "demo-taska-taskb", "taskb"
 TASKB = '"""taskb, benchmark version {n}."""\n\n\ndef handler(context, event, requests_session):\n' \
@@ -209,19 +208,6 @@ def table(rows: List[List[str]]) -> str:
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
 
 
-def cleanup(home: Path) -> None:
-    """Stop every process the local platform started under the benchmark's home."""
-    local = home / "local"
-    for state in [*local.glob("*/procs/*.json"), *local.glob("*/run/gateway.json"), *local.glob("*/pending/*.json")]:
-        try:
-            data: Dict[str, object] = json.loads(state.read_text())
-        except (OSError, ValueError):
-            continue
-        for ref in (data, data.get("process") or {}):
-            if isinstance(ref, dict) and ref.get("pid"):
-                processes.stop(processes.ProcessRef.from_json(ref), grace=2.0)
-
-
 def isolate(work: Path) -> Path:
     """Everything under ``work``: the fusionizer's state (returned), and a HOME whose empty
     git config cannot send ``hook install`` to a global core.hooksPath; no GIT_* leaks in."""
@@ -243,10 +229,10 @@ def main() -> None:
         home = isolate(work)
         try:
             rows = [row("file save (watch -f)", bench_file_save(work, args.repeat))]
-            cleanup(home)
+            stop_local_processes(home)
             rows.append(row("git push (post-receive hook)", bench_git_push(work, args.repeat)))
         finally:
-            cleanup(home)
+            stop_local_processes(home)
     print(f"GitOps latency, change -> new code served; local platform, {args.repeat} changes per path, medians")
     print(table(rows))
     print(f"(ran {time.perf_counter() - began:.0f}s; for scale: Argo CD polls every 120 s + jitter, Flux per interval)")

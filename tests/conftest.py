@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from fusionizer.platforms.local import processes
+from testing.local import stop_local_processes
 
 
 @pytest.fixture(autouse=True)
@@ -19,15 +18,3 @@ def fusionizer_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.delenv("FUSIONIZER_PLATFORM", raising=False)
     yield home
     stop_local_processes(home)
-
-
-def stop_local_processes(home: Path) -> None:
-    for state in list((home / "local").glob("*/procs/*.json")) + list((home / "local").glob("*/run/gateway.json")) \
-            + list((home / "local").glob("*/pending/*.json")):
-        try:
-            data = json.loads(state.read_text())
-        except (OSError, ValueError):
-            continue
-        for ref in (data, data.get("process") or {}):
-            if ref.get("pid"):
-                processes.stop(processes.ProcessRef.from_json(ref), grace=2.0)
