@@ -32,7 +32,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Dict, List, Tuple
 
 import requests
 
@@ -151,18 +151,29 @@ def build(root: Path) -> Path:
 def start(directory: Path, work: Path) -> Tuple["subprocess.Popen[bytes]", str]:
     ready = work / "ready.json"
     env = dict(os.environ, FUSIONIZER_SERVER_URL="http://127.0.0.1:9")  # nothing listens there
-    log = open(work / "processor.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fusionizer.runtime.processor", str(directory), "--port", "0",
-         "--ready-file", str(ready)], stdout=log, stderr=subprocess.STDOUT, cwd=str(work), env=env,
-    )
+    with open(work / "processor.log", "wb") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fusionizer.runtime.processor", str(directory), "--port", "0",
+             "--ready-file", str(ready)], stdout=log, stderr=subprocess.STDOUT, cwd=str(work), env=env,
+        )
     deadline = time.monotonic() + 30
     while not ready.exists():
         if process.poll() is not None or time.monotonic() > deadline:
+            stop(process)
             raise SystemExit(f"processor did not start:\n{(work / 'processor.log').read_text()}")
-        time.sleep(0.01)
+        time.sleep(0.01)  # polling for the ready file, with a deadline
     info = json.loads(ready.read_text())
     return process, f"http://127.0.0.1:{info['port']}"
+
+
+def stop(process: "subprocess.Popen[bytes]") -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    process.wait(10)
 
 
 def measure(session: requests.Session, url: str, mode: str, n: int, rounds: int) -> float:
@@ -203,12 +214,7 @@ def main() -> int:
             with requests.Session() as session:
                 results = {mode: measure(session, url, mode, n, args.rounds) for _, mode, n in plan}
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+            stop(process)
     print_table(plan, results)
     print(f"\n{HOPS} task-to-task calls per chain; best of {args.rounds} rounds; "
           f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; total {time.monotonic() - began:.1f} s")

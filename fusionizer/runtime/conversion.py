@@ -39,7 +39,7 @@ from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 import nuclio_sdk
 import nuclio_sdk.json_encoder
 
-from .headers import canonical_key, is_token
+from .headers import canonical_token
 
 DEFAULT_CONTENT_TYPE = "text/plain; charset=utf-8"  # fasthttp's, when none is set
 ERROR_PREFIX = "Exception caught in handler"
@@ -112,9 +112,6 @@ def nuclio_json(value: Any) -> str:
         return text
 
 
-_encode_json = nuclio_json
-
-
 class HttpResult(NamedTuple):
     """What goes on the wire for one handler call: status line, headers, body.
 
@@ -125,9 +122,6 @@ class HttpResult(NamedTuple):
     content_type: str
     headers: Tuple[Tuple[str, str], ...]  # canonical names, without Content-Type/-Length
     body: bytes
-
-    def header_dict(self) -> Dict[str, str]:
-        return dict(self.headers)
 
 
 def has_body(status: int) -> bool:
@@ -172,15 +166,14 @@ def _as_read_back(text: str) -> Optional[str]:
     return text.lstrip(" \t")
 
 
-def _header_key(key: Any) -> str:
-    if isinstance(key, str):
-        return canonical_key(key)
-    # json.dumps turns these key types into strings; anything else makes it raise.
-    if isinstance(key, bool) or key is None:
-        return canonical_key(_encode_json(key))
-    if isinstance(key, (int, float)):
-        return canonical_key(_encode_json(key))
-    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+def _header_name(key: Any) -> Optional[str]:
+    """The canonical name Go sets for a header key, None when it is not a valid name."""
+    if not isinstance(key, str):
+        # The JSON encoder turns these key types into strings; anything else makes it raise.
+        if key is not None and not isinstance(key, (int, float)):
+            raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+        key = nuclio_json(key)
+    return canonical_token(key)
 
 
 def _headers(raw: Any) -> Tuple[Tuple[str, str], ...]:
@@ -188,8 +181,8 @@ def _headers(raw: Any) -> Tuple[Tuple[str, str], ...]:
         return ()
     out: Dict[str, str] = {}
     for key, value in raw.items():
-        name = _header_key(key)
-        if name in _TRANSPORT_HEADERS or name in _NUCLIO_FILESTREAM_HEADERS or not is_token(name):
+        name = _header_name(key)
+        if name is None or name in _TRANSPORT_HEADERS or name in _NUCLIO_FILESTREAM_HEADERS:
             continue
         text = _header_value(value)
         if text is None:
@@ -244,10 +237,10 @@ def result_from_output(output: Any) -> HttpResult:
         # Every element is converted (one failing fails the whole batch, as in the
         # wrapper); the processor answers with the first.
         records = [
-            nuclio_sdk.Response.from_entrypoint_output(_encode_json, item) for item in output
+            nuclio_sdk.Response.from_entrypoint_output(nuclio_json, item) for item in output
         ]
         return _from_record(records[0])
-    return _from_record(nuclio_sdk.Response.from_entrypoint_output(_encode_json, output))
+    return _from_record(nuclio_sdk.Response.from_entrypoint_output(nuclio_json, output))
 
 
 def result_from_exception(exc: BaseException) -> HttpResult:
@@ -257,9 +250,14 @@ def result_from_exception(exc: BaseException) -> HttpResult:
     return HttpResult(500, "text/plain", (), _text_bytes(body))
 
 
-def result_from_call(output: Any) -> HttpResult:
-    """:func:`result_from_output`, with conversion failures answered as the wrapper does."""
+def result_from_call(call: Callable[[Any], Any], event: Any, logger: Any) -> HttpResult:
+    """What the wrapper answers for one event: ``call(event)`` (the handler, its output
+    awaited) converted, or any exception from the call or the conversion as its 500,
+    logged as the wrapper logs it."""
     try:
-        return result_from_output(output)
-    except Exception as exc:  # conversion runs inside the wrapper's handler try block
-        return result_from_exception(exc)
+        return result_from_output(call(event))
+    except BaseException as exc:  # the wrapper answers every exception with a 500
+        result = result_from_exception(exc)
+        if logger is not None:
+            logger.error_with(ERROR_PREFIX, exc=str(exc), traceback=traceback.format_exc())
+        return result

@@ -6,8 +6,8 @@ in-process call between tasks happens inside synchronous code (``requests_sessio
 or ``call_function`` in the caller's handler) and must produce the answer before
 returning. That is what :func:`run_sync` does:
 
-- no loop running in this thread: run it on a loop owned by this thread (kept, so
-  creating a loop is paid once per thread, not per call);
+- no loop running in this thread: run it on a loop owned by this thread (kept until the
+  thread ends, so creating a loop is paid once per thread, not per call);
 - a loop is running in this thread (the caller itself runs inside Nuclio's loop, which
   it is blocking right now): run it on a fresh loop in a helper thread and wait. The
   callee then runs on a different loop than its ``init_context`` did; loop-bound objects
@@ -23,12 +23,22 @@ from typing import Any, Coroutine, List, Optional
 _local = threading.local()
 
 
+class _ThreadLoop:
+    """An event loop owned by one thread, closed when the thread ends (threads come and go:
+    the local processor serves each connection on its own)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def __del__(self) -> None:  # the thread's local data is dropped when it ends
+        self.loop.close()
+
+
 def _thread_loop() -> asyncio.AbstractEventLoop:
-    loop: Optional[asyncio.AbstractEventLoop] = getattr(_local, "loop", None)
-    if loop is None or loop.is_closed():
-        loop = asyncio.new_event_loop()
-        _local.loop = loop
-    return loop
+    owned: Optional[_ThreadLoop] = getattr(_local, "owned", None)
+    if owned is None or owned.loop.is_closed():
+        owned = _local.owned = _ThreadLoop()
+    return owned.loop
 
 
 def _in_helper_thread(coro: Coroutine[Any, Any, Any]) -> Any:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import inspect
 import json
 import logging
@@ -39,13 +40,12 @@ import os
 import re
 import sys
 import threading
-import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, Deque, Dict, Iterator, Mapping, NamedTuple, Optional, Tuple, Union
 
 import nuclio_sdk
 
-from .conversion import HttpResult, result_from_exception, result_from_output
+from .conversion import HttpResult, result_from_call
 from .coroutines import run_sync
 from .headers import get_header
 from .interception import InterceptingPlatform, InterceptingSession
@@ -170,6 +170,13 @@ class _Task:
             return self.handler(self.context, event, self.session)
         return self.handler(self.context, event)
 
+    def run(self, event: Any) -> Any:
+        """The handler's output for ``event``, a coroutine's awaited."""
+        output = self.invoke(event)
+        if type(output) not in _PLAIN_OUTPUTS and asyncio.iscoroutine(output):
+            output = run_sync(output)
+        return output
+
 
 def _init_is_async(task: _Task) -> bool:
     return task.init is not None and asyncio.iscoroutinefunction(task.init)
@@ -198,7 +205,7 @@ class Dispatcher:
         self._isolation.install()
         self._task_list = ", ".join(sorted(self._tasks))
         self._initialized = False
-        self._init_lock = threading.Lock()
+        self._init_lock = threading.RLock()
         if any(_init_is_async(task) for task in self._tasks.values()):
             self.init_context = self._init_context_async
         else:
@@ -270,8 +277,14 @@ class Dispatcher:
             if task.context is not None:
                 task.context.platform._on_signal(callback_type=kind)
 
-    def _init_failed(self, task: _Task, exc: BaseException) -> DispatcherError:
-        return DispatcherError(f"init_context of task {task.spec.name!r} failed: {type(exc).__name__}: {exc}")
+    @contextlib.contextmanager
+    def _init_errors(self, task: _Task) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            raise DispatcherError(
+                f"init_context of task {task.spec.name!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def _init_context_sync(self, context: Any) -> None:
         with self._init_lock:
@@ -279,14 +292,9 @@ class Dispatcher:
                 return
             self._setup_contexts(context)
             for task in self._tasks.values():
-                if task.init is None:
-                    continue
-                try:
-                    result = task.init(task.context)
-                    if asyncio.iscoroutinefunction(task.init):
-                        run_sync(result)
-                except Exception as exc:
-                    raise self._init_failed(task, exc) from exc
+                if task.init is not None:
+                    with self._init_errors(task):
+                        task.init(task.context)
             self._initialized = True
 
     async def _init_context_async(self, context: Any) -> None:
@@ -294,36 +302,29 @@ class Dispatcher:
             return
         self._setup_contexts(context)
         for task in self._tasks.values():
-            if task.init is None:
-                continue
-            try:
-                result = task.init(task.context)
-                if asyncio.iscoroutinefunction(task.init):
-                    await result
-            except Exception as exc:
-                raise self._init_failed(task, exc) from exc
+            if task.init is not None:
+                with self._init_errors(task):
+                    result = task.init(task.context)
+                    if _init_is_async(task):  # awaited exactly when the wrapper would
+                        await result
         self._initialized = True
 
     def _ensure_initialized(self, context: Any) -> None:
-        # A host that never called init_context (not Nuclio's wrapper): do it on first use.
-        if self.init_context == self._init_context_sync:
-            self._init_context_sync(context)
-        else:
-            run_sync(self._init_context_async(context))
+        # A host that never called init_context (not Nuclio's wrapper): do it on first
+        # use, once, even when the first requests arrive together.
+        with self._init_lock:
+            if self._initialized:
+                return
+            if self.init_context == self._init_context_sync:
+                self._init_context_sync(context)
+            else:
+                run_sync(self._init_context_async(context))
 
     # -- serving -------------------------------------------------------------------------
 
     @property
     def router(self) -> Router:
         return self._router
-
-    @property
-    def tasks(self) -> Tuple[str, ...]:
-        return tuple(self._tasks)
-
-    def task_context(self, task: str) -> Any:
-        """The Context handed to ``task`` (None before init)."""
-        return self._tasks[task].context
 
     def dispatch(self, context: Any, event: Any) -> Any:
         """Serve one request: the task handler's raw output (Nuclio's wrapper converts)."""
@@ -403,19 +404,7 @@ class Dispatcher:
         """Run ``task`` for ``event`` in-process; the HTTP response it would have given."""
         target = self._tasks[task]
         self._give_server_headers(event.headers, canonical=True)
-        try:
-            output = target.invoke(event)
-            if type(output) not in _PLAIN_OUTPUTS and asyncio.iscoroutine(output):
-                output = run_sync(output)
-            return result_from_output(output)
-        except BaseException as exc:  # the wrapper turns every exception into a 500
-            result = result_from_exception(exc)
-            logger = getattr(target.context, "logger", None)
-            if logger is not None:
-                logger.error_with(
-                    "Exception caught in handler", exc=str(exc), traceback=traceback.format_exc()
-                )
-            return result
+        return result_from_call(target.run, event, getattr(target.context, "logger", None))
 
     def record(self, caller: str, callee: str, local: bool, started: float, duration: float) -> None:
         self._traces.append(TraceEdge(caller, callee, local, duration, started))
@@ -423,12 +412,3 @@ class Dispatcher:
     def traces(self) -> Tuple[TraceEdge, ...]:
         """Recorded calls, oldest first (at most ``TRACE_LIMIT``)."""
         return tuple(self._traces)  # one C-level copy: safe against concurrent appends
-
-    def clear_traces(self) -> List[TraceEdge]:
-        """Take the recorded calls and start afresh."""
-        taken: List[TraceEdge] = []
-        while True:
-            try:
-                taken.append(self._traces.popleft())
-            except IndexError:
-                return taken

@@ -27,7 +27,7 @@ import random
 import sys
 import time
 import uuid
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Mapping, Tuple
 
 import nuclio_sdk
 

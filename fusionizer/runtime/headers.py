@@ -18,15 +18,11 @@ _TOKEN_CHARS = frozenset(
 
 # Header names repeat endlessly (Content-Type, Task-Name, ...): remember the answer.
 # Bounded so a client sending random names cannot grow it without limit.
-_CACHE: Dict[str, str] = {}
+_CACHE: Dict[str, Optional[str]] = {}
 _CACHE_LIMIT = 4096
 
 
 def _canonicalise(key: str) -> str:
-    """``textproto.CanonicalMIMEHeaderKey``: invalid names are returned unchanged."""
-    for char in key:
-        if char not in _TOKEN_CHARS:
-            return key
     out = []
     upper = True
     for char in key:
@@ -35,27 +31,25 @@ def _canonicalise(key: str) -> str:
     return "".join(out)
 
 
-def is_token(name: str) -> bool:
-    """A valid header field name (non-empty, RFC 7230 token characters only)."""
-    return bool(name) and all(char in _TOKEN_CHARS for char in name)
-
-
-def canonical_key(key: str) -> str:
-    """Canonical form of a header name, as Go's ``textproto.CanonicalMIMEHeaderKey``."""
-    cached = _CACHE.get(key)
-    if cached is not None:
-        return cached
-    result = _canonicalise(key)
+def canonical_token(key: str) -> Optional[str]:
+    """Canonical form of a valid header name (non-empty, RFC 7230 token characters only),
+    as Go's ``textproto.CanonicalMIMEHeaderKey`` writes it; None for an invalid name."""
+    try:
+        return _CACHE[key]
+    except KeyError:
+        pass
+    valid = bool(key) and all(char in _TOKEN_CHARS for char in key)
+    result = _canonicalise(key) if valid else None
     if len(_CACHE) >= _CACHE_LIMIT:
         _CACHE.clear()
     _CACHE[key] = result
     return result
 
 
-def canonical_headers(headers: Mapping[str, str]) -> Dict[str, str]:
-    """A new dict with canonical keys; on duplicates (after canonicalising) the last wins,
-    as in the Go map the processor builds."""
-    return {canonical_key(key): value for key, value in headers.items()}
+def canonical_key(key: str) -> str:
+    """``textproto.CanonicalMIMEHeaderKey``: invalid names are returned unchanged."""
+    canonical = canonical_token(key)
+    return key if canonical is None else canonical
 
 
 def get_header(headers: Mapping[str, object], name: str) -> Optional[object]:

@@ -36,19 +36,22 @@ import http.client
 import json
 import time
 import urllib.parse
-from typing import Any, Callable, Dict, Mapping, Optional, Protocol, Tuple
+from types import SimpleNamespace
+from typing import Any, Callable, Dict, Generic, List, Mapping, Optional, Protocol, Tuple, TypeVar
 
 import nuclio_sdk
 import requests
 import requests.compat
+import requests.cookies
 import requests.models
 import requests.utils
+import urllib3
 from requests.cookies import RequestsCookieJar
 from requests.structures import CaseInsensitiveDict
 
 from .conversion import HttpResult, has_body, strict_json_encoder
 from .events import JSON_CONTENT_TYPE, build_event
-from .headers import canonical_key, get_header
+from .headers import canonical_token, get_header
 from .layout import HEADER_SERVER_ADDRESS, HEADER_SERVER_URL, HEADER_TASK
 from .routing import Route, Router, ServerAddress
 
@@ -56,6 +59,13 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 NUCLIO_TARGET_HEADER = "X-Nuclio-Target"
 _NO_BODY_METHODS = frozenset({"GET", "HEAD"})
 _HTTP_CLIENT_BODY_METHODS = frozenset({"PATCH", "POST", "PUT"})  # http.client sends length 0
+# Answers that requests' Session.send does more with than return them (redirects, cookies).
+_SESSION_HEADERS = frozenset({"Location", "Set-Cookie"})
+# Headers http.client computes itself unless given (then it sends the given ones as they are).
+_HTTP_CLIENT_OWN = frozenset({"Content-Length", "Transfer-Encoding"})
+# A str body: urllib3 2 sends it UTF-8 encoded, urllib3 1 leaves it to http.client (Latin-1).
+_STR_BODY_ENCODING = "iso-8859-1" if str(getattr(urllib3, "__version__", "")).startswith("1.") else "utf-8"
+T = TypeVar("T")
 
 # requests' own helpers, so bodies are encoded byte-for-byte as requests would.
 _complexjson: Any = getattr(requests.compat, "json", json)
@@ -75,6 +85,7 @@ def _json_dumps(value: Any) -> Any:
 
 
 _encode_params: Callable[[Any], Any] = getattr(requests.models.RequestEncodingMixin, "_encode_params")
+_extract_cookies: Callable[[Any, Any, Any], None] = requests.cookies.extract_cookies_to_jar
 _REASONS: Dict[int, str] = dict(http.client.responses)
 _ENCODINGS: Dict[str, Optional[str]] = {}
 
@@ -129,30 +140,39 @@ class _VersionedHeaders(CaseInsensitiveDict):  # type: ignore[type-arg]
         super().__delitem__(key)
 
 
-def _canonical_headers(source: Mapping[str, Any]) -> Dict[str, str]:
-    out: Dict[str, str] = {}
+def _apply_headers(out: Dict[str, str], source: Any) -> Dict[str, str]:
+    """requests' merge_setting onto ``out`` (canonical names): ``source`` wins, None drops.
+    _Unsupported for what the HTTP path would send otherwise, or refuse: names that are not
+    tokens (a server answers 400), headers given as a list of pairs."""
+    if not source:
+        return out
+    if not isinstance(source, Mapping):
+        raise _Unsupported
     for key, value in source.items():
-        if not isinstance(key, str):
+        name = canonical_token(key) if isinstance(key, str) else None
+        if name is None:
             raise _Unsupported
         if value is None:
-            out.pop(canonical_key(key), None)  # requests drops None-valued headers
+            out.pop(name, None)
         else:
-            out[canonical_key(key)] = _header_text(value)
+            out[name] = _header_text(value)
     return out
 
 
-def _merge_headers(session: Dict[str, str], request: Optional[Mapping[str, Any]]) -> Dict[str, str]:
-    """requests' merge_setting: session headers, overridden by the request's, None drops."""
-    merged = dict(session)
-    if request:
-        for key, value in request.items():
-            if not isinstance(key, str):
-                raise _Unsupported
-            if value is None:
-                merged.pop(canonical_key(key), None)
-            else:
-                merged[canonical_key(key)] = _header_text(value)
-    return merged
+def _server_headers(given: Mapping[str, Any], server: ServerAddress) -> Dict[str, str]:
+    """The Fusionizer headers a call to the server carries unless ``given`` names them."""
+    out: Dict[str, str] = {}
+    if get_header(given, HEADER_SERVER_ADDRESS) is None:
+        out[HEADER_SERVER_ADDRESS] = server.host
+    if get_header(given, HEADER_SERVER_URL) is None:
+        out[HEADER_SERVER_URL] = server.url
+    return out
+
+
+def _with_server_headers(headers: Any, server: ServerAddress) -> Dict[str, Any]:
+    out: Dict[str, Any] = dict(headers or {})
+    out.update(_server_headers(out, server))
+    return out
 
 
 def _request_body(data: Any, json_body: Any) -> Tuple[Optional[bytes], Optional[str]]:
@@ -169,7 +189,7 @@ def _request_body(data: Any, json_body: Any) -> Tuple[Optional[bytes], Optional[
         return data, None
     if isinstance(data, str):
         try:
-            return data.encode("iso-8859-1"), None  # http.client's encoding of a str body
+            return data.encode(_STR_BODY_ENCODING), None
         except UnicodeEncodeError:
             raise _Unsupported from None
     if isinstance(data, (dict, list, tuple)):
@@ -181,19 +201,22 @@ def _request_body(data: Any, json_body: Any) -> Tuple[Optional[bytes], Optional[
     raise _Unsupported  # files, generators, bytearray: requests streams them
 
 
-def _query_fields(query: str, params: Any) -> Dict[str, str]:
-    if params:
+def _query(route: Route, params: Any) -> str:
+    """The query string requests sends: the URL's, then the encoded ``params``."""
+    if not params:
+        return route.query
+    try:
         if isinstance(params, bytes):
-            params = params.decode("utf-8")
-        try:
-            extra = params if isinstance(params, str) else _encode_params(params)
-        except (TypeError, ValueError):
-            raise _Unsupported from None
-        query = f"{query}&{extra}" if query else extra
-    if not query:
-        return {}
+            params = params.decode("ascii")  # requests' to_native_string
+        extra = params if isinstance(params, str) else _encode_params(params)
+    except (TypeError, ValueError):
+        raise _Unsupported from None
+    return f"{route.query}&{extra}" if route.query and extra else route.query or extra
+
+
+def _query_fields(query: str) -> Dict[str, str]:
     # Last value wins, as in the Go map Nuclio's processor builds.
-    return dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+    return dict(urllib.parse.parse_qsl(query, keep_blank_values=True)) if query else {}
 
 
 def _encoding(content_type: str) -> Optional[str]:
@@ -205,60 +228,11 @@ def _encoding(content_type: str) -> Optional[str]:
         return value
 
 
-class LocalResponse(requests.Response):
-    """The ``requests.Response`` a client would get for an in-process call over HTTP.
-
-    The same class API; built without ``Response.__init__`` and with ``headers``,
-    ``elapsed`` and ``cookies`` made on first use: most callers read only ``status_code``
-    and ``json()``, and those objects are most of the cost of a response (~2 us).
-    """
-
-    def __init__(self, result: HttpResult, method: str, url: str, elapsed: float) -> None:
-        self._fz_result = result
-        self._fz_seconds = elapsed
-        self._content = b"" if method == "HEAD" else result.body
-        self._content_consumed = True
-        self._next = None
-        self.raw = None
-        self.history = []
-        self.request = None  # type: ignore[assignment]  # no PreparedRequest was made
-        self.status_code = result.status
-        self.url = url
-        self.encoding = _encoding(result.content_type)
-        self.reason = _REASONS.get(result.status, "")
-
-    @property
-    def headers(self) -> CaseInsensitiveDict[str]:
-        headers: Optional[CaseInsensitiveDict[str]] = self.__dict__.get("_fz_headers")
-        if headers is None:
-            headers = self.__dict__["_fz_headers"] = _response_headers(self._fz_result)
-        return headers
-
-    @headers.setter
-    def headers(self, value: CaseInsensitiveDict[str]) -> None:
-        self.__dict__["_fz_headers"] = value
-
-    @property
-    def elapsed(self) -> datetime.timedelta:
-        value: Optional[datetime.timedelta] = self.__dict__.get("_fz_elapsed")
-        if value is None:
-            value = self.__dict__["_fz_elapsed"] = datetime.timedelta(seconds=self._fz_seconds)
-        return value
-
-    @elapsed.setter
-    def elapsed(self, value: datetime.timedelta) -> None:
-        self.__dict__["_fz_elapsed"] = value
-
-    @property
-    def cookies(self) -> RequestsCookieJar:
-        jar: Optional[RequestsCookieJar] = self.__dict__.get("_fz_cookies")
-        if jar is None:
-            jar = self.__dict__["_fz_cookies"] = RequestsCookieJar()
-        return jar
-
-    @cookies.setter
-    def cookies(self, jar: RequestsCookieJar) -> None:
-        self.__dict__["_fz_cookies"] = jar
+def _prepared_url(remote_url: str, query: str) -> str:
+    """``response.url`` over HTTP: the remote URL with ``query``, as requests normalises it."""
+    prepared = requests.PreparedRequest()
+    prepared.prepare_url(remote_url.partition("?")[0] + (f"?{query}" if query else ""), None)
+    return str(prepared.url)
 
 
 def _response_headers(result: HttpResult) -> CaseInsensitiveDict[str]:
@@ -271,13 +245,74 @@ def _response_headers(result: HttpResult) -> CaseInsensitiveDict[str]:
     return headers
 
 
-def _with_server_headers(headers: Optional[Mapping[str, Any]], server: ServerAddress) -> Dict[str, Any]:
-    out: Dict[str, Any] = dict(headers or {})
-    if get_header(out, HEADER_SERVER_ADDRESS) is None:
-        out[HEADER_SERVER_ADDRESS] = server.host
-    if get_header(out, HEADER_SERVER_URL) is None:
-        out[HEADER_SERVER_URL] = server.url
-    return out
+class _OnFirstUse(Generic[T]):
+    """A Response attribute made on first use and settable, as requests' plain ones are."""
+
+    def __init__(self, make: Callable[["LocalResponse"], T]) -> None:
+        self._make = make
+        self._slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = "_fz_made_" + name
+
+    def __get__(self, response: "LocalResponse", owner: type) -> T:
+        try:
+            value: T = response.__dict__[self._slot]
+        except KeyError:
+            value = response.__dict__[self._slot] = self._make(response)
+        return value
+
+    def __set__(self, response: "LocalResponse", value: T) -> None:
+        response.__dict__[self._slot] = value
+
+
+class LocalResponse(requests.Response):
+    """The ``requests.Response`` a client would get for an in-process call over HTTP.
+
+    The same class API; built without ``Response.__init__`` and with ``headers``, ``url``,
+    ``elapsed`` and ``cookies`` made on first use: most callers read only ``status_code``
+    and ``json()``, and those objects are most of the cost of a response (~2 us).
+    ``request`` is None: no PreparedRequest was made (except for the answers in
+    ``_SESSION_HEADERS``, which go through requests' own redirect and cookie handling).
+    """
+
+    _fz_result: HttpResult
+    _fz_target: Tuple[str, str]  # (route.remote_url, query): the URL requests would send
+    _fz_seconds: float
+
+    headers = _OnFirstUse(lambda response: _response_headers(response._fz_result))
+    url = _OnFirstUse(lambda response: _prepared_url(*response._fz_target))
+    elapsed = _OnFirstUse(lambda response: datetime.timedelta(seconds=response._fz_seconds))
+    cookies = _OnFirstUse(lambda response: RequestsCookieJar())
+
+    def __init__(self, result: HttpResult, method: str, url: Tuple[str, str], elapsed: float) -> None:
+        self._fz_result = result
+        self._fz_target = url
+        self._fz_seconds = elapsed
+        self._content = b"" if method == "HEAD" else result.body
+        self._content_consumed = True
+        self._next = None
+        self.raw = None
+        self.history = []
+        self.request = None  # type: ignore[assignment]
+        self.status_code = result.status
+        self.encoding = _encoding(result.content_type)
+        self.reason = _REASONS.get(result.status, "")
+
+    def needs_session(self) -> bool:
+        """Whether requests' Session.send would do more with this answer than return it."""
+        headers = self._fz_result.headers
+        return bool(headers) and any(name in _SESSION_HEADERS for name, _ in headers)
+
+
+class _RawHeaders:
+    """Enough of urllib3's response for requests' cookie extraction: the header message."""
+
+    def __init__(self, headers: Tuple[Tuple[str, str], ...]) -> None:
+        message = http.client.HTTPMessage()
+        for name, value in headers:
+            message[name] = value
+        self._original_response = SimpleNamespace(msg=message)
 
 
 class InterceptingSession(requests.Session):
@@ -288,20 +323,20 @@ class InterceptingSession(requests.Session):
         self.headers = _VersionedHeaders(self.headers)
         self._fz_link = link
         self._fz_caller = caller
-        self._fz_headers_seen: Tuple[int, int] = (0, -1)
-        self._fz_headers: Dict[str, str] = {}
+        self._fz_cache: Tuple[Any, int, Dict[str, str]] = (None, 0, {})
 
     def _fz_session_headers(self) -> Dict[str, str]:
         """This session's headers, canonical and validated (cached while unchanged)."""
         headers = self.headers
-        if isinstance(headers, _VersionedHeaders):
-            seen = (id(headers), headers.version)
-            if seen == self._fz_headers_seen:
-                return self._fz_headers
-            self._fz_headers = _canonical_headers(headers)
-            self._fz_headers_seen = seen
-            return self._fz_headers
-        return _canonical_headers(headers)  # replaced by a plain mapping: no caching
+        if not isinstance(headers, _VersionedHeaders):
+            return _apply_headers({}, headers)  # replaced by another mapping: no caching
+        seen, version, canonical = self._fz_cache
+        if seen is headers and version == headers.version:
+            return canonical
+        version = headers.version
+        canonical = _apply_headers({}, headers)
+        self._fz_cache = (headers, version, canonical)
+        return canonical
 
     def request(  # noqa: PLR0913 - requests' own signature
         self,
@@ -322,28 +357,30 @@ class InterceptingSession(requests.Session):
         cert: Any = None,
         json: Any = None,
     ) -> requests.Response:
+        if isinstance(url, bytes):
+            url = url.decode("utf-8")  # requests' own first step
         route = self._fz_link.router.route(url) if isinstance(url, str) else None
         if route is not None and route.local and isinstance(method, str):
             if files is None and auth is None and cookies is None and not hooks and self._fz_plain():
-                response = self._fz_local(route, method.upper(), url, params, data, headers, json)
+                response = self._fz_local(route, method.upper(), params, data, headers, json)
+                if response is not None and response.needs_session():
+                    request = requests.Request(method.upper(), route.remote_url, headers, data=data or {},
+                                               json=json, params=params or {})
+                    send = {"timeout": timeout, "proxies": proxies, "stream": stream, "verify": verify, "cert": cert}
+                    return self._fz_as_sent(response, request, allow_redirects, send)
                 if response is not None:
                     return response
-        if route is None:
-            target = url
-        else:
-            target = route.remote_url
-            headers = _with_server_headers(headers, route.server)
+        if route is not None:
+            url, headers = route.remote_url, _with_server_headers(headers, route.server)
         started, begin = time.time(), time.perf_counter()
         try:
             return super().request(
-                method, target, params, data, headers, cookies, files, auth, timeout,
+                method, url, params, data, headers, cookies, files, auth, timeout,
                 allow_redirects, proxies, hooks, stream, verify, cert, json,
             )
         finally:
             if route is not None and route.task:
-                self._fz_link.record(
-                    self._fz_caller, route.task, False, started, time.perf_counter() - begin
-                )
+                self._fz_link.record(self._fz_caller, route.task, False, started, time.perf_counter() - begin)
 
     def _fz_plain(self) -> bool:
         """No session-level state that would change the request on the wire."""
@@ -353,19 +390,13 @@ class InterceptingSession(requests.Session):
         return no_cookies and self.auth is None and not self.params and not any(self.hooks.values())
 
     def _fz_local(
-        self,
-        route: Route,
-        method: str,
-        url: str,
-        params: Any,
-        data: Any,
-        headers: Any,
-        json_body: Any,
-    ) -> Optional[requests.Response]:
+        self, route: Route, method: str, params: Any, data: Any, headers: Any, json_body: Any
+    ) -> Optional[LocalResponse]:
+        """The in-process answer, or None when the request cannot be reproduced exactly."""
         try:
             body, body_type = _request_body(data, json_body)
-            merged = _merge_headers(self._fz_session_headers(), headers)
-            fields = _query_fields(route.query, params)
+            merged = _apply_headers(dict(self._fz_session_headers()), headers)
+            query = _query(route, params)
         except _Unsupported:
             return None
         if body_type is not None and "Content-Type" not in merged:
@@ -375,17 +406,43 @@ class InterceptingSession(requests.Session):
         elif method not in _NO_BODY_METHODS and "Content-Length" not in merged:
             merged["Content-Length"] = "0"
         merged.setdefault("Host", route.host)
+        if headers:  # the request's own Fusionizer headers win, as in _with_server_headers
+            merged.update(_server_headers(headers, route.server))
+        else:
+            merged[HEADER_SERVER_ADDRESS], merged[HEADER_SERVER_URL] = route.server.host, route.server.url
         merged[HEADER_TASK] = route.task  # what the server sets when it routes /<task>
         event = build_event(
-            method, route.path, fields, merged, body or b"", merged.get("Content-Type", ""),
-            headers_are_canonical=True,
+            method, route.path, _query_fields(query), merged, body or b"",
+            merged.get("Content-Type", ""), headers_are_canonical=True,
         )
         link = self._fz_link
         started, begin = time.time(), time.perf_counter()
         result = link.call_local(route.task, event)
         elapsed = time.perf_counter() - begin
         link.record(self._fz_caller, route.task, True, started, elapsed)
-        return LocalResponse(result, method, url, elapsed)
+        return LocalResponse(result, method, (route.remote_url, query), elapsed)
+
+    def _fz_as_sent(
+        self, response: LocalResponse, request: requests.Request, allow_redirects: bool, send: Dict[str, Any]
+    ) -> requests.Response:
+        """What Session.send does after its adapter answered: keep the answer's cookies,
+        follow its redirect over HTTP (or offer it as ``response.next``)."""
+        prepared = self.prepare_request(request)
+        response.request, response.url = prepared, str(prepared.url)
+        response.raw = _RawHeaders(response._fz_result.headers)
+        _extract_cookies(response.cookies, prepared, response.raw)
+        _extract_cookies(self.cookies, prepared, response.raw)
+        settings = self.merge_environment_settings(
+            response.url, send.pop("proxies") or {}, send.pop("stream"), send.pop("verify"), send.pop("cert")
+        )
+        send.update(settings)
+        if not allow_redirects:
+            response._next = next(self.resolve_redirects(response, prepared, yield_requests=True, **send), None)
+            return response
+        history: List[requests.Response] = [response, *self.resolve_redirects(response, prepared, **send)]
+        final = history.pop()
+        final.history = history
+        return final
 
 
 # -- context.platform.call_function style ------------------------------------------------
@@ -411,29 +468,40 @@ def _platform_body_bytes(body: Any) -> bytes:
     raise _Unsupported  # http.client would stream or reject it
 
 
-def _platform_request(task: str, event: Any) -> Any:
+def _sdk_headers(task: str, event: Any, content_type: str, server: Optional[ServerAddress]) -> Dict[Any, Any]:
+    """The headers ``Platform.call_function`` sends for ``event`` (built on a copy: the
+    event is not mutated), with ``Task-Name`` and the Fusionizer headers the server needs."""
+    source = event.headers or {}
+    headers = dict(source)
+    headers["Content-Type"] = content_type
+    headers[NUCLIO_TARGET_HEADER] = source.get(NUCLIO_TARGET_HEADER, task)
+    headers.pop("Content-Length", None)
+    headers[HEADER_TASK] = task
+    if server is not None:
+        headers.update(_server_headers(headers, server))
+    return headers
+
+
+def _platform_request(task: str, event: Any, server: Optional[ServerAddress]) -> Any:
     """A fresh Event for ``task`` from a ``call_function`` event, as it would arrive."""
     method = getattr(event, "method", None)
     if not isinstance(method, str):
         raise _Unsupported  # http.client rejects it on the HTTP path
     body, content_type = _platform_body(event)
     data = _platform_body_bytes(body)
-    source = event.headers or {}
-    target = source.get(NUCLIO_TARGET_HEADER, task)
     headers: Dict[str, str] = {}
-    for key, value in source.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise _Unsupported
-        headers[canonical_key(key)] = value
-    if not isinstance(target, str):
-        raise _Unsupported
-    headers["Content-Type"] = content_type
-    headers[NUCLIO_TARGET_HEADER] = target
-    headers.pop("Content-Length", None)
+    # In wire order, so a name sent twice in two spellings ends as the processor has it.
+    for key, value in _sdk_headers(task, event, content_type, None).items():
+        name = canonical_token(key) if isinstance(key, str) else None
+        if name is None or name in _HTTP_CLIENT_OWN:
+            raise _Unsupported  # refused, or sent as given instead of the real length
+        headers[name] = _header_text(value)
+    if server is not None:  # as _sdk_headers adds them, on names now canonical
+        headers.setdefault(HEADER_SERVER_ADDRESS, server.host)
+        headers.setdefault(HEADER_SERVER_URL, server.url)
     if body is not None or method.upper() in _HTTP_CLIENT_BODY_METHODS:
         headers["Content-Length"] = str(len(data))
     headers.setdefault("Accept-Encoding", "identity")  # http.client adds it when absent
-    headers[HEADER_TASK] = task
     return build_event(
         method, _event_path(event), {}, headers, data, content_type, headers_are_canonical=True
     )
@@ -476,13 +544,7 @@ def call_server(server: ServerAddress, task: str, event: Any, timeout: Any) -> A
     )
     connection = connection_class(parts.netloc, timeout=timeout)
     body, content_type = _platform_body(event)
-    source = event.headers or {}
-    headers = dict(source)
-    headers["Content-Type"] = content_type
-    headers[NUCLIO_TARGET_HEADER] = source.get(NUCLIO_TARGET_HEADER, task)
-    headers.pop("Content-Length", None)
-    headers[HEADER_TASK] = task
-    headers = _with_server_headers(headers, server)
+    headers = _sdk_headers(task, event, content_type, server)
     # The server routes on /<task> and forwards the rest as the function's path, so the
     # callee sees the event's path, as with Nuclio's own call_function.
     below = _event_path(event)
@@ -519,18 +581,11 @@ class InterceptingPlatform(nuclio_sdk.Platform):  # type: ignore[misc]  # sdk is
         service_name_override: Any = None,
     ) -> Any:
         link = self._fz_link
-        router = link.router
-        if service_name_override is None and router.is_local(function_name):
-            try:
-                callee_event = _platform_request(function_name, event)
-            except _Unsupported:
-                callee_event = None
-            if callee_event is not None:
-                started, begin = time.time(), time.perf_counter()
-                result = link.call_local(function_name, callee_event)
-                link.record(self._fz_caller, function_name, True, started, time.perf_counter() - begin)
-                return platform_response(result, callee_event.method)
-        server = router.server() if service_name_override is None else None
+        server = link.router.server() if service_name_override is None else None
+        if service_name_override is None and link.router.is_local(function_name):
+            response = self._fz_local(function_name, event, server)
+            if response is not None:
+                return response
         started, begin = time.time(), time.perf_counter()
         try:
             if server is None:
@@ -540,3 +595,15 @@ class InterceptingPlatform(nuclio_sdk.Platform):  # type: ignore[misc]  # sdk is
             return call_server(server, function_name, event, timeout)
         finally:
             link.record(self._fz_caller, function_name, False, started, time.perf_counter() - begin)
+
+    def _fz_local(self, task: str, event: Any, server: Optional[ServerAddress]) -> Any:
+        """The in-process answer, or None when the request cannot be reproduced exactly."""
+        try:
+            callee_event = _platform_request(task, event, server)
+        except _Unsupported:
+            return None
+        link = self._fz_link
+        started, begin = time.time(), time.perf_counter()
+        result = link.call_local(task, callee_event)
+        link.record(self._fz_caller, task, True, started, time.perf_counter() - begin)
+        return platform_response(result, callee_event.method)

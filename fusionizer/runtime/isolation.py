@@ -218,15 +218,13 @@ class ModuleIsolation:
         self._captured: Dict[str, Dict[str, types.ModuleType]] = {t.name: {} for t in tasks}
         self._file_owner: Dict[str, Optional[str]] = {}
         self._lock = threading.RLock()
+        # (task, name) of lazy loads whose module code is still running: other threads
+        # must wait for it (under _lock) instead of using the half-made module.
+        self._loading: Set[Tuple[str, str]] = set()
         self._finder = _TaskFinder(self)
         self._stand_ins: Dict[str, SharedModule] = {}
 
     # -- loading ---------------------------------------------------------------------
-
-    @property
-    def shared_names(self) -> FrozenSet[str]:
-        """Module names more than one task defines (they get per-task stand-ins)."""
-        return frozenset(self._shared)
 
     def load(self, task: str, module_name: str) -> types.ModuleType:
         """Import ``module_name`` (dotted) as ``task`` sees it; returns the module."""
@@ -317,7 +315,7 @@ class ModuleIsolation:
         if task is None:
             task = self._only_holder(name)
         module = self._modules[task].get(name)
-        if module is not None:
+        if module is not None and (task, name) not in self._loading:
             return module
         return self._load_lazily(task, name)
 
@@ -344,7 +342,7 @@ class ModuleIsolation:
         with self._lock:
             module = self._modules[task].get(name)
             if module is not None:
-                return module  # another thread loaded it while we waited
+                return module  # loaded while we waited, or partial: a circular import
             parent_name, _, child = name.rpartition(".")
             parent: Optional[types.ModuleType] = None
             if parent_name:
@@ -359,16 +357,18 @@ class ModuleIsolation:
                 raise NotAvailable(f"No module named {name!r} in task {task!r}")
             module = importlib.util.module_from_spec(spec)
             # Registered before running it, so circular imports find the partial module.
+            self._loading.add((task, name))
             self._modules[task][name] = module
             self._captured[task][name] = module
             try:
-                loader = spec.loader
-                if loader is not None:
-                    loader.exec_module(module)
+                if spec.loader is not None:
+                    spec.loader.exec_module(module)
             except BaseException:
                 del self._modules[task][name]
                 del self._captured[task][name]
                 raise
+            finally:
+                self._loading.discard((task, name))
             if parent is not None:
                 setattr(parent, child, module)
             return module

@@ -47,7 +47,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import nuclio_sdk
 import nuclio_sdk.logger
 
-from .conversion import HttpResult, has_body, result_from_exception, result_from_output
+from .conversion import HttpResult, has_body, result_from_call
 from .events import TRIGGER_KIND, TRIGGER_NAME, build_event
 from .headers import canonical_key
 from .layout import DEFAULT_HANDLER, FUNCTION_CONFIG, HANDLER_REGEX
@@ -178,17 +178,13 @@ class Function:
             self._loop.run(result)
 
     def handle(self, event: Any) -> HttpResult:
-        try:
-            output = self.entrypoint(self.context, event)
-            if asyncio.iscoroutine(output):
-                output = self._loop.run(output)
-            return result_from_output(output)
-        except BaseException as exc:  # the wrapper answers every exception with a 500
-            result = result_from_exception(exc)
-            self.context.logger.error_with(
-                "Exception caught in handler", exc=str(exc), traceback=traceback.format_exc()
-            )
-            return result
+        return result_from_call(self._call, event, self.context.logger)
+
+    def _call(self, event: Any) -> Any:
+        output = self.entrypoint(self.context, event)
+        if asyncio.iscoroutine(output):
+            output = self._loop.run(output)  # on the function's loop, as the wrapper awaits it
+        return output
 
     def terminate(self) -> None:
         platform = getattr(self.context, "platform", None)
@@ -227,6 +223,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         while True:
             line = self.rfile.readline(65537)
             size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            if size < 0:
+                raise _BadRequest("bad chunk size")  # read(-1) would wait for the peer to close
             if size == 0:
                 while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                     pass  # trailers

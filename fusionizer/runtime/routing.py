@@ -42,7 +42,7 @@ class Route:
     remote_url: str  # the same request on the server's real base URL
     path: str  # decoded path below the task ("/rest", or "/"): the callee's event.path
     query: str  # raw query string ("" if none)
-    host: str  # netloc of the URL as the caller wrote it (the Host header it would send)
+    host: str  # the Host header of the request as sent to the server (remote_url's)
     server: ServerAddress
 
 
@@ -53,6 +53,12 @@ class _Base:
     port: int
     prefix: str  # path prefix of the base URL, "" or "/something" without trailing slash
     server: ServerAddress
+
+    @property
+    def host_header(self) -> str:
+        """The Host header http.client sends to this base: the port only if not the default."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == _default_port(self.scheme) else f"{host}:{self.port}"
 
 
 def _default_port(scheme: str) -> int:
@@ -95,16 +101,11 @@ class Router:
         self._local = local_tasks
         self._default = default
         self._lock = threading.Lock()
-        self._servers: Dict[str, ServerAddress] = {}  # lower-cased host -> address
+        self._servers: Dict[str, _Base] = {}  # lower-cased host of a learned server -> base
         self._bases: Tuple[_Base, ...] = ()
         self._cache: Dict[str, Optional[Route]] = {}
         if default is not None:
             self.learn(default)
-
-    @property
-    def default(self) -> Optional[ServerAddress]:
-        """The server this function was configured with (env), if any."""
-        return self._default
 
     def is_local(self, task: str) -> bool:
         return task in self._local
@@ -117,10 +118,11 @@ class Router:
         servers = self._servers
         if not servers:
             return None
-        return list(servers.values())[-1]
+        return list(servers.values())[-1].server
 
     def knows(self, server: ServerAddress) -> bool:
-        return self._servers.get(server.host.lower()) == server
+        known = self._servers.get(server.host.lower())
+        return known is not None and known.server == server
 
     def learn(self, server: ServerAddress) -> None:
         """Remember a server a request named (headers); invalidates cached answers."""
@@ -129,7 +131,11 @@ class Router:
             return
         with self._lock:
             servers = dict(self._servers)
-            servers[server.host.lower()] = server
+            held = servers.get(server.host.lower())
+            # The contract form names a host only: the configured server keeps its host,
+            # else one request naming another server would reroute every other request.
+            if held is None or held.server != self._default:
+                servers[server.host.lower()] = base
             bases = [b for b in self._bases if b.server.url != server.url]
             bases.append(base)
             # Swap whole objects: readers on other threads never see a half-updated map.
@@ -159,37 +165,35 @@ class Router:
         if parts.scheme not in ("http", "https"):
             return None
         host = (parts.hostname or "").lower()
-        remainder, server = self._match(parts.scheme, host, port, parts.path)
-        if server is None:
+        remainder, base = self._match(parts.scheme, host, port, parts.path)
+        if base is None:
             return None
         task, below = _split_task(urllib.parse.unquote(remainder))
-        remote = server.url + remainder + (f"?{parts.query}" if parts.query else "")
+        remote = base.server.url + remainder + (f"?{parts.query}" if parts.query else "")
         return Route(
             task=task,
             local=bool(task) and task in self._local,
             remote_url=remote,
             path=below,
             query=parts.query,
-            host=parts.netloc,
-            server=server,
+            host=base.host_header,
+            server=base.server,
         )
 
-    def _match(
-        self, scheme: str, host: str, port: int, path: str
-    ) -> Tuple[str, Optional[ServerAddress]]:
-        """(path below the server base, server) or ("", None) when not the server."""
+    def _match(self, scheme: str, host: str, port: int, path: str) -> Tuple[str, Optional[_Base]]:
+        """(path below the server base, the base) or ("", None) when not the server."""
         for base in self._bases:
             if (scheme, host, port) != (base.scheme, base.host, base.port):
                 continue
             if not base.prefix:
-                return path, base.server
+                return path, base
             if path == base.prefix or path.startswith(base.prefix + "/"):
-                return path[len(base.prefix):], base.server
+                return path[len(base.prefix):], base
         # The original contract: http://{addr}:8000/<task>, whatever port the server uses.
         if scheme == "http" and port == CONTRACT_PORT:
-            server = self._servers.get(host)
-            if server is not None:
-                return path, server
+            learned = self._servers.get(host)
+            if learned is not None:
+                return path, learned
         return "", None
 
 

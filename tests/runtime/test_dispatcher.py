@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator
 
 import pytest
+import requests
 
 ISO_MAIN = """
 import os, sys
@@ -211,7 +212,7 @@ TASKS: Dict[str, Dict[str, str]] = {
         "main.py": """
             def handler(context, event):
                 return {k: event.headers.get(k) for k in
-                        ("Fusionizer-Server-Address", "Fusionizer-Server-Url", "Task-Name")}
+                        ("Fusionizer-Server-Address", "Fusionizer-Server-Url", "Task-Name", "Host")}
         """,
     },
     "outsider": {
@@ -249,9 +250,45 @@ TASKS: Dict[str, Dict[str, str]] = {
                         requests_session.cookies.clear()
                 elif kind == "stream":
                     r = requests_session.post(target, data=iter([b"a", b"b"]))
+                elif kind == "bad_header_name":  # a server answers 400 or garbles the headers
+                    r = requests_session.get(target, headers={"Bad Name": "x"})
                 else:
                     r = requests_session.post(body["url"] + "/not-the-server", data=b"x")
                 return {"status": r.status_code, "json": r.json(), "type": type(r).__name__}
+        """,
+    },
+    "relay": {
+        "main.py": """
+            def handler(context, event, requests_session):
+                if event.body["style"] == "contract":
+                    target = "http://" + event.headers["Fusionizer-Server-Address"] + ":8000/headers_seen"
+                else:
+                    target = event.headers["Fusionizer-Server-Url"] + "/headers_seen"
+                return requests_session.post(target, json={}).json()
+        """,
+    },
+    "answer": {
+        "main.py": """
+            import nuclio_sdk
+            def handler(context, event):
+                spec = event.body
+                return nuclio_sdk.Response(headers=spec["headers"], body=spec["body"],
+                                           content_type="text/plain", status_code=spec["status"])
+        """,
+    },
+    "extras": {
+        "main.py": """
+            def handler(context, event, requests_session):
+                spec = event.body
+                target = "http://" + event.headers["Fusionizer-Server-Address"] + ":8000/answer/sub?a=1"
+                r = requests_session.post(target, params={"p": "q r"}, json=spec["answer"],
+                                          allow_redirects=spec.get("follow", True))
+                out = {"status": r.status_code, "url": r.url, "history": [h.status_code for h in r.history],
+                       "body": r.text, "type": type(r).__name__, "is_redirect": r.is_redirect,
+                       "next": r.next.url if r.next else None, "cookie": r.cookies.get("k"),
+                       "session_cookie": requests_session.cookies.get("k")}
+                requests_session.cookies.clear()
+                return out
         """,
     },
     "tracer": {
@@ -334,7 +371,8 @@ def test_isolation_holds_for_nested_and_concurrent_calls(fused: Any) -> None:
 
     def one(i: int) -> bool:
         task = ("iso1", "iso2")[i % 2]
-        got = fused.session.__class__().post(fused.url, headers={"Task-Name": task}, timeout=30).json()
+        with requests.Session() as session:
+            got = session.post(fused.url, headers={"Task-Name": task}, timeout=30).json()
         return got["lazy_util"] == f"util-{task}" and got["helpers"] == f"helpers-{task}"
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
@@ -389,17 +427,24 @@ def test_call_function_to_a_task_elsewhere_goes_to_the_server(fused: Any, module
     assert request.headers["Fusionizer-Server-Url"] == module_gateway.url
 
 
+def _sent_to(url: str, request: Any) -> bool:
+    return request.headers["Fusionizer-Server-Url"] == url
+
+
 @pytest.mark.parametrize("kind, check", [
-    ("files", lambda r: r.headers["Content-Type"].startswith("multipart/form-data") and b"abc" in r.body),
-    ("cookies", lambda r: r.headers["Cookie"] == "c=1"),
-    ("stream", lambda r: r.headers.get("Transfer-Encoding") == "chunked"),  # the stub reads no chunks
+    ("files", lambda r, url: r.headers["Content-Type"].startswith("multipart/form-data") and b"abc" in r.body
+     and _sent_to(url, r)),
+    ("cookies", lambda r, url: r.headers["Cookie"] == "c=1" and _sent_to(url, r)),
+    ("stream", lambda r, url: r.headers.get("Transfer-Encoding") == "chunked" and _sent_to(url, r)),
+    # The stub (like any stdlib server) stops reading headers at the bad name.
+    ("bad_header_name", lambda r, url: r.method == "GET" and "Fusionizer-Server-Url" not in r.headers),
 ])
 def test_requests_the_runtime_cannot_reproduce_go_over_http(fused: Any, module_gateway: Any, kind: str, check: Any) -> None:
     start = len(module_gateway.requests)
     out = fused.call("fallbacks", json={"kind": kind}).json()
     assert out["status"] == 203 and out["type"] == "Response" and out["json"]["path"] == "/chain_c"
     (request,) = module_gateway.requests[start:]
-    assert check(request) and request.headers["Fusionizer-Server-Url"] == module_gateway.url
+    assert check(request, module_gateway.url)
 
 
 def test_other_urls_are_plain_requests(fused: Any, module_gateway: Any, gateway: Any) -> None:
@@ -440,8 +485,8 @@ def test_async_handlers_are_awaited_top_level_and_nested(fused: Any) -> None:
 
 def test_server_headers_come_from_env_unless_the_request_has_them(fused: Any, module_gateway: Any, gateway: Any) -> None:
     from_env = fused.call("headers_seen").json()
-    assert from_env == {"Fusionizer-Server-Address": "127.0.0.1",
-                        "Fusionizer-Server-Url": module_gateway.url, "Task-Name": "headers_seen"}
+    assert from_env == {"Fusionizer-Server-Address": "127.0.0.1", "Fusionizer-Server-Url": module_gateway.url,
+                        "Task-Name": "headers_seen", "Host": f"127.0.0.1:{fused.port}"}
     given = fused.call("headers_seen", headers={"fusionizer-server-url": gateway.url}).json()
     assert given["Fusionizer-Server-Url"] == gateway.url
     assert given["Fusionizer-Server-Address"] == "127.0.0.1"
@@ -451,12 +496,57 @@ def test_server_headers_come_from_env_unless_the_request_has_them(fused: Any, mo
     assert out["status"] == 203 and gateway.paths() == ["/far"]
 
 
+@pytest.mark.parametrize("style, host", [("contract", "localhost"), ("url", "127.0.0.1")])
+def test_in_process_callee_gets_the_headers_the_server_route_gives(fused: Any, gateway: Any, style: str, host: str) -> None:
+    # The request names a server other than the env's; over HTTP the call would go there,
+    # carrying that server's headers and Host: in-process the callee must see the same.
+    netloc = f"{host}:{gateway.server.server_address[1]}"
+    named = {"Fusionizer-Server-Address": host, "Fusionizer-Server-Url": f"http://{netloc}"}
+    seen = fused.call("relay", json={"style": style}, headers=named).json()
+    assert seen == {**named, "Task-Name": "headers_seen", "Host": netloc}
+    assert gateway.requests == []  # answered in-process
+
+
+def test_local_response_url_is_the_one_requests_reports(fused: Any, module_gateway: Any) -> None:
+    answer = {"status": 200, "headers": {}, "body": "ok"}
+    out = fused.call("extras", json={"answer": answer}).json()
+    assert (out["status"], out["body"], out["type"]) == (200, "ok", "LocalResponse")
+    assert out["url"] == f"{module_gateway.url}/answer/sub?a=1&p=q+r"
+
+
+def test_redirect_from_an_in_process_callee_is_followed_as_requests_does(fused: Any, module_gateway: Any) -> None:
+    start = len(module_gateway.requests)
+    for location, landed in ((f"{module_gateway.url}/landing", "/landing"), ("/relative", "/relative")):
+        answer = {"status": 302, "headers": {"Location": location}, "body": ""}
+        out = fused.call("extras", json={"answer": answer}).json()
+        assert out["status"] == 203 and out["history"] == [302]  # POST -> 302 -> GET, as requests does
+        assert out["url"] == module_gateway.url + landed and json.loads(out["body"])["method"] == "GET"
+    assert _gateway_paths_after(module_gateway, start) == ["/landing", "/relative"]
+    edges = [tuple(e[:3]) for e in fused.call("tracer").json()]
+    assert ("extras", "answer", True) in edges  # the first hop ran in-process
+
+
+def test_redirect_not_followed_is_offered_as_next(fused: Any, module_gateway: Any) -> None:
+    start = len(module_gateway.requests)
+    answer = {"status": 307, "headers": {"Location": "/elsewhere"}, "body": "moved"}
+    out = fused.call("extras", json={"answer": answer, "follow": False}).json()
+    assert (out["status"], out["body"], out["history"], out["is_redirect"]) == (307, "moved", [], True)
+    assert out["next"] == f"{module_gateway.url}/elsewhere"
+    assert _gateway_paths_after(module_gateway, start) == []
+
+
+def test_cookies_set_by_an_in_process_callee_reach_response_and_session(fused: Any) -> None:
+    answer = {"status": 200, "headers": {"Set-Cookie": "k=v; Path=/"}, "body": "ok"}
+    out = fused.call("extras", json={"answer": answer}).json()
+    assert (out["status"], out["cookie"], out["session_cookie"]) == (200, "v", "v")
+
+
 def test_unknown_task_on_the_server_address_without_server_env(rt: Any, processors: Any, tmp_path: Path, gateway: Any) -> None:
     # No FUSIONIZER_SERVER_URL: tasks get no server headers unless the request brings them.
     tasks = {"a": TASKS["headers_seen"], "caller": TASKS["chain_a"], "chain_b": TASKS["chain_c"]}
     fn = processors.start(rt.build_fused(tmp_path / "fn", tasks))
     assert fn.call("a").json() == {"Fusionizer-Server-Address": None, "Fusionizer-Server-Url": None,
-                                   "Task-Name": "a"}
+                                   "Task-Name": "a", "Host": f"127.0.0.1:{fn.port}"}
     headers = {"Fusionizer-Server-Address": "127.0.0.1", "Fusionizer-Server-Url": gateway.url}
     out = fn.call("caller", json={"style": "session"}, headers=headers).json()
     assert out["b"]["path"] == ["a", "c"] and gateway.requests == []

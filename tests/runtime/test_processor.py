@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -75,6 +77,15 @@ def test_body_is_bytes_unless_json(echo: Any) -> None:
     assert bad_json["body"] == {"b64": "e25vdCBqc29u"}
     chunked = echo.session.post(echo.url, data=iter([b"ab", b"cd"]), headers={"Content-Type": "text/plain"}).json()
     assert chunked["body"] == {"b64": "YWJjZA=="}
+
+
+def test_negative_chunk_size_is_a_bad_request(echo: Any) -> None:
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\nabc\r\n"
+    with socket.create_connection((echo.host, echo.port), timeout=10) as connection:
+        connection.sendall(request)  # and keep the connection open: no EOF to read up to
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+        assert (response.status, response.read()) == (400, b"bad chunk size\n")
 
 
 def test_head_request_has_no_body(echo: Any) -> None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-from typing import Any, Dict, Iterator, Optional
+import textwrap
+from typing import Any, Callable, Dict, Iterator, Optional
 
 import nuclio_sdk
 import pytest
@@ -57,8 +58,24 @@ CALLEE = {
     """,
 }
 
+# Written into the calling tasks as summary.py, and run by this module too (the same code
+# makes the in-process call and the reference call, and summarises both answers).
 SUMMARY = """
 import base64
+
+def request_kwargs(call):
+    kwargs = {"headers": call["headers"]}
+    if "json" in call:
+        kwargs["json"] = call["json"]
+    if "data_b64" in call:
+        kwargs["data"] = base64.b64decode(call["data_b64"])
+    if "data_str" in call:
+        kwargs["data"] = call["data_str"]
+    if "form" in call:
+        kwargs["data"] = call["form"]
+    if "params" in call:
+        kwargs["params"] = call["params"]
+    return kwargs
 
 def encode(body):
     if isinstance(body, (bytes, bytearray)):
@@ -78,23 +95,13 @@ def summarise_platform(r):
 VIA_SESSION = {
     "summary.py": SUMMARY,
     "main.py": """
-        import base64
-        from summary import summarise_requests
+        from summary import request_kwargs, summarise_requests
 
         def handler(context, event, requests_session):
             call = event.body
-            kwargs = {"headers": call["headers"]}
-            if "json" in call:
-                kwargs["json"] = call["json"]
-            if "data_b64" in call:
-                kwargs["data"] = base64.b64decode(call["data_b64"])
-            if "form" in call:
-                kwargs["data"] = call["form"]
-            if "params" in call:
-                kwargs["params"] = call["params"]
             addr = event.headers["Fusionizer-Server-Address"]
-            r = requests_session.request(call["method"], f"http://{addr}:8000/callee{call['subpath']}", **kwargs)
-            return summarise_requests(r)
+            url = f"http://{addr}:8000/callee{call['subpath']}"
+            return summarise_requests(requests_session.request(call["method"], url, **request_kwargs(call)))
     """,
 }
 
@@ -123,16 +130,10 @@ VIA_PLATFORM = {
 TRANSPORT = {"server", "date", "connection", "keep-alive"}
 
 
-def _encode(body: Any) -> Dict[str, Any]:
-    if isinstance(body, (bytes, bytearray)):
-        return {"b64": base64.b64encode(bytes(body)).decode()}
-    return {"value": body}
-
-
-def _summary_requests(r: requests.Response) -> Dict[str, Any]:
-    return {"status": r.status_code, "content_type": r.headers.get("Content-Type"),
-            "headers": dict(r.headers), "body": _encode(r.content), "reason": r.reason,
-            "encoding": r.encoding}
+_SUMMARY: Dict[str, Any] = {}
+exec(textwrap.dedent(SUMMARY), _SUMMARY)
+_encode: Callable[[Any], Dict[str, Any]] = _SUMMARY["encode"]
+_summary_requests: Callable[[requests.Response], Dict[str, Any]] = _SUMMARY["summarise_requests"]
 
 
 def _differences(left: Any, right: Any, where: str = "") -> list:
@@ -218,6 +219,8 @@ session_bodies = st.one_of(
               st.binary(max_size=24), st.sampled_from([None, "text/plain", "application/octet-stream", "application/json"])),
     st.builds(lambda v: {"data_b64": base64.b64encode(json.dumps(v).encode()).decode(), "content_type": "application/json"}, json_values),
     st.builds(lambda f: {"form": f}, st.dictionaries(st.text(alphabet="abc", min_size=1, max_size=3), st.text(max_size=4), max_size=2)),
+    st.builds(lambda v, ct: {"data_str": v, "content_type": ct},  # requests sends a str as urllib3 encodes it
+              st.text(max_size=8), st.sampled_from([None, "text/plain; charset=utf-8"])),
     st.just({}),
 )
 
@@ -226,7 +229,7 @@ def _session_call(spec: Dict[str, Any], body: Dict[str, Any], method: str, param
                   subpath: str) -> Dict[str, Any]:
     call: Dict[str, Any] = {"method": method, "subpath": subpath,
                             "headers": {"X-Spec": _spec_header(spec), "x-caller-header": "c"}}
-    for key in ("json", "data_b64", "form"):
+    for key in ("json", "data_b64", "data_str", "form"):
         if key in body:
             call[key] = body[key]
     if body.get("content_type"):
@@ -237,15 +240,8 @@ def _session_call(spec: Dict[str, Any], body: Dict[str, Any], method: str, param
 
 
 def _reference_kwargs(call: Dict[str, Any]) -> Dict[str, Any]:
-    kwargs: Dict[str, Any] = {"headers": {**call["headers"], "Task-Name": "callee"}}
-    if "json" in call:
-        kwargs["json"] = call["json"]
-    if "data_b64" in call:
-        kwargs["data"] = base64.b64decode(call["data_b64"])
-    if "form" in call:
-        kwargs["data"] = call["form"]
-    if "params" in call:
-        kwargs["params"] = call["params"]
+    kwargs: Dict[str, Any] = _SUMMARY["request_kwargs"](call)
+    kwargs["headers"] = {**kwargs["headers"], "Task-Name": "callee"}
     return kwargs
 
 

@@ -125,7 +125,7 @@ def test_response_object_fields_and_header_rules() -> None:
     assert result.status == 418
     assert result.content_type == "application/json"  # a dict body is JSON, whatever was set
     assert json.loads(result.body) == {"k": "v"}
-    assert result.header_dict() == {"X-Str": "v", "X-Obj": "custom-repr", "X-Lead": "spaced"}
+    assert dict(result.headers) == {"X-Str": "v", "X-Obj": "custom-repr", "X-Lead": "spaced"}
 
 
 def test_response_with_empty_content_type_gets_fasthttp_default() -> None:
@@ -136,7 +136,7 @@ def test_response_with_empty_content_type_gets_fasthttp_default() -> None:
 
 def test_non_ascii_header_values_read_back_as_latin1_of_utf8() -> None:
     result = result_from_output(nuclio_sdk.Response(headers={"X-Name": "café"}, body=""))
-    assert result.header_dict()["X-Name"] == "café".encode().decode("latin-1")
+    assert dict(result.headers)["X-Name"] == "café".encode().decode("latin-1")
 
 
 def test_empty_batch_is_a_clear_500() -> None:
@@ -145,9 +145,26 @@ def test_empty_batch_is_a_clear_500() -> None:
 
 
 def test_bad_status_and_unencodable_outputs_become_500() -> None:
-    assert result_from_call(("201", "x")).status == 500
-    bad = result_from_call(nuclio_sdk.Response(body={"k": object()}))  # json.dumps fails
+    assert result_from_call(lambda event: ("201", "x"), None, None).status == 500
+    unencodable = nuclio_sdk.Response(body={"k": object()})  # json.dumps fails
+    bad = result_from_call(lambda event: unencodable, None, None)
     assert bad.status == 500 and bad.body.startswith(b'Exception caught in handler - "Object of type')
+
+
+def test_handler_exception_is_a_logged_500() -> None:
+    logged = []
+
+    class Logger:
+        def error_with(self, message: str, **kwargs: str) -> None:
+            logged.append((message, kwargs["exc"], kwargs["traceback"]))
+
+    def handler(event: object) -> object:
+        raise KeyError(event)
+
+    result = result_from_call(handler, "boom", Logger())
+    assert result.status == 500 and result.body.startswith(b'Exception caught in handler - "\'boom\'": Traceback')
+    ((message, exc, trace),) = logged
+    assert (message, exc) == ("Exception caught in handler", "'boom'") and "KeyError: 'boom'" in trace
 
 
 def test_exception_body_is_the_wrappers() -> None:
@@ -176,7 +193,7 @@ def test_router_recognises_the_server_in_both_forms() -> None:
     below = router.route("http://127.0.0.1:8000/b/x/y?q=1")
     assert below is not None and below.local and (below.task, below.path, below.query) == ("b", "/x/y", "q=1")
     assert below.remote_url == "http://127.0.0.1:9123/b/x/y?q=1"
-    assert contract.path == "/"
+    assert contract.path == "/" and contract.host == "127.0.0.1:9123"
     assert router.route("http://127.0.0.1:8001/b") is None
     assert router.route("http://example.com:8000/b") is None
     assert router.route("ftp://127.0.0.1:8000/b") is None
@@ -190,13 +207,27 @@ def test_router_learns_servers_named_by_requests() -> None:
     router.learn(learned)
     route = router.route("http://10.0.0.5:8000/b")
     assert route is not None and route.local and route.remote_url == "http://10.0.0.5:7000/b"
+    assert route.host == "10.0.0.5:7000"  # the Host header the rewritten request carries
     assert router.server() == learned
+
+
+def test_a_learned_server_does_not_take_the_configured_servers_host() -> None:
+    configured = server_address("http://127.0.0.1:9123")
+    other = server_address("http://127.0.0.1:7000")
+    assert configured is not None and other is not None
+    router = Router(frozenset({"b"}), configured)
+    router.learn(other)
+    contract = router.route("http://127.0.0.1:8000/b")
+    assert contract is not None and contract.server == configured
+    direct = router.route("http://127.0.0.1:7000/b")  # the other one is still recognised by URL
+    assert direct is not None and direct.local and direct.server == other
 
 
 def test_server_url_with_path_prefix() -> None:
     router = Router(frozenset({"b"}), server_address("http://gw.local:80/fusionizer"))
     route = router.route("http://gw.local/fusionizer/b")
     assert route is not None and route.local and route.task == "b" and route.path == "/"
+    assert route.host == "gw.local"  # http.client leaves the default port out of Host
     assert router.route("http://gw.local/other/b") is None
 
 

@@ -91,7 +91,7 @@ def _read_kubeconfig(path: str) -> Dict[str, Any]:
             "/nuclio/pkg/common/k8s.go",
             98,
             ("Failed to create kube platform", NUCTL_GO, 219),
-        )
+        ) from None
     if not isinstance(loaded, dict):
         raise error(
             "Failed to get client configuration",

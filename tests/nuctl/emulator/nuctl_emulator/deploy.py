@@ -55,7 +55,7 @@ def cmd_deploy(options: Dict[str, Any], args: List[str]) -> int:
             ctx.console.log("E", "Failed to deploy function", name=name, err=str(exc).splitlines()[0])
             record["status"] = {"state": "error", "message": exc.render().strip()}
             ctx.store.save_function(record)
-            raise exc.wrap("Failed to deploy function", DEPLOY_GO, 174)
+            raise exc.wrap("Failed to deploy function", DEPLOY_GO, 174) from None
     status = record["status"]
     ctx.console.log(
         "I",
@@ -110,14 +110,14 @@ def load_config(path: Path) -> Dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise error(f"Failed to read function configuration {path}: {exc}", DEPLOY_GO, 239)
+        raise error(f"Failed to read function configuration {path}: {exc}", DEPLOY_GO, 239) from None
     try:
         loaded = json.loads(text)
     except ValueError:
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise error("Failed to parse function configuration", DEPLOY_GO, 247, cause=str(exc))
+            raise error("Failed to parse function configuration", DEPLOY_GO, 247, cause=str(exc)) from None
     if not isinstance(loaded, dict):
         loaded = {}
     return {"metadata": dict(loaded.get("metadata") or {}), "spec": dict(loaded.get("spec") or {})}
@@ -177,7 +177,7 @@ def _json_flag(flag: str, raw: str) -> Any:
     try:
         return json.loads(raw)
     except ValueError as exc:
-        raise error(f"Failed to decode --{flag}", DEPLOY_GO, 270, cause=str(exc))
+        raise error(f"Failed to decode --{flag}", DEPLOY_GO, 270, cause=str(exc)) from None
 
 
 def enrich_and_validate(ctx: Context, request: DeployRequest, options: Mapping[str, Any]) -> Dict[str, Any]:

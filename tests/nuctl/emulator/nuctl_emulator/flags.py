@@ -157,7 +157,7 @@ def _set(values: Dict[str, Any], flag: Flag, inline: Optional[str], it: Iterator
         except ValueError:
             raise UsageError(
                 f'invalid argument "{raw}" for "{spelled}" flag: strconv.ParseInt: parsing "{raw}": invalid syntax'
-            )
+            ) from None
     elif flag.kind == "list":
         values[flag.name].append(raw)
     else:

@@ -143,7 +143,7 @@ def http_call(
             137,
             ("Failed to invoke function", "/nuclio/pkg/nuctl/command/invoke.go", 177),
             cause=f'{method.capitalize()} "http://{url}{path}": {exc}',  # Go's url.Error
-        )
+        ) from None
     finally:
         connection.close()
     return (
