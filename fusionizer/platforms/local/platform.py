@@ -88,7 +88,8 @@ class LocalPlatform:
         headers = {**request.headers, layout.HEADER_TASK: task}
         url = f"http://127.0.0.1:{function.http_port}{request.path}"
         try:
-            resp = requests.request(request.method, url, data=request.body, headers=headers, timeout=300)
+            resp = requests.request(request.method, url, data=request.body, headers=headers, timeout=300,
+                                    allow_redirects=False)
         except requests.RequestException as e:
             raise PlatformError(f"cannot reach function {function.name} at {url}", str(e)) from None
         return InvokeResponse(resp.status_code, dict(resp.headers), resp.content)
