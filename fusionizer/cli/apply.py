@@ -24,7 +24,7 @@ from fusionizer.reconciler.state import PlanState
 _VERBS = {"create": "created", "update": "updated", "delete": "deleted"}
 
 
-@click.command("apply")
+@click.command("apply", short_help="Reconcile the platform to the plan, once.")
 @source_options
 @click.option("--dry-run", is_flag=True, help="Compute and show the changes; deploy nothing.")
 @click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 64),

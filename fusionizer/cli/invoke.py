@@ -14,7 +14,7 @@ from fusionizer.platforms.base import InvokeRequest
 from fusionizer.reconciler.reconcile import owned
 
 
-@click.command("invoke")
+@click.command("invoke", short_help="Call a task wherever it lives; print its answer.")
 @click.argument("task")
 @source_options
 @click.option("--body", "-b", default="", metavar="JSON|@FILE",

@@ -21,7 +21,7 @@ from fusionizer.reconciler.state import PlanState
 from fusionizer.sources.base import short_revision
 
 
-@click.command("status")
+@click.command("status", short_help="The plan's functions, their state and recent runs.")
 @source_options
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def status(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: str,

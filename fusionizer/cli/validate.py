@@ -19,7 +19,7 @@ from fusionizer.plan.model import Plan
 from fusionizer.plan.schedule import complete_groups
 
 
-@click.command("validate")
+@click.command("validate", short_help="Check the plan and report every problem at once.")
 @click.option(
     "-f", "--file", "plan_file", type=click.Path(path_type=Path), default=None,
     help=f"The plan file [default: ./{DEFAULT_PLAN_FILE}].",

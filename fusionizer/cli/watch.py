@@ -18,7 +18,7 @@ from fusionizer.reconciler.reconcile import Options
 from fusionizer.sources import open_source
 
 
-@click.command("watch")
+@click.command("watch", short_help="Reconcile continuously on saves, pushes, schedule, drift.")
 @source_options
 @click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(min=0.1), metavar="S",
               help="Seconds between polls of --git (±10% jitter); a post-receive hook makes them a fallback.")
