@@ -326,6 +326,10 @@ class Dispatcher:
     def router(self) -> Router:
         return self._router
 
+    @property
+    def plan(self) -> str:
+        return self.manifest.plan
+
     def dispatch(self, context: Any, event: Any) -> Any:
         """Serve one request: the task handler's raw output (Nuclio's wrapper converts)."""
         if not self._initialized:

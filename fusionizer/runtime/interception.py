@@ -52,7 +52,7 @@ from requests.structures import CaseInsensitiveDict
 from .conversion import HttpResult, has_body, strict_json_encoder
 from .events import JSON_CONTENT_TYPE, build_event
 from .headers import canonical_token, get_header
-from .layout import HEADER_SERVER_ADDRESS, HEADER_SERVER_URL, HEADER_TASK
+from .layout import HEADER_PLAN, HEADER_SERVER_ADDRESS, HEADER_SERVER_URL, HEADER_TASK
 from .routing import Route, Router, ServerAddress
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -95,6 +95,9 @@ class CallLink(Protocol):
 
     @property
     def router(self) -> Router: ...
+
+    @property
+    def plan(self) -> str: ...
 
     def call_local(self, task: str, event: Any) -> HttpResult: ...
 
@@ -169,9 +172,11 @@ def _server_headers(given: Mapping[str, Any], server: ServerAddress) -> Dict[str
     return out
 
 
-def _with_server_headers(headers: Any, server: ServerAddress) -> Dict[str, Any]:
+def _with_server_headers(headers: Any, server: ServerAddress, plan: str) -> Dict[str, Any]:
     out: Dict[str, Any] = dict(headers or {})
     out.update(_server_headers(out, server))
+    if plan and get_header(out, HEADER_PLAN) is None:
+        out[HEADER_PLAN] = plan
     return out
 
 
@@ -371,7 +376,7 @@ class InterceptingSession(requests.Session):
                 if response is not None:
                     return response
         if route is not None:
-            url, headers = route.remote_url, _with_server_headers(headers, route.server)
+            url, headers = route.remote_url, _with_server_headers(headers, route.server, self._fz_link.plan)
         started, begin = time.time(), time.perf_counter()
         try:
             return super().request(
@@ -534,7 +539,7 @@ def platform_response(result: HttpResult, method: str) -> Any:
     return _platform_response(result.status, headers, b"" if method == "HEAD" else result.body)
 
 
-def call_server(server: ServerAddress, task: str, event: Any, timeout: Any) -> Any:
+def call_server(server: ServerAddress, task: str, event: Any, timeout: Any, plan: str = "") -> Any:
     """``call_function`` through the Fusionizer server: ``{method} {base}/<task>[path]``
     with ``Task-Name``; otherwise the sdk's exact request and response handling, except
     that the caller's event is not mutated."""
@@ -545,6 +550,8 @@ def call_server(server: ServerAddress, task: str, event: Any, timeout: Any) -> A
     connection = connection_class(parts.netloc, timeout=timeout)
     body, content_type = _platform_body(event)
     headers = _sdk_headers(task, event, content_type, server)
+    if plan:
+        headers.setdefault(HEADER_PLAN, plan)
     # The server routes on /<task> and forwards the rest as the function's path, so the
     # callee sees the event's path, as with Nuclio's own call_function.
     below = _event_path(event)
@@ -592,7 +599,7 @@ class InterceptingPlatform(nuclio_sdk.Platform):  # type: ignore[misc]  # sdk is
                 return super().call_function(
                     function_name, event, node, timeout, service_name_override
                 )
-            return call_server(server, function_name, event, timeout)
+            return call_server(server, function_name, event, timeout, link.plan)
         finally:
             link.record(self._fz_caller, function_name, False, started, time.perf_counter() - begin)
 

@@ -18,7 +18,9 @@ import yaml
 
 from fusionizer.platforms.base import FunctionSource
 from fusionizer.platforms.local.platform import LocalPlatform
-from testing.example import ORDER, Cli
+import pytest
+
+from testing.example import ORDER, Cli, copy_example
 
 STOREFRONT, BILLING, AB = "demo-storefront", "demo-billing", "demo-taska-taskb"
 
@@ -321,3 +323,22 @@ def test_build_commands_run_once_per_distinct_command_list(cli: Cli, example: Pa
     assert failed.code == 1
     assert "build command exited with 3: exit 3" in failed.out and "about to fail" in failed.out
     assert cli.ok("invoke", "taska").out.strip() == "8"  # the previous version keeps serving
+
+
+def test_two_plans_in_one_namespace_each_reach_their_own_task(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    clis = {}
+    for name, op in (("one", "+"), ("two", "*")):
+        plan = copy_example(tmp_path / name)
+        doc = yaml.safe_load(plan.read_text())
+        doc["metadata"]["name"] = name
+        doc["spec"]["fusion"] = {"groups": []}  # every task alone: taska -> taskb crosses functions
+        plan.write_text(yaml.safe_dump(doc))
+        taskb = plan.parent / "tasks" / "taskb" / "main.py"
+        taskb.write_text(taskb.read_text().replace(
+            'event.body["value1"] + event.body["value2"]', f'event.body["value1"] {op} event.body["value2"]'))
+        clis[name] = Cli(capsys, plan)
+        clis[name].ok("apply")
+    # Both plans serve a task named taskb through the namespace's one gateway.
+    assert clis["one"].ok("invoke", "taska").out.strip() == "8"
+    assert clis["two"].ok("invoke", "taska").out.strip() == "15"

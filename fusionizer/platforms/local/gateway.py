@@ -3,7 +3,8 @@
 Tasks call ``{server}/<task>``; the gateway finds the function that serves ``<task>`` in
 the namespace's store and forwards the request there with the ``Task-Name`` header, so a
 call between tasks in different functions works with nothing started by hand. A task name
-served by several plans is disambiguated by the caller's ``Fusionizer-Plan`` header.
+served by several plans goes to the caller's plan, named by the ``Fusionizer-Plan`` header
+the runtime sends.
 
 Run as ``python -m fusionizer.platforms.local.gateway --store DIR --port P --ready-file F``.
 """
@@ -21,11 +22,14 @@ from typing import Dict, List, Optional, Tuple
 
 from fusionizer.platforms.base import FunctionRecord
 from fusionizer.platforms.local.store import Store, write_json
+from fusionizer.runtime import layout
 
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
      "transfer-encoding", "upgrade", "host", "content-length"}
 )
+# Headers the gateway consumes: the callee sees what an in-process call would give it.
+_NOT_FORWARDED = _HOP_BY_HOP | {layout.HEADER_PLAN.lower()}
 
 
 class Routes:
@@ -87,15 +91,15 @@ class _Handler(BaseHTTPRequestHandler):
         parts = path.lstrip("/").split("/", 1)
         task = parts[0]
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        targets = self.routes.lookup(task, self.headers.get("Fusionizer-Plan"))
+        targets = self.routes.lookup(task, self.headers.get(layout.HEADER_PLAN))
         if len(targets) != 1:
             plans = ", ".join(sorted(p for p, _ in targets))
             reason = f"no ready function serves task '{task}'" if not targets else (
                 f"task '{task}' is served by several plans ({plans}); send the Fusionizer-Plan header")
             self._reply(404 if not targets else 409, [("Content-Type", "text/plain")], reason.encode())
             return
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-        headers["Task-Name"] = task
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _NOT_FORWARDED}
+        headers[layout.HEADER_TASK] = task
         target = "/" + (parts[1] if len(parts) > 1 else "") + (f"?{query}" if query else "")
         try:
             status, out_headers, out_body = self._send(targets[0][1], target, headers, body)
