@@ -146,7 +146,9 @@ class Runner:
             return RunReport(triggers, IDLE, step.revision, error="no valid plan yet; waiting for a new revision")
         report = self._reconcile(triggers, self._good, step)
         if step.result:  # the source failed, but the good plan was still reconciled (self-heal)
-            return replace(report, result=step.result, revision=step.revision, error=step.error,
+            # A failed heal must still be retried, even when the run also refused a revision.
+            result = report.result if report.result in RETRIED else step.result
+            return replace(report, result=result, revision=step.revision, error=step.error,
                            kept=_kept_note(report))
         return report
 

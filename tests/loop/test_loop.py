@@ -146,6 +146,23 @@ def test_an_invalid_revision_is_refused_recorded_and_the_good_plan_still_reconci
     assert "invalid" in out and refused.revision[4:16] in out
 
 
+def test_a_failed_heal_is_retried_even_when_its_run_also_refused_a_new_revision(
+        plan_dir: Path, make_harness: MakeHarness) -> None:
+    platform = MemoryPlatform()
+    harness = make_harness(DirectorySource(plan_dir / "fusionizer.yaml"), lambda plan: platform)
+    assert harness.start() is not None
+    del platform.records[GAMMA]
+    platform.failing = frozenset({GAMMA})  # the heal itself will fail
+    plan = plan_dir / "fusionizer.yaml"
+    plan.write_text(plan.read_text().replace("- [alpha, beta]", "- [alpha, beta]\n      - [beta, gamma]"))
+    harness.loop.file_changed("fusionizer.yaml")
+    harness.advance(60)  # the debounce and the resync fall due together: one run for both
+    report = harness.recorder.next("the run with both triggers")
+    assert {"file", "resync"} <= set(kinds(report))
+    assert report.result == FAILED and "beta" in report.error  # the refusal is still reported
+    assert report.retry_in is not None  # ... and the failed heal is retried with backoff
+
+
 def test_failed_deploys_back_off_and_a_new_revision_resets_the_backoff(
         plan_dir: Path, make_harness: MakeHarness) -> None:
     platform = MemoryPlatform(failing=frozenset({GAMMA}))
