@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from fusionizer.errors import Diagnostic
 from fusionizer.plan.loader import load_plan
 
 
@@ -29,6 +30,12 @@ def explicit_plan(ws, path: str = "tasks/a", name: str = "a") -> None:
             - name: {name}
               path: {path}
     """)
+
+
+def explicit_plan_error(ws) -> Diagnostic:
+    """The plan naming task a explicitly, checked: its one error."""
+    explicit_plan(ws)
+    return ws.one(ws.check()[1])
 
 
 # --- where tasks come from -------------------------------------------------------------
@@ -64,8 +71,7 @@ def test_explicit_task_path_is_a_file(ws):
 
 def test_explicit_task_without_function_yaml(ws):
     ws.write("tasks/a/main.py", "def handler(context, event): pass\n")
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.location() == "fusionizer.yaml:7:13"
     assert "no function.yaml in tasks/a; add one" in d.message
 
@@ -172,8 +178,7 @@ def test_duplicate_between_two_task_dirs(ws):
 
 def test_function_yaml_syntax_error_names_that_file(ws):
     ws.task("a", config="spec:\n  runtime: python:3.11\n  handler: [main\n")
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.file == "tasks/a/function.yaml"
     assert d.location() == "tasks/a/function.yaml:4:1"
     assert d.message.startswith("invalid YAML:")
@@ -181,8 +186,7 @@ def test_function_yaml_syntax_error_names_that_file(ws):
 
 def test_function_yaml_with_a_control_character_names_that_file(ws):
     ws.task("a", config="spec:\n  runtime: python:3.11\x00\n")
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.location() == "tasks/a/function.yaml:2:23"
     assert d.message == "invalid YAML: character U+0000 is not allowed in YAML; remove it"
 
@@ -190,8 +194,7 @@ def test_function_yaml_with_a_control_character_names_that_file(ws):
 @pytest.mark.parametrize("config, got", [("- a\n- b\n", "a list"), ("", "nothing (null)"), ("just text\n", "a string")])
 def test_function_yaml_must_be_a_mapping(ws, config, got):
     ws.task("a", config=config)
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.location() == "tasks/a/function.yaml:1:1"
     assert f"function.yaml must be a mapping with metadata and spec, got {got}" in d.message
     assert "start from `spec: {runtime: python:3.11, handler: main:handler}`" in d.message
@@ -199,16 +202,14 @@ def test_function_yaml_must_be_a_mapping(ws, config, got):
 
 def test_function_yaml_without_spec(ws):
     ws.task("a", config="metadata:\n  name: a\n")
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.location() == "tasks/a/function.yaml:1:1"
     assert d.message.startswith("no spec; function.yaml needs a spec mapping with runtime and handler")
 
 
 def test_runtime_missing(ws):
     ws.task("a", config="metadata:\n  name: a\nspec:\n  handler: main:handler\n")
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.location() == "tasks/a/function.yaml:3:1"
     assert d.message == "spec.runtime is missing; add `runtime: python:3.11` (one of python:3.9, python:3.10, python:3.11)"
 
@@ -220,8 +221,7 @@ def test_runtime_missing(ws):
 ])
 def test_unsupported_runtime(ws, runtime, why):
     ws.task("a", runtime=runtime)
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.location() == "tasks/a/function.yaml:4:12"
     assert d.path == "spec.runtime"
     assert d.message == f"runtime '{runtime}' is not supported ({why}); use one of python:3.9, python:3.10, python:3.11"
@@ -229,8 +229,7 @@ def test_unsupported_runtime(ws, runtime, why):
 
 def test_runtime_that_is_not_a_string(ws):
     ws.task("a", runtime="3.9")
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.location() == "tasks/a/function.yaml:4:12"
     assert "must be a string like python:3.11, got a number; quote it" in d.message
 
@@ -264,8 +263,7 @@ def test_handler_defaults_to_main_handler(ws):
 
 def test_default_handler_without_main_py(ws):
     ws.task("a", handler=None, code=None)
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.location() == "tasks/a/function.yaml:3:1"  # the spec key: handler is not written
     assert d.message == (
         "handler module 'main' not found: no main.py in tasks/a; create it or fix spec.handler (main:handler)"
@@ -275,24 +273,21 @@ def test_default_handler_without_main_py(ws):
 @pytest.mark.parametrize("handler", ["main", "main:handler:x", "main:handler()", "'main:'"])
 def test_handler_must_be_module_colon_function(ws, handler):
     ws.task("a", handler=handler)
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.location() == "tasks/a/function.yaml:5:12"
     assert "is not module:function; write e.g. main:handler" in d.message
 
 
 def test_handler_module_missing(ws):
     ws.task("a", handler="app.entry:handler")
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.location() == "tasks/a/function.yaml:5:12"
     assert "handler module 'app.entry' not found: no app/entry.py in tasks/a; create it or fix spec.handler" in d.message
 
 
 def test_handler_module_written_with_py(ws):
     ws.task("a", handler="main.py:handler")
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.location() == "tasks/a/function.yaml:5:12"
     assert "write the module without .py: main:handler" in d.message
 
@@ -309,8 +304,7 @@ def test_handler_in_a_dotted_module_and_a_package(ws):
 
 def test_handler_function_missing(ws):
     ws.task("a", handler="main:process", code="def handler(context, event):\n    pass\n")
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.location() == "tasks/a/function.yaml:5:12"
     assert d.message == (
         "tasks/a/main.py defines no top-level 'process'; define `def process(context, event):` "
@@ -342,16 +336,14 @@ def test_handler_bindings_that_are_accepted(ws, code):
 @pytest.mark.parametrize("signature", ["(event)", "(a, b, c, d)", "(context, event, *, key)"])
 def test_handler_with_unusable_parameters(ws, signature):
     ws.task("a", code=f"import os\n\ndef handler{signature}:\n    pass\n")
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.location() == "tasks/a/main.py:3:1"
     assert "cannot be called as handler(context, event) or handler(context, event, requests_session)" in d.message
 
 
 def test_handler_module_syntax_error_names_the_module(ws):
     ws.task("a", code="def handler(context, event):\n    return (1,\n\nx = ]\n")
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.file == "tasks/a/main.py"
     assert (d.line, d.col) == (4, 5)
     assert d.message.startswith("handler module has a syntax error:") and "fix it" in d.message
@@ -370,16 +362,14 @@ def test_user_code_is_never_imported(ws, tmp_path):
 
 def test_env_must_be_a_list(ws):
     ws.task("a", config="spec:\n  runtime: python:3.11\n  env:\n    A: '1'\n")
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.location() == "tasks/a/function.yaml:4:5"
     assert "spec.env must be a list of {name, value} entries (Nuclio does not take a map here)" in d.message
 
 
 def test_env_entry_needs_a_name(ws):
     ws.task("a", config="spec:\n  runtime: python:3.11\n  env:\n    - value: '1'\n")
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.location() == "tasks/a/function.yaml:4:7"
     assert d.path == "spec.env[0]"
     assert "an env entry needs a name and a value" in d.message
@@ -387,8 +377,7 @@ def test_env_entry_needs_a_name(ws):
 
 def test_build_commands_must_be_strings(ws):
     ws.task("a", config="spec:\n  runtime: python:3.11\n  build:\n    commands: pip install x\n")
-    explicit_plan(ws)
-    d = ws.one(ws.check()[1])
+    d = explicit_plan_error(ws)
     assert d.location() == "tasks/a/function.yaml:4:15"
     assert "spec.build.commands must be a list of shell commands" in d.message
 
