@@ -17,7 +17,7 @@ from fusionizer.plan.model import Plan
 from fusionizer.plan.schedule import Setup, resolve_setup
 from fusionizer.platforms.base import FunctionRecord, Platform
 from fusionizer.reconciler.diff import Change, diff, summarize
-from fusionizer.reconciler.execute import FAILED, Outcome, Progress, execute
+from fusionizer.reconciler.execute import FAILED, KEPT, Outcome, Progress, execute
 from fusionizer.reconciler.lock import PlanLock
 from fusionizer.reconciler.state import PlanState
 
@@ -42,6 +42,7 @@ class PlanResult:
     plan: Plan
     setup: Setup
     anchor: datetime
+    anchor_is_new: bool  # no apply of this schedule yet: the anchor is "now"
     changes: List[Change]
 
     @property
@@ -76,7 +77,8 @@ def owned(records: List[FunctionRecord], plan: str) -> Dict[str, FunctionRecord]
 
 def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[datetime] = None) -> PlanResult:
     now = clock()
-    anchor = PlanState(platform.namespace, plan.name).anchor(plan) or now
+    stored = PlanState(platform.namespace, plan.name).anchor(plan)
+    anchor = stored or now
     setup = resolve_setup(plan, anchor, at or now)
     server_url = platform.server_url()
     desired: Dict[str, GroupBuild] = {}
@@ -84,7 +86,7 @@ def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[
         build = fuser.describe(plan, group, server_url)
         desired[build.function] = build
     actual = owned(platform.list(), plan.name)
-    return PlanResult(plan, setup, anchor, diff(desired, actual))
+    return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual))
 
 
 def apply(
@@ -101,7 +103,7 @@ def apply(
         planned = compute(plan, platform, clock, options.at)
         if options.dry_run:
             return ApplyResult(planned, [], revision, time.monotonic() - began)
-        if state.anchor(plan) is None:
+        if planned.anchor_is_new:
             state.set_anchor(plan, planned.anchor)
         applied_at = clock().isoformat(timespec="seconds")
         outcomes = execute(planned.changes, plan, platform, revision, applied_at, options.parallel,
@@ -117,7 +119,7 @@ def _run_record(result: ApplyResult, applied_at: str) -> Dict[str, object]:
         "at": applied_at,
         "result": "ok" if result.ok else "failed",
         "seconds": round(result.seconds, 3),
-        "summary": summarize([o.change for o in result.outcomes if o.status != "kept"]),
+        "summary": summarize([o.change for o in result.outcomes if o.status != KEPT]),
         "errors": [f"{o.change.function}: {o.detail.splitlines()[0] if o.detail else ''}" for o in result.failures],
     }
 
