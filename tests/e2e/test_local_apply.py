@@ -160,7 +160,11 @@ def test_removing_a_task(cli: Cli, example: Path) -> None:
     assert missing.code == 1 and "task 'taska' is not in plan demo" in missing.err
 
 
-def test_a_broken_handler_leaves_the_old_function_serving(cli: Cli, example: Path) -> None:
+def deployed_code_dirs(home: Path) -> List[str]:
+    return sorted(p.name.rsplit("-", 2)[0] for p in (home / "local" / "nuclio" / "code").iterdir())
+
+
+def test_a_broken_handler_leaves_the_old_function_serving(cli: Cli, example: Path, fusionizer_home: Path) -> None:
     cli.ok("apply")
     taskb = example / "tasks" / "taskb" / "main.py"
     taskb.write_text("raise RuntimeError('taskb cannot start: missing credentials')\n" + taskb.read_text())
@@ -172,6 +176,7 @@ def test_a_broken_handler_leaves_the_old_function_serving(cli: Cli, example: Pat
     assert cli.functions()[AB]["state"] == "ready"
     assert cli.ok("invoke", "taska").out.strip() == "8"  # the previous version still answers
     assert cli("plan", "--detailed-exitcode").code == 2  # and the change is still pending
+    assert deployed_code_dirs(fusionizer_home) == [BILLING, STOREFRONT, AB]  # the failed copy is gone
 
 
 def test_a_dead_function_is_healed_by_the_next_apply(cli: Cli, fusionizer_home: Path) -> None:
@@ -185,6 +190,7 @@ def test_a_dead_function_is_healed_by_the_next_apply(cli: Cli, fusionizer_home: 
     cli.ok("apply")
     assert cli.functions()[AB]["state"] == "ready"
     assert cli.ok("invoke", "taska").out.strip() == "8"
+    assert deployed_code_dirs(fusionizer_home) == [BILLING, STOREFRONT, AB]  # one copy per function
 
 
 def test_apply_killed_mid_way_then_applied_again_converges(cli: Cli, example: Path, fusionizer_home: Path,

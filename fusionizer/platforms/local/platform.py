@@ -21,6 +21,7 @@ import requests
 
 from fusionizer.errors import PlatformError
 from fusionizer.platforms.base import (
+    ANNOTATION_SPEC_HASH,
     STATE_ERROR,
     STATE_READY,
     STATE_UNHEALTHY,
@@ -100,10 +101,10 @@ class LocalPlatform:
     # -- deploy steps ------------------------------------------------------------------
 
     def _stage(self, source: FunctionSource) -> Path:
-        spec_hash = source.config.get("metadata", {}).get("annotations", {}).get("fusionizer.io/spec-hash", "")
-        code = self.store.dir("code") / f"{source.name}-{(spec_hash or uuid.uuid4().hex)[:12]}"
-        if code.is_dir():
-            shutil.rmtree(code)
+        # A fresh directory every time: redeploying the same hash (healing) must never touch
+        # the code a still-running process imports from, should the new one fail.
+        spec_hash = source.config.get("metadata", {}).get("annotations", {}).get(ANNOTATION_SPEC_HASH, "")
+        code = self.store.dir("code") / f"{source.name}-{spec_hash[:12]}-{uuid.uuid4().hex[:8]}"
         shutil.copytree(source.path, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         return code
 
@@ -166,11 +167,11 @@ class LocalPlatform:
         return FunctionRecord.from_nuctl(record)
 
     def _record_failure(self, source: FunctionSource, message: str, code: Path) -> None:
+        # No process runs the failed version: its staged copy goes in every case.
+        shutil.rmtree(code, ignore_errors=True)
         existing = self.store.read("functions", source.name)
         if existing and self._observe(existing)["status"].get("state") == STATE_READY:
-            # The previous version keeps serving; the failure is reported to the caller only.
-            shutil.rmtree(code, ignore_errors=True)
-            return
+            return  # the previous version keeps serving; the failure is reported to the caller only
         self.store.write("functions", source.name, _record(source, self.namespace, code, STATE_ERROR, message, 0))
 
     def _reap_pending(self, name: str) -> None:
