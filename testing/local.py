@@ -21,3 +21,5 @@ def stop_local_processes(home: Path) -> None:
         for ref in (data, data.get("process") or {}):
             if isinstance(ref, dict) and ref.get("pid"):
                 processes.stop(processes.ProcessRef.from_json(ref), grace=2.0)
+        for found in processes.find_by_argument(str(data.get("marker") or "")):
+            processes.stop(found, grace=2.0)

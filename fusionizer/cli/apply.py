@@ -6,13 +6,12 @@ import json
 import sys
 import threading
 from datetime import datetime
-from pathlib import Path
 from typing import Optional
 
 import click
 
 from fusionizer.cli import render
-from fusionizer.cli.context import InvalidPlan, source_options, target
+from fusionizer.cli.context import InvalidPlan, Target, source_options
 from fusionizer.cli.plan import plan_json
 from fusionizer.cli.timearg import TIME
 from fusionizer.errors import FusionizerError
@@ -36,8 +35,7 @@ _VERBS = {"create": "created", "update": "updated", "delete": "deleted"}
 @click.option("--lock-timeout", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Seconds to wait for another apply of this plan to finish.")
 @click.pass_context
-def apply(ctx: click.Context, plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: str,
-          platform_kind: Optional[str], dry_run: bool, parallel: int, no_prune: bool, detailed_exitcode: bool,
+def apply(ctx: click.Context, where: Target, dry_run: bool, parallel: int, no_prune: bool, detailed_exitcode: bool,
           output: str, at: Optional[datetime], lock_timeout: float) -> None:
     """Reconcile the platform to the plan once: deploy what changed, then prune.
 
@@ -46,9 +44,8 @@ def apply(ctx: click.Context, plan_file: Optional[Path], git_url: Optional[str],
     still serve a task whose new function failed. Only functions labelled as this plan's
     are ever touched.
     """
-    spec = target(plan_file, git_url, ref, plan_path, platform_kind)
     try:
-        loaded = spec.load()
+        loaded = where.load()
     except InvalidPlan as e:
         _record_refusal(e)
         raise

@@ -7,10 +7,11 @@ platform, so no command can act on an invalid plan.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence, TypeVar
+from typing import Any, Callable, List, Optional, Sequence
 
 import click
 
@@ -22,9 +23,6 @@ from fusionizer.platforms.base import Platform
 from fusionizer.platforms.factory import KINDS, make_platform
 from fusionizer.sources import open_source
 from fusionizer.sources.base import Snapshot
-
-F = TypeVar("F", bound=Callable[..., Any])
-
 
 @dataclass(frozen=True)
 class Target:
@@ -81,7 +79,8 @@ class Loaded:
                 f"{self.platform_kind} platform, namespace {self.platform.namespace}")
 
 
-def source_options(func: F) -> F:
+def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the source options; the command receives them as one ``where: Target``."""
     options = [
         click.option("-f", "--file", "plan_file", type=click.Path(path_type=Path), default=None,
                      help="Plan file [default: ./fusionizer.yaml]."),
@@ -92,9 +91,16 @@ def source_options(func: F) -> F:
         click.option("--platform", "platform_kind", type=click.Choice(KINDS),
                      help="Override the plan's platform (also: env FUSIONIZER_PLATFORM)."),
     ]
+
+    @functools.wraps(func)
+    def command(*args: Any, plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str],
+                plan_path: str, platform_kind: Optional[str], **kwargs: Any) -> Any:
+        return func(*args, where=target(plan_file, git_url, ref, plan_path, platform_kind), **kwargs)
+
+    wrapped: Callable[..., Any] = command
     for option in reversed(options):
-        func = option(func)
-    return func
+        wrapped = option(wrapped)
+    return wrapped
 
 
 def target(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: str,

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Optional
 
 import click
 
-from fusionizer.cli.context import source_options, target
+from fusionizer.cli.context import Target, source_options
 from fusionizer.reconciler.reconcile import destroy as run_destroy
 
 
 @click.command("destroy")
 @source_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def destroy(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: str,
-            platform_kind: Optional[str], yes: bool) -> None:
+def destroy(where: Target, yes: bool) -> None:
     """Delete every function labelled as this plan's. Functions of other plans and
     functions the fusionizer does not manage are never touched."""
-    loaded = target(plan_file, git_url, ref, plan_path, platform_kind).load()
+    loaded = where.load()
     if not yes:
         if not sys.stdin.isatty():
             raise click.UsageError("destroy deletes every function of the plan: pass --yes to confirm.")

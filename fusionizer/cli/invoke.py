@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 import click
 
-from fusionizer.cli.context import source_options, target
+from fusionizer.cli.context import Target, source_options
 from fusionizer.errors import FusionizerError
 from fusionizer.platforms.base import InvokeRequest
 from fusionizer.reconciler.reconcile import owned
@@ -22,13 +22,12 @@ from fusionizer.reconciler.reconcile import owned
 @click.option("-H", "--header", "headers", multiple=True, metavar="'K: V'", help="Extra request header (repeatable).")
 @click.option("-X", "--method", default="POST", show_default=True, help="HTTP method.")
 @click.option("-i", "--include", is_flag=True, help="Print the status line and response headers too.")
-def invoke(task: str, plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: str,
-           platform_kind: Optional[str], body: str, headers: Tuple[str, ...], method: str, include: bool) -> None:
+def invoke(task: str, where: Target, body: str, headers: Tuple[str, ...], method: str, include: bool) -> None:
     """Invoke TASK in the function that serves it and print the response body.
 
     Exits 1 when the task answers with an HTTP error status (>= 400).
     """
-    loaded = target(plan_file, git_url, ref, plan_path, platform_kind).load()
+    loaded = where.load()
     if task not in loaded.plan.tasks:
         raise FusionizerError(f"task '{task}' is not in plan {loaded.plan.name}; tasks: {', '.join(loaded.plan.tasks)}")
     records = owned(loaded.platform.list(), loaded.plan.name)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path
 from typing import Optional
 
 import click
 
 from fusionizer.cli import render
-from fusionizer.cli.context import source_options, target
+from fusionizer.cli.context import Target, source_options
 from fusionizer.cli.timearg import TIME
 from fusionizer.reconciler.reconcile import PlanResult, compute
 
@@ -21,10 +20,9 @@ from fusionizer.reconciler.reconcile import PlanResult, compute
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none, 1 on error.")
 @click.option("--at", "at", type=TIME, help="Evaluate the fusion schedule at this instant (ISO 8601, or +40s).")
 @click.pass_context
-def plan(ctx: click.Context, plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: str,
-         platform_kind: Optional[str], output: str, detailed_exitcode: bool, at: Optional[datetime]) -> None:
+def plan(ctx: click.Context, where: Target, output: str, detailed_exitcode: bool, at: Optional[datetime]) -> None:
     """Show the changes apply would make, without making them."""
-    loaded = target(plan_file, git_url, ref, plan_path, platform_kind).load()
+    loaded = where.load()
     result = compute(loaded.plan, loaded.platform, at=at)
     if output == "json":
         click.echo(json.dumps(plan_json(result), indent=2))

@@ -7,13 +7,12 @@ found through the name and platform the plan file claims, and exits 1.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import click
 
 from fusionizer.cli import render
-from fusionizer.cli.context import InvalidPlan, source_options, target
+from fusionizer.cli.context import InvalidPlan, Target, source_options
 from fusionizer.errors import FusionizerError
 from fusionizer.platforms.base import ANNOTATION_APPLIED_AT, ANNOTATION_REVISION, FunctionRecord, Platform
 from fusionizer.reconciler.reconcile import owned
@@ -24,16 +23,14 @@ from fusionizer.sources.base import short_revision
 @click.command("status", short_help="The plan's functions, their state and recent runs.")
 @source_options
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def status(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: str,
-           platform_kind: Optional[str], output: str) -> None:
+def status(where: Target, output: str) -> None:
     """Show each function of the plan: its tasks, state, revision and URL; then recent runs."""
-    spec = target(plan_file, git_url, ref, plan_path, platform_kind)
     try:
-        loaded = spec.load()
+        loaded = where.load()
     except InvalidPlan as e:
         if e.identity is None:
             raise
-        _show(e.identity.name, spec.platform_of(e.identity), None, output, e.errors())
+        _show(e.identity.name, where.platform_of(e.identity), None, output, e.errors())
         raise FusionizerError(f"the plan at {e.snapshot.short_revision} is invalid (see above); "
                               f"the functions listed keep serving the last good revision") from None
     _show(loaded.plan.name, loaded.platform, list(loaded.plan.tasks), output, [])

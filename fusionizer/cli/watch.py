@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
-from typing import Optional
 
 import click
 
-from fusionizer.cli.context import source_options, target
+from fusionizer.cli.context import Target, source_options
 from fusionizer.loop import running
 from fusionizer.loop.looping import LOG, Loop, LoopSettings
 from fusionizer.loop.reconciling import Runner
@@ -30,8 +28,7 @@ from fusionizer.sources import open_source
               help="How many functions to deploy at once.")
 @click.option("--no-prune", is_flag=True, help="Keep functions that are no longer in the plan.")
 @click.option("-v", "--verbose", is_flag=True, help="Also log runs that found nothing to do.")
-def watch(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: str,
-          platform_kind: Optional[str], interval: float, resync: float, debounce: int, parallel: int,
+def watch(where: Target, interval: float, resync: float, debounce: int, parallel: int,
           no_prune: bool, verbose: bool) -> None:
     """Reconcile continuously: on every file save (-f) or push (--git), when a scheduled
     fusion setup takes effect, and to heal drift.
@@ -40,11 +37,10 @@ def watch(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str],
     the refusal shows in `fusionizer status`. Failed runs are retried with backoff
     (1 s doubling to 5 min). Ctrl-C stops after the run in progress.
     """
-    where = target(plan_file, git_url, ref, plan_path, platform_kind)
     source = open_source(where.plan_file, where.git_url, where.ref, where.plan_path if where.git_url else None)
     _setup_logging(verbose)
     settings = LoopSettings(
-        poll_interval=interval if git_url else None,
+        poll_interval=interval if where.git_url else None,
         resync_interval=resync or None,
         debounce=debounce / 1000.0,
     )
@@ -52,7 +48,7 @@ def watch(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str],
     loop = Loop(runner, settings)
     watchers = Watchers()
     watched = running.attach(loop, watchers, source)
-    polls = f"polls every {interval:g}s; " if git_url else ""
+    polls = f"polls every {interval:g}s; " if where.git_url else ""
     checks = f"drift check every {resync:g}s" if resync else "no drift checks"
     LOG.info(f"watching {source.describe()}: {watched}; {polls}{checks}; Ctrl-C to stop")
     code = running.run(loop, watchers)

@@ -142,10 +142,13 @@ class LocalPlatform:
             "--ready-file", str(ready_file), "--name", name, "--namespace", self.namespace,
         )
         timeout = float(spec.get("readinessTimeoutSeconds") or DEFAULT_READY_TIMEOUT)
-        deployer = processes.identify(os.getpid()).to_json()
+        # Recorded before the spawn, so a deployer killed at any instant leaves a way to find
+        # the process: its pid once known, until then the unique ready-file argument.
+        pending = {"deployer": processes.identify(os.getpid()).to_json(), "marker": str(ready_file)}
+        self.store.write("pending", name, pending)
 
         def remember(ref: ProcessRef) -> None:
-            self.store.write("pending", name, {"deployer": deployer, "process": ref.to_json()})
+            self.store.write("pending", name, {**pending, "process": ref.to_json()})
 
         try:
             started = processes.start(argv, _function_env(spec), code, log_file, ready_file, timeout, remember)
@@ -182,7 +185,10 @@ class LocalPlatform:
         deployer = ProcessRef.from_json(pending.get("deployer") or {})
         if deployer.pid != os.getpid() and processes.alive(deployer):
             return
-        processes.stop(ProcessRef.from_json(pending.get("process") or {}))
+        if pending.get("process"):
+            processes.stop(ProcessRef.from_json(pending["process"]))
+        for ref in processes.find_by_argument(str(pending.get("marker") or "")):
+            processes.stop(ref)
         self.store.remove("pending", name)
 
     def _observe(self, raw: Dict[str, Any]) -> Dict[str, Any]:

@@ -79,6 +79,23 @@ def alive(ref: ProcessRef) -> bool:
     return fields[0] not in ("Z", "X") and (not ref.start_time or fields[19] == ref.start_time)
 
 
+def find_by_argument(argument: str) -> List[ProcessRef]:
+    """Live processes with ``argument`` among their command-line arguments (Linux /proc)."""
+    if not argument:
+        return []
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argument.encode() in args:
+            ref = identify(int(entry.name))
+            if alive(ref):
+                found.append(ref)
+    return found
+
+
 def start(
     argv: List[str],
     env: Mapping[str, str],
