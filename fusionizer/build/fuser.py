@@ -19,6 +19,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import yaml
 
 from fusionizer.build import hashing, merging, naming
+from fusionizer.errors import FusionizerError
+from fusionizer.ignore import Tree, subtree
 from fusionizer.platforms.base import (
     ANNOTATION_APPLIED_AT,
     ANNOTATION_REVISION,
@@ -36,7 +38,7 @@ _RUNTIME_SRC = Path(layout.__file__).parent
 @dataclass(frozen=True)
 class BuildFile:
     dest: str  # path inside the build dir, POSIX style
-    source: Path
+    source: str  # the file to copy
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def describe(plan: Plan, group: Group, server_url: Optional[str] = None) -> Grou
     tasks = [plan.tasks[name] for name in sorted(group.tasks)]
     group_label = naming.group_name(group.tasks, group.name)
     function = naming.function_name(plan.name, group_label)
-    files = _task_files(tasks) + list(_runtime_files())
+    files = _task_files(plan.root, tasks) + list(_runtime_files())
     config = _config(plan, function, tasks, server_url)
     spec_hash = hashing.spec_hash(config, [(f.dest, f.source) for f in files], _manifest(plan, function, tasks))
     config["metadata"]["annotations"][ANNOTATION_SPEC_HASH] = spec_hash
@@ -76,7 +78,7 @@ def materialize(build: GroupBuild, plan: Plan, root: Path) -> Path:
     for item in build.files:
         dest = tmp / item.dest
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(item.source, dest)
+        shutil.copy(item.source, dest)  # with its mode: an executable stays executable
     tasks = [plan.tasks[t] for t in build.tasks]
     (tmp / layout.MANIFEST).write_text(json.dumps(_manifest(plan, build.function, tasks), indent=2, sort_keys=True))
     (tmp / f"{layout.ENTRY_MODULE}.py").write_text(layout.ENTRY_SOURCE)
@@ -133,21 +135,31 @@ def _manifest(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:
     }
 
 
-def _task_files(tasks: List[Task]) -> List[BuildFile]:
+def _task_files(plan_root: Path, tasks: List[Task]) -> List[BuildFile]:
     files: List[BuildFile] = []
     for task in tasks:
         prefix = f"{layout.TASKS_DIR}/{task.name}"
-        files.extend(BuildFile(f"{prefix}/{rel}", task.path / rel) for rel in hashing.list_files(task.path))
+        files.extend(BuildFile(f"{prefix}/{rel}", source) for rel, source in _content(plan_root, task))
     return files
+
+
+def _content(plan_root: Path, task: Task) -> List[Tuple[str, str]]:
+    """The task's files by the ignore rule, exactly as a directory source's revision sees them."""
+    tree, start = subtree(plan_root, task.path)
+    try:
+        found = [f for f in tree.files(start) if not f.rule]
+    except OSError as e:
+        raise FusionizerError(f"cannot read task {task.name}: {e.strerror or e} ({e.filename})") from e
+    return [(f.rel[len(start) + 1 :] if start else f.rel, f.path) for f in found]
 
 
 @functools.lru_cache(maxsize=1)
 def _runtime_files() -> Tuple[BuildFile, ...]:
     # The runtime package ships inside every function: its files count in every hash.
     return tuple(
-        BuildFile(f"{layout.RUNTIME_PACKAGE}/{rel}", _RUNTIME_SRC / rel)
-        for rel in hashing.list_files(_RUNTIME_SRC)
-        if rel.endswith(".py")
+        BuildFile(f"{layout.RUNTIME_PACKAGE}/{f.rel}", f.path)
+        for f in Tree(_RUNTIME_SRC).files()
+        if f.rel.endswith(".py")
     )
 
 

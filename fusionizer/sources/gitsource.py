@@ -38,7 +38,8 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 import git
 
 from fusionizer.paths import home as fusionizer_home
-from fusionizer.sources.base import DEFAULT_PLAN_FILE, Snapshot, SourceError
+from fusionizer.plan.loader import DEFAULT_PLAN_FILE
+from fusionizer.sources.base import Snapshot, SourceError
 
 if sys.platform != "win32":
     import fcntl

@@ -105,7 +105,8 @@ class LocalPlatform:
         # the code a still-running process imports from, should the new one fail.
         spec_hash = source.config.get("metadata", {}).get("annotations", {}).get(ANNOTATION_SPEC_HASH, "")
         code = self.store.dir("code") / f"{source.name}-{spec_hash[:12]}-{uuid.uuid4().hex[:8]}"
-        shutil.copytree(source.path, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        # Exactly the build dir: what belongs in it was decided when it was built.
+        shutil.copytree(source.path, code)
         return code
 
     def _run_build_commands(
