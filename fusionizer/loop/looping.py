@@ -22,7 +22,7 @@ from typing import Callable, Optional, Set, Tuple
 
 from fusionizer.loop import reports
 from fusionizer.loop.backoff import jittered
-from fusionizer.loop.reconciling import IN_SYNC, OK, UNREACHABLE, Runner, RunReport
+from fusionizer.loop.reconciling import Runner, RunReport
 from fusionizer.loop.timebase import SystemTime, Timebase
 from fusionizer.loop.triggers import (
     FILE,
@@ -36,6 +36,7 @@ from fusionizer.loop.triggers import (
     TriggerQueue,
     describe,
 )
+from fusionizer.reconciler.state import RunResult
 
 LOG = logging.getLogger("fusionizer.loop")
 
@@ -130,7 +131,7 @@ class Loop:
         now = self.timebase.now()
         if report.retry_in is not None:
             self.queue.set_timer(RETRY, now + timedelta(seconds=report.retry_in), Trigger(RETRY))
-        elif report.result in (OK, IN_SYNC):
+        elif report.result in (RunResult.OK, RunResult.IN_SYNC):
             self.queue.set_timer(RETRY, None, Trigger(RETRY))
         if report.checked:
             # The schedule timer follows the plan that was just reconciled; None disarms it.
@@ -143,7 +144,7 @@ class Loop:
         if not interval:
             return
         due = self.queue.timers().get(POLL) or now + timedelta(seconds=jittered(interval, self.settings.poll_jitter))
-        if report.result == UNREACHABLE and report.retry_in is not None:
+        if report.result == RunResult.UNREACHABLE and report.retry_in is not None:
             # The retry timer covers it: polling an unreachable remote faster than the
             # backoff would defeat the backoff.
             due = max(due, now + timedelta(seconds=report.retry_in))

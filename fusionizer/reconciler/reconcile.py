@@ -6,6 +6,8 @@ Both ``fusionizer plan``/``apply`` and the watch loop go through here.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,9 +19,9 @@ from fusionizer.plan.model import Plan
 from fusionizer.plan.schedule import Setup, resolve_setup
 from fusionizer.platforms.base import FunctionRecord, Platform
 from fusionizer.reconciler.diff import Change, diff, summarize
-from fusionizer.reconciler.execute import FAILED, KEPT, Outcome, Progress, execute
+from fusionizer.reconciler.execute import ChangeStatus, Outcome, Progress, execute
 from fusionizer.reconciler.lock import PlanLock
-from fusionizer.reconciler.state import PlanState
+from fusionizer.reconciler.state import PlanState, RunRecord, RunResult
 
 Clock = Callable[[], datetime]
 
@@ -53,6 +55,13 @@ class PlanResult:
     def has_changes(self) -> bool:
         return any(c.action != "noop" for c in self.changes)
 
+    @property
+    def desired(self) -> str:
+        """A digest of the functions the plan wants (names and spec hashes): revisions with
+        the same digest deploy exactly the same functions."""
+        builds = sorted((c.function, c.build.spec_hash) for c in self.changes if c.build is not None)
+        return hashlib.sha256(json.dumps(builds).encode()).hexdigest()[:16]
+
 
 @dataclass(frozen=True)
 class ApplyResult:
@@ -63,11 +72,11 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
-        return all(o.status != FAILED for o in self.outcomes)
+        return all(o.status != ChangeStatus.FAILED for o in self.outcomes)
 
     @property
     def failures(self) -> List[Outcome]:
-        return [o for o in self.outcomes if o.status == FAILED]
+        return [o for o in self.outcomes if o.status == ChangeStatus.FAILED]
 
 
 def owned(records: List[FunctionRecord], plan: str) -> Dict[str, FunctionRecord]:
@@ -113,14 +122,15 @@ def apply(
         return result
 
 
-def _run_record(result: ApplyResult, applied_at: str) -> Dict[str, object]:
+def _run_record(result: ApplyResult, applied_at: str) -> RunRecord:
     return {
         "revision": result.revision,
         "at": applied_at,
-        "result": "ok" if result.ok else "failed",
+        "result": RunResult.OK if result.ok else RunResult.FAILED,
         "seconds": round(result.seconds, 3),
-        "summary": summarize([o.change for o in result.outcomes if o.status != KEPT]),
+        "summary": summarize([o.change for o in result.outcomes if o.status != ChangeStatus.KEPT]),
         "errors": [f"{o.change.function}: {o.detail.splitlines()[0] if o.detail else ''}" for o in result.failures],
+        "desired": result.planned.desired,
     }
 
 
