@@ -12,11 +12,18 @@ from collections import Counter
 from typing import Dict, FrozenSet, List, Optional
 
 from fusionizer.errors import PlatformError
-from fusionizer.platforms.base import FunctionRecord, FunctionSource, InvokeRequest, InvokeResponse, LogSink
+from fusionizer.platforms.base import (
+    DEFAULT_NAMESPACE,
+    FunctionRecord,
+    FunctionSource,
+    InvokeRequest,
+    InvokeResponse,
+    LogSink,
+)
 
 
 class MemoryPlatform:
-    def __init__(self, namespace: str = "nuclio", deploy_seconds: float = 0.0, failing: FrozenSet[str] = frozenset()):
+    def __init__(self, namespace: str = DEFAULT_NAMESPACE, deploy_seconds: float = 0.0, failing: FrozenSet[str] = frozenset()):
         self.namespace = namespace
         self.deploy_seconds = deploy_seconds
         self.failing = failing

@@ -21,6 +21,7 @@ import yaml
 from fusionizer.build import hashing, merging, naming
 from fusionizer.errors import FusionizerError
 from fusionizer.ignore import Tree, subtree
+from fusionizer.plan.model import Group, Plan, Task
 from fusionizer.platforms.base import (
     ANNOTATION_APPLIED_AT,
     ANNOTATION_REVISION,
@@ -29,7 +30,6 @@ from fusionizer.platforms.base import (
     FunctionSource,
     label_selector,
 )
-from fusionizer.plan.model import Group, Plan, Task
 from fusionizer.runtime import layout
 
 _RUNTIME_SRC = Path(layout.__file__).parent
@@ -71,7 +71,7 @@ def describe(plan: Plan, group: Group, server_url: Optional[str] = None) -> Grou
 def materialize(build: GroupBuild, plan: Plan, root: Path) -> Path:
     """Write the build dir under ``root`` (reused when it exists: same hash, same content)."""
     target = root / build.dir_name
-    if (target / "function.yaml").is_file():
+    if (target / layout.FUNCTION_CONFIG).is_file():
         return target
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{build.dir_name}-", dir=root))
@@ -82,7 +82,7 @@ def materialize(build: GroupBuild, plan: Plan, root: Path) -> Path:
     tasks = [plan.tasks[t] for t in build.tasks]
     (tmp / layout.MANIFEST).write_text(json.dumps(_manifest(plan, build.function, tasks), indent=2, sort_keys=True))
     (tmp / f"{layout.ENTRY_MODULE}.py").write_text(layout.ENTRY_SOURCE)
-    _write_yaml(tmp / "function.yaml", build.config)
+    _write_yaml(tmp / layout.FUNCTION_CONFIG, build.config)
     try:
         os.rename(tmp, target)
     except OSError:
@@ -96,7 +96,7 @@ def finalize(build: GroupBuild, build_dir: Path, revision: str, applied_at: str)
     annotations = config["metadata"]["annotations"]
     annotations[ANNOTATION_REVISION] = revision
     annotations[ANNOTATION_APPLIED_AT] = applied_at
-    _write_yaml(build_dir / "function.yaml", config)
+    _write_yaml(build_dir / layout.FUNCTION_CONFIG, config)
     return FunctionSource(build.function, build_dir, config)
 
 
@@ -127,7 +127,7 @@ def _config(plan: Plan, function: str, tasks: List[Task], server_url: Optional[s
     }
 
 
-def _manifest(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:
+def _manifest(plan: Plan, function: str, tasks: List[Task]) -> layout.Manifest:
     return {
         "plan": plan.name,
         "function": function,

@@ -33,7 +33,7 @@ def file_digest(path: str) -> str:
     return digest + ("+x" if st.st_mode & stat.S_IXUSR else "")
 
 
-def spec_hash(config: Mapping[str, Any], files: Sequence[Tuple[str, str]], manifest: Mapping[str, Any]) -> str:
+def spec_hash(config: Mapping[str, Any], files: Sequence[Tuple[str, str]], manifest: Mapping[str, object]) -> str:
     h = hashlib.sha256()
     h.update(f"fusionizer {__version__}\n".encode())
     h.update(json.dumps(config, sort_keys=True, separators=(",", ":")).encode())

@@ -16,6 +16,7 @@ from typing import Any, Callable, List, Optional, Sequence
 import click
 
 from fusionizer.errors import Diagnostic, FusionizerError, PlanError
+from fusionizer.paths import DEFAULT_PLAN_FILE
 from fusionizer.plan.identity import Identity, read_identity
 from fusionizer.plan.loader import load_plan
 from fusionizer.plan.model import Plan
@@ -23,6 +24,7 @@ from fusionizer.platforms.base import Platform
 from fusionizer.platforms.factory import KINDS, make_platform
 from fusionizer.sources import open_source
 from fusionizer.sources.base import Snapshot
+
 
 @dataclass(frozen=True)
 class Target:
@@ -86,7 +88,7 @@ def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Plan file [default: ./fusionizer.yaml]."),
         click.option("--git", "git_url", metavar="URL", help="Read the plan from this git repo (URL or path)."),
         click.option("--ref", metavar="REF", help="Branch, tag or commit of --git [default: the remote's HEAD]."),
-        click.option("--plan-path", default="fusionizer.yaml", show_default=True,
+        click.option("--plan-path", default=DEFAULT_PLAN_FILE, show_default=True,
                      help="Path of the plan file inside the --git repo."),
         click.option("--platform", "platform_kind", type=click.Choice(KINDS),
                      help="Override the plan's platform (also: env FUSIONIZER_PLATFORM)."),
@@ -110,9 +112,9 @@ def target(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str]
     if git_url is None and ref is not None:
         raise click.UsageError("--ref goes with --git.")
     if plan_file is None and git_url is None:
-        plan_file = Path("fusionizer.yaml")
+        plan_file = Path(DEFAULT_PLAN_FILE)
         if not plan_file.is_file():
             raise FusionizerError(
-                f"no fusionizer.yaml in {Path.cwd()}: pass -f PATH to a plan file, or --git URL"
+                f"no {DEFAULT_PLAN_FILE} in {Path.cwd()}: pass -f PATH to a plan file, or --git URL"
             )
     return Target(plan_file, git_url, ref, plan_path, platform_kind)

@@ -8,6 +8,7 @@ from typing import Optional
 import click
 
 from fusionizer.loop import posthook
+from fusionizer.paths import DEFAULT_PLAN_FILE
 from fusionizer.platforms.factory import KINDS
 
 
@@ -19,7 +20,7 @@ def hook() -> None:
 @hook.command("install")
 @click.argument("bare_repo", metavar="BARE_REPO")
 @click.option("--branch", metavar="B", help="Branch whose pushes reconcile [default: the repository's HEAD branch].")
-@click.option("--plan-path", default="fusionizer.yaml", show_default=True,
+@click.option("--plan-path", default=DEFAULT_PLAN_FILE, show_default=True,
               help="Path of the plan file inside the repository.")
 @click.option("--platform", "platform_kind", type=click.Choice(KINDS), help="Override the plan's platform.")
 @click.option("--chain", is_flag=True, help="Keep an existing post-receive hook: it runs first, then ours.")

@@ -14,7 +14,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import click
 
 from fusionizer.errors import Diagnostic
-from fusionizer.plan.loader import DEFAULT_PLAN_FILE, check_plan
+from fusionizer.paths import DEFAULT_PLAN_FILE
+from fusionizer.plan.loader import check_plan
 from fusionizer.plan.model import Plan
 from fusionizer.plan.schedule import complete_groups
 

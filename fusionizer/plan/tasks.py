@@ -35,11 +35,11 @@ from fusionizer.plan.values import (
     normalise_runtime,
     suggest_dns_label,
 )
+from fusionizer.runtime.layout import DEFAULT_HANDLER, HANDLER_REGEX
+from fusionizer.runtime.layout import FUNCTION_CONFIG as FUNCTION_YAML
 
-FUNCTION_YAML = "function.yaml"
-DEFAULT_HANDLER = "main:handler"
-# Nuclio's wrapper accepts exactly this (reference/nuclio.md §6).
-_HANDLER = re.compile(r"^([\w|-]+(\.[\w|-]+)*):(\w+)$")
+# Nuclio's wrapper accepts exactly HANDLER_REGEX (reference/nuclio.md §6); the runtime enforces it too.
+_HANDLER = re.compile(HANDLER_REGEX)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ ANNOTATION_SPEC_HASH = "fusionizer.io/spec-hash"
 ANNOTATION_REVISION = "fusionizer.io/revision"
 ANNOTATION_APPLIED_AT = "fusionizer.io/applied-at"
 MANAGED_BY = "fusionizer"
+# Where functions go when a plan names no namespace: Nuclio's own default.
+DEFAULT_NAMESPACE = "nuclio"
 
 # Provisioned states of a Nuclio function (reference/nuclio.md §3).
 STATE_READY = "ready"

@@ -22,7 +22,6 @@ from fusionizer.platforms.base import Platform
 from fusionizer.reconciler.diff import CREATE, DELETE, NOOP, UPDATE, Change
 
 
-
 class ChangeStatus(StrEnum):
     """What became of one change of a diff."""
 

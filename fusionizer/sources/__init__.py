@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Optional, Union
 
-from fusionizer.plan.loader import DEFAULT_PLAN_FILE
+from fusionizer.paths import DEFAULT_PLAN_FILE
 from fusionizer.sources.base import (
     PollableSource,
     Snapshot,
@@ -23,7 +23,6 @@ from fusionizer.sources.directory import DirectorySource, tree_digest
 from fusionizer.sources.gitsource import GitSource, default_cache_dir
 
 __all__ = [
-    "DEFAULT_PLAN_FILE",
     "DirectorySource",
     "GitSource",
     "PollableSource",

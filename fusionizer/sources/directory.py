@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
-from fusionizer.plan.loader import DEFAULT_PLAN_FILE
+from fusionizer.paths import DEFAULT_PLAN_FILE
 from fusionizer.sources.base import DIR_REVISION_PREFIX, Snapshot, SourceError
 from fusionizer.sources.scope import Scope
 

@@ -37,8 +37,8 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import git
 
+from fusionizer.paths import DEFAULT_PLAN_FILE
 from fusionizer.paths import home as fusionizer_home
-from fusionizer.plan.loader import DEFAULT_PLAN_FILE
 from fusionizer.sources.base import Snapshot, SourceError
 
 if sys.platform != "win32":

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -22,6 +23,7 @@ import requests
 from fusionizer.errors import PlatformError
 from fusionizer.platforms.base import (
     ANNOTATION_SPEC_HASH,
+    DEFAULT_NAMESPACE,
     STATE_ERROR,
     STATE_READY,
     STATE_UNHEALTHY,
@@ -32,7 +34,7 @@ from fusionizer.platforms.base import (
     LogSink,
 )
 from fusionizer.platforms.local import gateway_control, processes
-from fusionizer.platforms.local.processes import ProcessRef, StartFailed
+from fusionizer.platforms.local.processes import PendingStart, ServingProcess, StartFailed
 from fusionizer.platforms.local.store import Store
 from fusionizer.runtime import layout
 
@@ -41,7 +43,7 @@ _LOG_TAIL = 40
 
 
 class LocalPlatform:
-    def __init__(self, namespace: str = "nuclio", store: Optional[Store] = None) -> None:
+    def __init__(self, namespace: str = DEFAULT_NAMESPACE, store: Optional[Store] = None) -> None:
         self.namespace = namespace
         self.store = store or Store(namespace)
 
@@ -71,14 +73,14 @@ class LocalPlatform:
         return self._commit(source, code, started)
 
     def delete(self, name: str) -> None:
-        proc = self.store.read("procs", name)
+        proc = self._process(name)
         if proc:
-            processes.stop(ProcessRef.from_json(proc))
+            processes.stop(proc.ref)
         self._reap_pending(name)
         self.store.remove("functions", name)
         self.store.remove("procs", name)
-        if proc and proc.get("code"):
-            shutil.rmtree(proc["code"], ignore_errors=True)
+        if proc and proc.code:
+            shutil.rmtree(proc.code, ignore_errors=True)
         if next(self.store.records(), None) is None:
             # Nothing left to route to: do not leave the namespace's gateway running.
             gateway_control.stop_gateway(self.store)
@@ -145,11 +147,11 @@ class LocalPlatform:
         timeout = float(spec.get("readinessTimeoutSeconds") or DEFAULT_READY_TIMEOUT)
         # Recorded before the spawn, so a deployer killed at any instant leaves a way to find
         # the process: its pid once known, until then the unique ready-file argument.
-        pending = {"deployer": processes.identify(os.getpid()).to_json(), "marker": str(ready_file)}
-        self.store.write("pending", name, pending)
+        pending = PendingStart(processes.identify(os.getpid()), str(ready_file))
+        self.store.write("pending", name, pending.to_json())
 
-        def remember(ref: ProcessRef) -> None:
-            self.store.write("pending", name, {**pending, "process": ref.to_json()})
+        def remember(ref: processes.ProcessRef) -> None:
+            self.store.write("pending", name, replace(pending, process=ref).to_json())
 
         try:
             started = processes.start(argv, _function_env(spec), code, log_file, ready_file, timeout, remember)
@@ -159,15 +161,15 @@ class LocalPlatform:
 
     def _commit(self, source: FunctionSource, code: Path, started: processes.Started) -> FunctionRecord:
         name = source.name
-        old = self.store.read("procs", name)
+        old = self._process(name)
         port = int(started.ready["port"])
         record = _record(source, self.namespace, code, STATE_READY, "", port)
-        self.store.write("procs", name, {**started.ref.to_json(), "port": port, "code": str(code)})
+        self.store.write("procs", name, ServingProcess(started.ref, port, str(code)).to_json())
         self.store.write("functions", name, record)
-        if old and int(old.get("pid") or 0) != started.ref.pid:
-            processes.stop(ProcessRef.from_json(old))
-            if old.get("code") and old["code"] != str(code):
-                shutil.rmtree(old["code"], ignore_errors=True)
+        if old and old.ref.pid != started.ref.pid:
+            processes.stop(old.ref)
+            if old.code and old.code != str(code):
+                shutil.rmtree(old.code, ignore_errors=True)
         return FunctionRecord.from_nuctl(record)
 
     def _record_failure(self, source: FunctionSource, message: str, code: Path) -> None:
@@ -180,15 +182,15 @@ class LocalPlatform:
 
     def _reap_pending(self, name: str) -> None:
         """Kill a process left behind by a deploy that died half-way (e.g. ``kill -9``)."""
-        pending = self.store.read("pending", name)
-        if pending is None:
+        raw = self.store.read("pending", name)
+        if raw is None:
             return
-        deployer = ProcessRef.from_json(pending.get("deployer") or {})
-        if deployer.pid != os.getpid() and processes.alive(deployer):
+        pending = PendingStart.from_json(raw)
+        if pending.deployer.pid != os.getpid() and processes.alive(pending.deployer):
             return
-        if pending.get("process"):
-            processes.stop(ProcessRef.from_json(pending["process"]))
-        for ref in processes.find_by_argument(str(pending.get("marker") or "")):
+        if pending.process:
+            processes.stop(pending.process)
+        for ref in processes.find_by_argument(pending.marker):
             processes.stop(ref)
         self.store.remove("pending", name)
 
@@ -198,12 +200,17 @@ class LocalPlatform:
         if status.get("state") != STATE_READY:
             return raw
         name = (raw.get("metadata") or {}).get("name", "")
-        proc = self.store.read("procs", name)
-        if proc and processes.alive(ProcessRef.from_json(proc)):
+        proc = self._process(name)
+        if proc and processes.alive(proc.ref):
             return raw
-        pid = proc.get("pid") if proc else "?"
+        pid = proc.ref.pid if proc else "?"
         message = f"function process (pid {pid}) is not running; see {self.store.log_file(name)}"
         return {**raw, "status": {**status, "state": STATE_UNHEALTHY, "message": message}}
+
+
+    def _process(self, name: str) -> Optional[ServingProcess]:
+        raw = self.store.read("procs", name)
+        return ServingProcess.from_json(raw) if raw else None
 
 
 def _record(source: FunctionSource, namespace: str, code: Path, state: str, message: str, port: int) -> Dict[str, Any]:
