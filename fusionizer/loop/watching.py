@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Iterator, Optional, Type
+from typing import Any, Callable, Dict, Iterator, Optional, Type
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -52,20 +52,24 @@ class Watchers:
     def watch_directory(self, source: DirectorySource, on_change: Callable[[str], None],
                         on_ignored: Callable[[str], None]) -> None:
         """Call ``on_change(relative path)`` for each change that can change the source's
-        revision, ``on_ignored(ignored part)`` for any other."""
-        root = Path(os.path.realpath(source.root))
+        revision, ``on_ignored(ignored part)`` for any other. Task directories outside the
+        plan directory are watched too: those the plan names when this is called."""
+        tops = {Path(os.path.realpath(source.root)): ""}  # first: it wins for paths also below another
+        for directory in source.outside():
+            tops.setdefault(Path(os.path.realpath(directory)), Path(os.path.relpath(directory, source.root)).as_posix())
 
         def changed(event: FileSystemEvent) -> None:
             if event.is_directory and event.event_type in ("modified", "closed"):
                 return  # a directory's mtime moves with every child event, reported on its own
-            for rel in _under(root, event):
+            for rel in _under(tops, event):
                 ignored = source.ignored(rel, event.is_directory)
                 if ignored is None:
                     on_change(rel)
                 else:
                     on_ignored(ignored)
 
-        self._observer.schedule(_Handler(changed), str(root), recursive=True)
+        for top in tops:
+            self._observer.schedule(_Handler(changed), str(top), recursive=True)
 
     def watch_notifications(self, url: str, on_push: Callable[[str, str], None]) -> Path:
         """Call ``on_push(HOOK, sha)`` whenever the post-receive hook notifies ``url``."""
@@ -110,11 +114,16 @@ def _event_paths(event: FileSystemEvent) -> Iterator[str]:
             yield os.fsdecode(raw)
 
 
-def _under(root: Path, event: FileSystemEvent) -> Iterator[str]:
+def _under(tops: Dict[Path, str], event: FileSystemEvent) -> Iterator[str]:
+    """The event's paths relative to the plan directory (``tops``: each watched directory
+    and where it is from the plan directory)."""
     for path in _event_paths(event):
-        try:
-            rel = Path(path).relative_to(root)
-        except ValueError:
-            continue
-        if rel.parts:
-            yield rel.as_posix()
+        for top, prefix in tops.items():
+            try:
+                inner = Path(path).relative_to(top).as_posix()
+            except ValueError:
+                continue
+            rel = prefix if inner == "." else f"{prefix}/{inner}" if prefix else inner
+            if rel:
+                yield rel
+            break

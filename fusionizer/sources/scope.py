@@ -49,10 +49,10 @@ class Scope:
         otherwise the part of it that is out of scope or ignored, as ``dir/`` or ``file``."""
         if rel == self.plan_file or rel in self.modules:
             return None
-        tree = Tree(self.root)
         for directory in self.directories:
             if _below(rel, directory):
-                return tree.excluded(rel, is_dir, start=directory)
+                return self._excluded_in(directory, rel, is_dir)
+        tree = Tree(self.root)
         for directory in self.discovery:
             if _below(rel, directory):
                 return self._discovered(tree, directory, rel, is_dir)
@@ -76,6 +76,17 @@ class Scope:
             prefix = "" if own.root == self.root else directory + "/"
             for item in (*own.rule_files(start), *own.files(start)):
                 yield TreeFile(prefix + item.rel, item.path, item.executable, item.rule)
+
+    def outside(self) -> Tuple[str, ...]:
+        """The directories it builds from that are not under the root (``../shared/task``)."""
+        return tuple(d for d in self.directories if d == ".." or d.startswith("../"))
+
+    def _excluded_in(self, directory: str, rel: str, is_dir: bool) -> Optional[str]:
+        own, start = subtree(self.root, self.root / directory)
+        if own.root == self.root:
+            return own.excluded(rel, is_dir, start)
+        shown = own.excluded(rel[len(directory) + 1 :], is_dir)  # its own rules only, as for the digest
+        return f"{directory}/{shown}" if shown else None
 
     def _discovered(self, tree: Tree, directory: str, rel: str, is_dir: bool) -> Optional[str]:
         task, _, inner = rel[len(directory) + 1 :].partition("/")

@@ -215,6 +215,9 @@ def test_explicit_tasks_outside_the_directory_and_the_optimizer_module_count(pla
     write(plan_dir.parent, "shared/t/__pycache__/main.pyc")
     write(plan_dir, "myopt/.mypy_cache/x.json")
     assert digest(plan_dir) == seen[-1]
+    assert src.outside() == [plan_dir / "../shared/t"]  # watched as well, named from the plan directory
+    assert src.ignored("../shared/t/main.py") is None
+    assert src.ignored("../shared/t/__pycache__/main.pyc") == "../shared/t/__pycache__/"
 
 
 def test_an_unreadable_plan_has_only_itself_in_scope(plan_dir: Path) -> None:
