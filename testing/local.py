@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import List
 
 from fusionizer.platforms.local import processes
 from fusionizer.platforms.local.processes import PendingStart, ProcessRef, ServingProcess
+from fusionizer.platforms.local.store import read_json
 
 
 def stop_local_processes(home: Path) -> None:
@@ -15,10 +15,10 @@ def stop_local_processes(home: Path) -> None:
     local = home / "local"
     refs: List[ProcessRef] = []
     for path in [*local.glob("*/procs/*.json"), *local.glob("*/run/gateway.json")]:
-        data = _read(path)
+        data = read_json(path)
         refs += [ServingProcess.from_json(data).ref] if data else []
     for path in local.glob("*/pending/*.json"):
-        data = _read(path)
+        data = read_json(path)
         if data:  # the process being started, not its deployer (the caller)
             pending = PendingStart.from_json(data)
             refs += [pending.process] if pending.process else []
@@ -26,11 +26,3 @@ def stop_local_processes(home: Path) -> None:
     for ref in refs:
         if ref.pid:
             processes.stop(ref, grace=2.0)
-
-
-def _read(path: Path) -> Optional[Dict[str, Any]]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None

@@ -19,11 +19,7 @@ from typing import List
 import pytest
 
 from fusionizer.loop import posthook
-from fusionizer.loop.looping import LoopSettings
-from fusionizer.loop.running import attach
-from fusionizer.loop.timebase import SystemTime
 from fusionizer.loop.triggers import FILE, HOOK, RESYNC
-from fusionizer.loop.watching import Watchers
 from fusionizer.platforms.local.platform import LocalPlatform
 from fusionizer.platforms.local.processes import ProcessRef, alive
 from fusionizer.reconciler.state import PlanState, RunResult
@@ -32,6 +28,7 @@ from tests.loop.conftest import (
     PLAN_NAME,
     WAIT,
     MakeHarness,
+    MakeWatched,
     Repo,
     handler_source,
     kinds,
@@ -82,14 +79,11 @@ def test_a_push_reconciles_bad_commits_are_refused_and_force_pushes_are_followed
 
 
 def test_watch_git_wakes_on_the_hook_notification_and_refuses_a_bad_push(
-        hooked: Repo, make_harness: MakeHarness, tmp_path: Path) -> None:
+        hooked: Repo, make_watched: MakeWatched, tmp_path: Path) -> None:
     platform = LocalPlatform()
     source = GitSource(str(hooked.bare), "main", cache_dir=tmp_path / "cache")
     # Polls every 10 minutes: only the hook's notification can make the loop react in time.
-    harness = make_harness(source, lambda plan: platform, LoopSettings(poll_interval=600.0, resync_interval=None),
-                           SystemTime())
-    watchers = Watchers()
-    attach(harness.loop, watchers, source)
+    harness, watchers = make_watched(source, platform, poll_interval=600.0)
     hooked.commit({}, "deployed by the hook")
     hooked.push()  # every deploy of this test is the hook's, none is this process's
     with watchers:
@@ -113,13 +107,9 @@ def test_watch_git_wakes_on_the_hook_notification_and_refuses_a_bad_push(
 
 
 def test_watch_directory_reacts_to_a_save_and_ignores_temp_files(
-        plan_dir: Path, make_harness: MakeHarness) -> None:
+        plan_dir: Path, make_watched: MakeWatched) -> None:
     platform = LocalPlatform()
-    source = DirectorySource(plan_dir / "fusionizer.yaml")
-    harness = make_harness(source, lambda plan: platform, LoopSettings(poll_interval=None, resync_interval=None),
-                           SystemTime())
-    watchers = Watchers()
-    attach(harness.loop, watchers, source)
+    harness, watchers = make_watched(DirectorySource(plan_dir / "fusionizer.yaml"), platform)
     with watchers:
         assert harness.start() is not None
         assert serving(platform, "alpha") == "alpha v1"

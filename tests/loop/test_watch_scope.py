@@ -16,15 +16,21 @@ from typing import Iterator, List
 import pytest
 
 from fusionizer.cli import main
-from fusionizer.loop.looping import LOG, LoopSettings
-from fusionizer.loop.running import attach
-from fusionizer.loop.timebase import SystemTime
+from fusionizer.loop.looping import LOG
 from fusionizer.loop.triggers import FILE, MANUAL
-from fusionizer.loop.watching import Watchers
 from fusionizer.reconciler.state import PlanState, RunResult
 from fusionizer.sources import DirectorySource
 from testing.memory_platform import MemoryPlatform
-from tests.loop.conftest import PLAN_NAME, WAIT, MakeHarness, handler_source, kinds, wait_until, write_files
+from tests.loop.conftest import (
+    PLAN_NAME,
+    WAIT,
+    MakeHarness,
+    MakeWatched,
+    handler_source,
+    kinds,
+    wait_until,
+    write_files,
+)
 
 BESIDE = {
     "watch.log": "12:00:00 [start] ok\n",
@@ -68,13 +74,8 @@ def loop_lines() -> Iterator[Lines]:
 
 
 def test_watch_wakes_only_for_what_the_plan_builds_and_names_what_it_ignored_once(
-        plan_dir: Path, make_harness: MakeHarness, loop_lines: Lines) -> None:
-    platform = MemoryPlatform()
-    source = DirectorySource(plan_dir / "fusionizer.yaml")
-    harness = make_harness(source, lambda plan: platform, LoopSettings(poll_interval=None, resync_interval=None),
-                           SystemTime())
-    watchers = Watchers()
-    attach(harness.loop, watchers, source)
+        plan_dir: Path, make_watched: MakeWatched, loop_lines: Lines) -> None:
+    harness, watchers = make_watched(DirectorySource(plan_dir / "fusionizer.yaml"), MemoryPlatform())
     with watchers:
         start = harness.start()
         assert start is not None and start.result == RunResult.OK
@@ -96,18 +97,13 @@ def test_watch_wakes_only_for_what_the_plan_builds_and_names_what_it_ignored_onc
 
 
 def test_a_task_directory_outside_the_plan_directory_is_watched_too(
-        plan_dir: Path, make_harness: MakeHarness) -> None:
+        plan_dir: Path, make_watched: MakeWatched) -> None:
     shared = plan_dir.parent / "shared"
     write_files(shared, {"delta/function.yaml": (plan_dir / "tasks/alpha/function.yaml").read_text(),
                          "delta/main.py": handler_source("delta", "v1")})
     plan = (plan_dir / "fusionizer.yaml").read_text()
     write_files(plan_dir, {"fusionizer.yaml": plan.replace("spec:\n", "spec:\n  tasks: [{name: delta, path: ../shared/delta}]\n")})
-    platform = MemoryPlatform()
-    source = DirectorySource(plan_dir / "fusionizer.yaml")
-    harness = make_harness(source, lambda plan: platform, LoopSettings(poll_interval=None, resync_interval=None),
-                           SystemTime())
-    watchers = Watchers()
-    attach(harness.loop, watchers, source)
+    harness, watchers = make_watched(DirectorySource(plan_dir / "fusionizer.yaml"), MemoryPlatform())
     with watchers:
         start = harness.start()
         assert start is not None and start.result == RunResult.OK and f"{PLAN_NAME}-delta" in start.functions
