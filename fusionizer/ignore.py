@@ -96,7 +96,7 @@ class Rules:
                 verdict = found
         return bool(verdict)
 
-    def enter(self, directory: Path, rel: str) -> "Rules":
+    def enter(self, directory: "os.PathLike[str] | str", rel: str) -> "Rules":
         """The rules inside ``directory`` (``rel`` from the tree's root): these, then its ignore files."""
         base = rel + "/" if rel else ""
         added = tuple((base, patterns) for patterns in _own_patterns(directory))
@@ -112,26 +112,45 @@ class TreeFile:
 
 
 class Tree:
-    """A directory whose files count by the rule above; ``rel`` paths are POSIX, from ``root``."""
+    """A directory whose files count by the rule above; ``rel`` paths are POSIX, from ``root``.
+
+    A tree reads each directory's ignore files once: make a new one to see them change
+    (one describe of a build, one digest, one watch event).
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._rules: Dict[str, Rules] = {}
+        self._rule_files: Dict[str, Tuple[TreeFile, ...]] = {}
 
     def rules(self, rel_dir: str = "") -> Rules:
         """The rules in force in ``rel_dir``: defaults, then the ignore files from the root down."""
-        rules = Rules((("", _DEFAULTS),)).enter(self.root, "")
-        for sub in _prefixes(rel_dir):
-            rules = rules.enter(self.root / sub, sub)
+        rules = self._rules.get(rel_dir)
+        if rules is None:
+            parent, _, _ = rel_dir.rpartition("/")
+            above = self.rules(parent) if rel_dir else Rules((("", _DEFAULTS),))
+            rules = self._rules[rel_dir] = above.enter(os.path.join(self.root, rel_dir), rel_dir)
         return rules
+
+    def locate(self, directory: Path) -> Tuple["Tree", str]:
+        """The tree whose rules reach ``directory``, and where ``directory`` is in it: this
+        tree when it is inside the root, else a tree of its own (as git reads no ignore file
+        above a repository)."""
+        inside = below(self.root, directory)
+        return (self, inside) if inside is not None else (Tree(directory), "")
 
     def rule_files(self, rel_dir: str = "") -> List[TreeFile]:
         """The ignore files that decide what counts in ``rel_dir``: at the root and on the way down."""
-        found = []
-        for sub in ["", *_prefixes(rel_dir)]:
-            for name in IGNORE_FILES:
-                path = self.root / sub / name
-                if path.is_file():
-                    found.append(TreeFile(f"{sub}/{name}" if sub else name, str(path), False, True))
+        return [item for sub in ["", *_prefixes(rel_dir)] for item in self._own_rule_files(sub)]
+
+    def _own_rule_files(self, rel_dir: str) -> Tuple[TreeFile, ...]:
+        found = self._rule_files.get(rel_dir)
+        if found is None:
+            paths = ((name, os.path.join(self.root, rel_dir, name)) for name in IGNORE_FILES)
+            found = self._rule_files[rel_dir] = tuple(
+                TreeFile(f"{rel_dir}/{name}" if rel_dir else name, path, False, True)
+                for name, path in paths if os.path.isfile(path)
+            )
         return found
 
     def excluded(self, rel: str, is_dir: bool, start: str = "") -> Optional[str]:
@@ -145,7 +164,7 @@ class Tree:
             if rules.excludes(sub, as_dir):
                 return sub + ("/" if as_dir else "")
             if as_dir:
-                rules = rules.enter(self.root / sub, sub)
+                rules = rules.enter(os.path.join(self.root, sub), sub)
         return None
 
     def files(self, rel_dir: str = "") -> Iterator[TreeFile]:
@@ -159,19 +178,18 @@ class Tree:
         yield from _walk(top, rel_dir, self.rules(rel_dir), set())
 
 
-def subtree(root: Path, directory: Path) -> Tuple[Tree, str]:
-    """The tree whose rules reach ``directory``, and where ``directory`` is in it: ``root``'s
-    tree when it is inside ``root``, else a tree of its own (as git reads no ignore file
-    above a repository)."""
-    inside = os.path.relpath(directory, root)
-    if inside == ".":
-        return Tree(root), ""
-    if inside == ".." or inside.startswith(".." + os.sep):
-        return Tree(directory), ""
-    return Tree(root), Path(inside).as_posix()
+def below(root: Path, path: Path) -> Optional[str]:
+    """``path`` from ``root`` as POSIX (``""`` for the root itself), None when it is outside;
+    by their normalised spelling, as the plan resolves paths (symlinks are not resolved)."""
+    root_s, path_s = os.path.normpath(root), os.path.normpath(path)
+    if path_s == root_s:
+        return ""
+    if not path_s.startswith(root_s.rstrip(os.sep) + os.sep):
+        return None
+    return path_s[len(root_s.rstrip(os.sep)) + 1 :].replace(os.sep, "/")
 
 
-def _walk(directory: Path, rel_dir: str, rules: Rules, seen: Set[Tuple[int, int]]) -> Iterator[TreeFile]:
+def _walk(directory: "os.PathLike[str] | str", rel_dir: str, rules: Rules, seen: Set[Tuple[int, int]]) -> Iterator[TreeFile]:
     try:
         st = os.stat(directory)
         key = (st.st_dev, st.st_ino)
@@ -187,7 +205,7 @@ def _walk(directory: Path, rel_dir: str, rules: Rules, seen: Set[Tuple[int, int]
         try:
             if entry.is_dir():
                 if not rules.excludes(rel, True):
-                    yield from _walk(Path(entry.path), rel, rules.enter(Path(entry.path), rel), seen)
+                    yield from _walk(entry.path, rel, rules.enter(entry.path, rel), seen)
             elif entry.is_file() and not rules.excludes(rel, False):
                 executable = bool(entry.stat().st_mode & stat.S_IXUSR)
                 yield TreeFile(rel, entry.path, executable, is_ignore_file(entry.name))
@@ -201,27 +219,28 @@ def _prefixes(rel_dir: str) -> List[str]:
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def _own_patterns(directory: Path) -> Sequence[Patterns]:
+def _own_patterns(directory: "os.PathLike[str] | str") -> Sequence[Patterns]:
     found = []
     for name in IGNORE_FILES:
-        patterns = _parse(directory / name)
+        patterns = _parse(os.path.join(directory, name))
         if patterns is not None:
             found.append(patterns)
     return found
 
 
-def _parse(path: Path) -> Optional[Patterns]:
+def _parse(path: str) -> Optional[Patterns]:
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+    key = (path, st.st_size, st.st_mtime_ns, st.st_ino)
     patterns = _parsed.get(key)
     if patterns is None:
         try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            with open(path, encoding="utf-8", errors="replace") as f:
+                lines = f.read().splitlines()
         except OSError:
             return None  # unreadable now; git, too, goes on without it
         patterns = Patterns.of(lines)

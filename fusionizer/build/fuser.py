@@ -20,7 +20,7 @@ import yaml
 
 from fusionizer.build import hashing, merging, naming
 from fusionizer.errors import FusionizerError
-from fusionizer.ignore import Tree, subtree
+from fusionizer.ignore import Tree
 from fusionizer.plan.model import Group, Plan, Task
 from fusionizer.platforms.base import (
     ANNOTATION_APPLIED_AT,
@@ -137,15 +137,16 @@ def _manifest(plan: Plan, function: str, tasks: List[Task]) -> layout.Manifest:
 
 def _task_files(plan_root: Path, tasks: List[Task]) -> List[BuildFile]:
     files: List[BuildFile] = []
+    plan_tree = Tree(plan_root)
     for task in tasks:
         prefix = f"{layout.TASKS_DIR}/{task.name}"
-        files.extend(BuildFile(f"{prefix}/{rel}", source) for rel, source in _content(plan_root, task))
+        files.extend(BuildFile(f"{prefix}/{rel}", source) for rel, source in _content(plan_tree, task))
     return files
 
 
-def _content(plan_root: Path, task: Task) -> List[Tuple[str, str]]:
+def _content(plan_tree: Tree, task: Task) -> List[Tuple[str, str]]:
     """The task's files by the ignore rule, exactly as a directory source's revision sees them."""
-    tree, start = subtree(plan_root, task.path)
+    tree, start = plan_tree.locate(task.path)
     try:
         found = [f for f in tree.files(start) if not f.rule]
     except OSError as e:

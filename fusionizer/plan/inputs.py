@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-import yaml
-
-from fusionizer.plan.documents import as_dict, as_list, as_str
+from fusionizer.plan.documents import DocumentError, as_dict, as_list, as_str, load_document
 from fusionizer.plan.tasks import task_subdirs
 
 
@@ -33,10 +31,10 @@ class PlanInputs:
 
 def plan_inputs(plan_file: Path) -> PlanInputs:
     try:
-        doc = yaml.safe_load(plan_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        doc = load_document(plan_file.read_text(encoding="utf-8"), str(plan_file))
+    except (OSError, UnicodeDecodeError, DocumentError):
         return PlanInputs()
-    spec = as_dict(as_dict(doc).get("spec"))
+    spec = as_dict(doc.get(("spec",)))
     root = plan_file.parent
     explicit = _resolved(root, [as_dict(task).get("path") for task in as_list(spec.get("tasks"))])
     discovery = _resolved(root, as_list(spec.get("taskDirs")))

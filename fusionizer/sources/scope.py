@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
-from fusionizer.ignore import Tree, TreeFile, is_ignore_file, subtree
+from fusionizer.ignore import Tree, TreeFile, below, is_ignore_file
 from fusionizer.plan.inputs import plan_inputs
 from fusionizer.runtime.layout import FUNCTION_CONFIG
 
@@ -72,8 +72,8 @@ class Scope:
             if (self.root / module).is_file():
                 yield TreeFile(module, str(self.root / module), False, False)
         for directory in self.directories:
-            own, start = subtree(self.root, self.root / directory)
-            prefix = "" if own.root == self.root else directory + "/"
+            own, start = tree.locate(self.root / directory)
+            prefix = "" if own is tree else directory + "/"
             for item in (*own.rule_files(start), *own.files(start)):
                 yield TreeFile(prefix + item.rel, item.path, item.executable, item.rule)
 
@@ -82,8 +82,9 @@ class Scope:
         return tuple(d for d in self.directories if d == ".." or d.startswith("../"))
 
     def _excluded_in(self, directory: str, rel: str, is_dir: bool) -> Optional[str]:
-        own, start = subtree(self.root, self.root / directory)
-        if own.root == self.root:
+        tree = Tree(self.root)
+        own, start = tree.locate(self.root / directory)
+        if own is tree:
             return own.excluded(rel, is_dir, start)
         shown = own.excluded(rel[len(directory) + 1 :], is_dir)  # its own rules only, as for the digest
         return f"{directory}/{shown}" if shown else None
@@ -131,5 +132,9 @@ def _below(path: str, directory: str) -> bool:
 
 
 def _rel_all(root: Path, paths: Sequence[Path]) -> Tuple[str, ...]:
-    rels = (Path(os.path.relpath(p, root)).as_posix() for p in paths)
-    return tuple("" if rel == "." else rel for rel in rels)
+    return tuple(_rel(root, p) for p in paths)
+
+
+def _rel(root: Path, path: Path) -> str:
+    inside = below(root, path)
+    return inside if inside is not None else Path(os.path.relpath(path, root)).as_posix()
