@@ -44,7 +44,6 @@ DEFAULT_PATTERNS: Tuple[str, ...] = (
 )
 
 
-
 def is_ignore_file(name: str) -> bool:
     return name in IGNORE_FILES
 

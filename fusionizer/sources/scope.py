@@ -106,20 +106,21 @@ class Scope:
     def _leads_to_input(self, rel: str, is_dir: bool) -> bool:
         """``rel`` holds an input (e.g. a task directory removed whole), or is an ignore file
         on the way from the root to one."""
-        inputs = (self.plan_file, *self.modules, *self.directories, *self.discovery)
-        if any(path == rel or _below(path, rel) for path in inputs):
+        if any(path == rel or _below(path, rel) for path in self._inputs()):
             return True
         parent, _, name = rel.rpartition("/")
         on_the_way = not parent or any(_below(d, parent) for d in (*self.directories, *self.discovery))
         return not is_dir and is_ignore_file(name) and on_the_way
 
+    def _inputs(self) -> Tuple[str, ...]:
+        return (self.plan_file, *self.modules, *self.directories, *self.discovery)
+
     def _shown(self, rel: str, is_dir: bool) -> str:
         """The outermost part of ``rel`` that holds no input: ``notes/`` for ``notes/a/b.txt``."""
         parts = rel.split("/")
-        inputs = (self.plan_file, *self.modules, *self.directories, *self.discovery)
         for i in range(len(parts)):
             sub = "/".join(parts[: i + 1])
-            if not any(_below(path, sub) or path == sub for path in inputs):
+            if not any(_below(path, sub) or path == sub for path in self._inputs()):
                 last = i == len(parts) - 1
                 return sub + ("/" if is_dir or not last else "")
         return rel
