@@ -2,6 +2,8 @@
 
 The reconciler sees a platform only through :class:`Platform`. Records are shaped like
 ``nuctl get function -o json`` output (metadata/spec/status), whichever platform made them.
+Questions (``list``, ``server_url``) have no side effects; ``prepare``, ``deploy`` and
+``delete`` change things.
 """
 
 from __future__ import annotations
@@ -136,8 +138,14 @@ class Platform(Protocol):
     # One request to ``task`` inside ``function``, sent with the ``Task-Name`` header.
     def invoke(self, function: FunctionRecord, task: str, request: InvokeRequest) -> InvokeResponse: ...
 
-    # Base URL of the Fusionizer server that routes calls between functions, if any.
+    # Base URL of the Fusionizer server that routes calls between functions, if one is
+    # configured or running now. A question: it starts nothing.
     def server_url(self) -> Optional[str]: ...
+
+    # Start what deploys and the functions around them need (the local platform's gateway);
+    # idempotent and cheap when all runs. Called by apply before it deploys, never by plan.
+    # Each deploy gives the function the server's URL itself (env FUSIONIZER_SERVER_URL).
+    def prepare(self) -> None: ...
 
 
 def label_selector(plan: str) -> Dict[str, str]:

@@ -4,6 +4,13 @@ Needs nothing but Python. A deploy copies the build dir into the store, runs its
 commands (once per distinct command list), starts the local processor and waits until it
 is ready; only then does it replace the process that served the function before, so a
 broken update leaves the old version serving. Functions outlive the CLI call.
+
+Calls between functions go through the namespace's gateway (``gateway_control``). Its URL
+is given to each function process at start (env ``FUSIONIZER_SERVER_URL``, unless the
+function sets it itself), never written into the function's spec: :meth:`prepare` (apply)
+starts the gateway, and should it have had to move to another port, restarts the running
+functions on the new URL from the code they already run (not a redeploy: the spec and its
+hash are unchanged).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from fusionizer.platforms.local import gateway_control, processes
 from fusionizer.platforms.local.processes import ProcessRef, StartFailed
 from fusionizer.platforms.local.store import Store
 from fusionizer.runtime import layout
+from fusionizer.runtime.layout import ENV_SERVER_URL
 
 DEFAULT_READY_TIMEOUT = 60.0
 _LOG_TAIL = 40
@@ -59,7 +67,8 @@ class LocalPlatform:
         offset = log_file.stat().st_size if log_file.exists() else 0
         try:
             self._run_build_commands(name, spec, code, log_file, log)
-            started = self._start(name, code, spec, log_file)
+            server = _given_url(spec, gateway_control.ensure_gateway(self.store))
+            started = self._start(name, code, spec, log_file, server)
         except PlatformError as e:
             self._record_failure(source, str(e), code)
             raise
@@ -68,7 +77,8 @@ class LocalPlatform:
             detail = _tail(log_file, offset)
             self._record_failure(source, f"{message}\n{detail}", code)
             raise PlatformError(f"deploy of {name} failed: {e}", f"Logs:\n{detail}") from None
-        return self._commit(source, code, started)
+        record = _record(source, self.namespace, code, STATE_READY, "", int(started.ready["port"]))
+        return self._switch(name, record, code, started, server)
 
     def delete(self, name: str) -> None:
         proc = self.store.read("procs", name)
@@ -96,7 +106,15 @@ class LocalPlatform:
         return InvokeResponse(resp.status_code, dict(resp.headers), resp.content)
 
     def server_url(self) -> Optional[str]:
-        return gateway_control.ensure_gateway(self.store)
+        return gateway_control.gateway_url(self.store)
+
+    def prepare(self) -> None:
+        with gateway_control.running_gateway(self.store) as url:
+            for raw in self.store.records():
+                name = str((raw.get("metadata") or {}).get("name", ""))
+                proc = self.store.read("procs", name)
+                if proc and proc.get("serverUrl") not in (None, url) and processes.alive(ProcessRef.from_json(proc)):
+                    self._repoint(raw, proc, url)
 
     # -- deploy steps ------------------------------------------------------------------
 
@@ -118,7 +136,7 @@ class LocalPlatform:
         marker = self.store.dir("build-cache") / f"{key}.done"
         if marker.exists():
             return
-        env = _function_env(spec)
+        env = _function_env(spec, None)
         for command in commands:
             if log:
                 log(f"{name}: running build command: {command}")
@@ -134,7 +152,9 @@ class LocalPlatform:
                 )
         marker.write_text("\n".join(commands))
 
-    def _start(self, name: str, code: Path, spec: Mapping[str, Any], log_file: Path) -> processes.Started:
+    def _start(
+        self, name: str, code: Path, spec: Mapping[str, Any], log_file: Path, server_url: Optional[str]
+    ) -> processes.Started:
         nonce = uuid.uuid4().hex[:8]
         ready_file = self.store.dir("run") / f"{name}-{nonce}.ready"
         argv = processes.python_argv(
@@ -151,17 +171,31 @@ class LocalPlatform:
             self.store.write("pending", name, {**pending, "process": ref.to_json()})
 
         try:
-            started = processes.start(argv, _function_env(spec), code, log_file, ready_file, timeout, remember)
+            env = _function_env(spec, server_url)
+            started = processes.start(argv, env, code, log_file, ready_file, timeout, remember)
         finally:
             self.store.remove("pending", name)
         return started
 
-    def _commit(self, source: FunctionSource, code: Path, started: processes.Started) -> FunctionRecord:
-        name = source.name
+    def _repoint(self, raw: Dict[str, Any], proc: Dict[str, Any], server_url: str) -> None:
+        """Restart a running function on the gateway's new URL, from the code it runs."""
+        name = str(raw["metadata"]["name"])
+        try:
+            started = self._start(name, Path(proc["code"]), raw.get("spec") or {}, self.store.log_file(name),
+                                  server_url)
+        except StartFailed:
+            return  # it keeps running on the old URL; the next prepare tries again
+        status = {**(raw.get("status") or {}), **_serving_status(int(started.ready["port"]))}
+        self._switch(name, {**raw, "status": status}, Path(proc["code"]), started, server_url)
+
+    def _switch(
+        self, name: str, record: Dict[str, Any], code: Path, started: processes.Started, server_url: Optional[str]
+    ) -> FunctionRecord:
+        """Make ``started`` the function's process, then stop the one it replaces."""
         old = self.store.read("procs", name)
-        port = int(started.ready["port"])
-        record = _record(source, self.namespace, code, STATE_READY, "", port)
-        self.store.write("procs", name, {**started.ref.to_json(), "port": port, "code": str(code)})
+        proc = {**started.ref.to_json(), "port": int(started.ready["port"]), "code": str(code),
+                "serverUrl": server_url}
+        self.store.write("procs", name, proc)
         self.store.write("functions", name, record)
         if old and int(old.get("pid") or 0) != started.ref.pid:
             processes.stop(ProcessRef.from_json(old))
@@ -214,16 +248,28 @@ def _record(source: FunctionSource, namespace: str, code: Path, state: str, mess
     if message:
         status["message"] = message
     if port:
-        url = f"127.0.0.1:{port}"
-        status.update({"httpPort": port, "internalInvocationUrls": [url], "externalInvocationUrls": [url]})
+        status.update(_serving_status(port))
     return {"metadata": {**meta, "namespace": namespace, "labels": labels}, "spec": spec, "status": status}
 
 
-def _function_env(spec: Mapping[str, Any]) -> Dict[str, str]:
+def _serving_status(port: int) -> Dict[str, Any]:
+    url = f"127.0.0.1:{port}"
+    return {"httpPort": port, "internalInvocationUrls": [url], "externalInvocationUrls": [url]}
+
+
+def _given_url(spec: Mapping[str, Any], gateway: str) -> Optional[str]:
+    """The server URL the platform gives a function: none when its own env sets one (as
+    nuctl's ``-e`` is added only then)."""
+    return None if ENV_SERVER_URL in {str(item.get("name")) for item in spec.get("env") or []} else gateway
+
+
+def _function_env(spec: Mapping[str, Any], server_url: Optional[str]) -> Dict[str, str]:
     env = dict(os.environ)
     for item in spec.get("env") or []:
         if "value" in item:
             env[str(item["name"])] = str(item["value"])
+    if server_url:
+        env[ENV_SERVER_URL] = server_url
     return env
 
 
