@@ -15,6 +15,7 @@ from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from fusionizer.errors import PlatformError
 from fusionizer.platforms.base import FunctionRecord, FunctionSource, InvokeRequest, InvokeResponse, LogSink
+from fusionizer.runtime.layout import ENV_SERVER_URL
 
 GATE_TIMEOUT = 30.0  # a held deploy fails after this long instead of hanging the test run
 
@@ -26,7 +27,7 @@ class MemoryPlatform:
         self.deploy_seconds = deploy_seconds
         self.failing = failing
         self.gate = gate  # when set, each deploy waits for it before it completes
-        self.server = server
+        self.server = server  # given to each deploy in spec.env, as nuctl's -e does
         self.records: Dict[str, FunctionRecord] = {}
         self.calls: Counter[str] = Counter()
         self.events: List[Tuple[str, str]] = []  # (call, function) in the order they happened
@@ -87,9 +88,13 @@ class MemoryPlatform:
             raise PlatformError(f"deploy of {source.name} was held at the gate for {GATE_TIMEOUT:g}s")
         if source.name in self.failing:
             raise PlatformError(f"deploy of {source.name} failed", "Error - simulated failure")
-        meta = source.config.get("metadata") or {}
-        record = FunctionRecord(source.name, self.namespace, dict(meta.get("labels") or {}),
-                                dict(meta.get("annotations") or {}), "ready")
+        meta = dict(source.config.get("metadata") or {})
+        spec = dict(source.config.get("spec") or {})
+        env = list(spec.get("env") or [])
+        if self.server and ENV_SERVER_URL not in {item.get("name") for item in env}:
+            spec["env"] = env + [{"name": ENV_SERVER_URL, "value": self.server}]
+        raw = {"metadata": {**meta, "namespace": self.namespace}, "spec": spec, "status": {"state": "ready"}}
+        record = FunctionRecord.from_nuctl(raw)
         with self._cond:
             self.records[source.name] = record
             self._log("deployed", source.name)

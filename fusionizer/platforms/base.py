@@ -70,6 +70,13 @@ class FunctionRecord:
             return None
         return self.labels.get(LABEL_PLAN)
 
+    def env(self, name: str) -> Optional[str]:
+        """The value of ``name`` in the function's ``spec.env`` as deployed, if it is there."""
+        for item in (self.raw.get("spec") or {}).get("env") or []:
+            if isinstance(item, Mapping) and item.get("name") == name:
+                return str(item.get("value", ""))
+        return None
+
     def tasks(self) -> Tuple[str, ...]:
         raw = self.annotations.get(ANNOTATION_TASKS, "")
         return tuple(t for t in raw.split(",") if t)

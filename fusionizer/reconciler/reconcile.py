@@ -88,7 +88,7 @@ def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[
         build = fuser.describe(plan, group)
         desired[build.function] = build
     actual = owned(platform.list(), plan.name)
-    return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual))
+    return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual, platform.server_url()))
 
 
 def apply(

@@ -143,3 +143,16 @@ def test_the_server_url_is_not_part_of_what_is_deployed(plans: PlanDir) -> None:
     here = compute(plan, MemoryPlatform(server="http://127.0.0.1:8000"))
     moved = compute(plan, MemoryPlatform(server="http://127.0.0.1:9999"))
     assert [c.build.spec_hash for c in here.changes if c.build] == [c.build.spec_hash for c in moved.changes if c.build]
+
+
+def test_a_function_deployed_with_another_server_url_is_updated(plans: PlanDir) -> None:
+    plan = plans.plan([["a", "b"]])
+    memory = MemoryPlatform(server="http://10.0.0.5:8000")
+    assert apply(plan, memory, "r1").ok
+    assert not compute(plan, memory).has_changes
+    memory.server = "http://10.0.0.6:8000"  # e.g. the plan's serverUrl changed
+    changes = {c.function: (c.action, c.reason) for c in compute(plan, memory).changes}
+    assert changes["demo-a-b"] == ("update", "server URL changed (http://10.0.0.5:8000 -> http://10.0.0.6:8000)")
+    assert apply(plan, memory, "r2").ok and not compute(plan, memory).has_changes
+    memory.server = None  # no server known now (a local gateway not running): no opinion
+    assert not compute(plan, memory).has_changes

@@ -77,7 +77,7 @@ class LocalPlatform:
             detail = _tail(log_file, offset)
             self._record_failure(source, f"{message}\n{detail}", code)
             raise PlatformError(f"deploy of {name} failed: {e}", f"Logs:\n{detail}") from None
-        record = _record(source, self.namespace, code, STATE_READY, "", int(started.ready["port"]))
+        record = _record(source, self.namespace, code, STATE_READY, "", int(started.ready["port"]), server)
         return self._switch(name, record, code, started, server)
 
     def delete(self, name: str) -> None:
@@ -186,7 +186,8 @@ class LocalPlatform:
         except StartFailed:
             return  # it keeps running on the old URL; the next prepare tries again
         status = {**(raw.get("status") or {}), **_serving_status(int(started.ready["port"]))}
-        self._switch(name, {**raw, "status": status}, Path(proc["code"]), started, server_url)
+        record = {**raw, "spec": _with_server(raw.get("spec") or {}, server_url), "status": status}
+        self._switch(name, record, Path(proc["code"]), started, server_url)
 
     def _switch(
         self, name: str, record: Dict[str, Any], code: Path, started: processes.Started, server_url: Optional[str]
@@ -239,10 +240,13 @@ class LocalPlatform:
         return {**raw, "status": {**status, "state": STATE_UNHEALTHY, "message": message}}
 
 
-def _record(source: FunctionSource, namespace: str, code: Path, state: str, message: str, port: int) -> Dict[str, Any]:
+def _record(
+    source: FunctionSource, namespace: str, code: Path, state: str, message: str, port: int,
+    server_url: Optional[str] = None,
+) -> Dict[str, Any]:
     meta = dict(source.config.get("metadata") or {})
     labels = {"nuclio.io/project-name": "default", **(meta.get("labels") or {})}
-    spec = dict(source.config.get("spec") or {})
+    spec = _with_server(source.config.get("spec") or {}, server_url)
     spec["build"] = {**(spec.get("build") or {}), "path": str(code), "timestamp": int(time.time())}
     status: Dict[str, Any] = {"state": state}
     if message:
@@ -250,6 +254,16 @@ def _record(source: FunctionSource, namespace: str, code: Path, state: str, mess
     if port:
         status.update(_serving_status(port))
     return {"metadata": {**meta, "namespace": namespace, "labels": labels}, "spec": spec, "status": status}
+
+
+def _with_server(spec: Mapping[str, Any], server_url: Optional[str]) -> Dict[str, Any]:
+    """The spec as deployed: the server's URL the platform gave is in ``spec.env``, as
+    ``nuctl get`` shows a variable ``nuctl deploy -e`` added."""
+    out = dict(spec)
+    if server_url:
+        env = [item for item in spec.get("env") or [] if item.get("name") != ENV_SERVER_URL]
+        out["env"] = env + [{"name": ENV_SERVER_URL, "value": server_url}]
+    return out
 
 
 def _serving_status(port: int) -> Dict[str, Any]:
