@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from fusionizer.errors import PlatformError
-from fusionizer.platforms.base import FunctionRecord, FunctionSource, InvokeRequest, InvokeResponse, LogSink
+from fusionizer.platforms.base import FunctionRecord, FunctionSource, InvokeRequest, InvokeResponse, LogSink, spec_env
 from fusionizer.runtime.layout import ENV_SERVER_URL
 
 GATE_TIMEOUT = 30.0  # a held deploy fails after this long instead of hanging the test run
@@ -90,9 +90,8 @@ class MemoryPlatform:
             raise PlatformError(f"deploy of {source.name} failed", "Error - simulated failure")
         meta = dict(source.config.get("metadata") or {})
         spec = dict(source.config.get("spec") or {})
-        env = list(spec.get("env") or [])
-        if self.server and ENV_SERVER_URL not in {item.get("name") for item in env}:
-            spec["env"] = env + [{"name": ENV_SERVER_URL, "value": self.server}]
+        if self.server and spec_env(spec, ENV_SERVER_URL) is None:
+            spec["env"] = [*(spec.get("env") or []), {"name": ENV_SERVER_URL, "value": self.server}]
         raw = {"metadata": {**meta, "namespace": self.namespace}, "spec": spec, "status": {"state": "ready"}}
         record = FunctionRecord.from_nuctl(raw)
         with self._cond:

@@ -104,4 +104,3 @@ def target(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str]
                 f"no {DEFAULT_PLAN_FILE} in {Path.cwd()}: pass -f PATH to a plan file, or --git URL"
             )
     return Target(plan_file, git_url, ref, plan_path, platform_kind)
-

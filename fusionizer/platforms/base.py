@@ -72,10 +72,7 @@ class FunctionRecord:
 
     def env(self, name: str) -> Optional[str]:
         """The value of ``name`` in the function's ``spec.env`` as deployed, if it is there."""
-        for item in (self.raw.get("spec") or {}).get("env") or []:
-            if isinstance(item, Mapping) and item.get("name") == name:
-                return str(item.get("value", ""))
-        return None
+        return spec_env(self.raw.get("spec") or {}, name)
 
     def tasks(self) -> Tuple[str, ...]:
         raw = self.annotations.get(ANNOTATION_TASKS, "")
@@ -153,6 +150,15 @@ class Platform(Protocol):
     # idempotent and cheap when all runs. Called by apply before it deploys, never by plan.
     # Each deploy gives the function the server's URL itself (env FUSIONIZER_SERVER_URL).
     def prepare(self) -> None: ...
+
+
+def spec_env(spec: Mapping[str, Any], name: str) -> Optional[str]:
+    """The value ``spec.env`` gives ``name``, if any. A function whose own env names the
+    server's URL keeps it: no platform gives it another."""
+    for item in spec.get("env") or []:
+        if isinstance(item, Mapping) and item.get("name") == name:
+            return str(item.get("value", ""))
+    return None
 
 
 def label_selector(plan: str) -> Dict[str, str]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from fusionizer.build.fuser import GroupBuild
-from fusionizer.platforms.base import ANNOTATION_SPEC_HASH, FunctionRecord
+from fusionizer.platforms.base import ANNOTATION_SPEC_HASH, FunctionRecord, spec_env
 from fusionizer.runtime.layout import ENV_SERVER_URL
 
 CREATE, UPDATE, DELETE, NOOP = "create", "update", "delete", "noop"
@@ -62,15 +62,11 @@ def _compare(build: GroupBuild, record: Optional[FunctionRecord], server_url: Op
             + (f": {detail}" if detail else "")
         return Change(UPDATE, build.function, build.tasks, reason, build, record)
     deployed = record.env(ENV_SERVER_URL)
-    if server_url is not None and deployed != server_url and not _sets_server_url(build):
+    own = spec_env(build.config.get("spec") or {}, ENV_SERVER_URL)
+    if server_url is not None and own is None and deployed != server_url:
         reason = f"server URL changed ({deployed or 'none'} -> {server_url})"
         return Change(UPDATE, build.function, build.tasks, reason, build, record)
     return Change(NOOP, build.function, build.tasks, "up to date", build, record)
-
-
-def _sets_server_url(build: GroupBuild) -> bool:
-    """A function whose own env names the server keeps it: the platform gives it none."""
-    return any(item.get("name") == ENV_SERVER_URL for item in (build.config.get("spec") or {}).get("env") or [])
 
 
 def _delete_reason(record: FunctionRecord, served_by: Mapping[str, str]) -> str:

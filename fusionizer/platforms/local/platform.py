@@ -7,10 +7,11 @@ broken update leaves the old version serving. Functions outlive the CLI call.
 
 Calls between functions go through the namespace's gateway (``gateway_control``). Its URL
 is given to each function process at start (env ``FUSIONIZER_SERVER_URL``, unless the
-function sets it itself), never written into the function's spec: :meth:`prepare` (apply)
+function sets it itself; the stored record shows it in ``spec.env``, as ``nuctl get`` shows a
+``nuctl deploy -e`` variable), never part of the build or its hash: :meth:`prepare` (apply)
 starts the gateway, and should it have had to move to another port, restarts the running
-functions on the new URL from the code they already run (not a redeploy: the spec and its
-hash are unchanged).
+functions on the new URL from the code they already run (not a redeploy: the same code,
+spec hash and revision).
 """
 
 from __future__ import annotations
@@ -37,12 +38,12 @@ from fusionizer.platforms.base import (
     InvokeRequest,
     InvokeResponse,
     LogSink,
+    spec_env,
 )
 from fusionizer.platforms.local import gateway_control, processes
 from fusionizer.platforms.local.processes import ProcessRef, StartFailed
 from fusionizer.platforms.local.store import Store
 from fusionizer.runtime import layout
-from fusionizer.runtime.layout import ENV_SERVER_URL
 
 DEFAULT_READY_TIMEOUT = 60.0
 _LOG_TAIL = 40
@@ -113,7 +114,10 @@ class LocalPlatform:
             for raw in self.store.records():
                 name = str((raw.get("metadata") or {}).get("name", ""))
                 proc = self.store.read("procs", name)
-                if proc and proc.get("serverUrl") not in (None, url) and processes.alive(ProcessRef.from_json(proc)):
+                # A function being deployed right now gets the URL from its deploy; one whose
+                # restart fails keeps its old URL, and the diff then updates it.
+                if proc and proc.get("serverUrl") not in (None, url) and self.store.read("pending", name) is None \
+                        and processes.alive(ProcessRef.from_json(proc)):
                     self._repoint(raw, proc, url)
 
     # -- deploy steps ------------------------------------------------------------------
@@ -261,8 +265,8 @@ def _with_server(spec: Mapping[str, Any], server_url: Optional[str]) -> Dict[str
     ``nuctl get`` shows a variable ``nuctl deploy -e`` added."""
     out = dict(spec)
     if server_url:
-        env = [item for item in spec.get("env") or [] if item.get("name") != ENV_SERVER_URL]
-        out["env"] = env + [{"name": ENV_SERVER_URL, "value": server_url}]
+        env = [item for item in spec.get("env") or [] if item.get("name") != layout.ENV_SERVER_URL]
+        out["env"] = env + [{"name": layout.ENV_SERVER_URL, "value": server_url}]
     return out
 
 
@@ -274,7 +278,7 @@ def _serving_status(port: int) -> Dict[str, Any]:
 def _given_url(spec: Mapping[str, Any], gateway: str) -> Optional[str]:
     """The server URL the platform gives a function: none when its own env sets one (as
     nuctl's ``-e`` is added only then)."""
-    return None if ENV_SERVER_URL in {str(item.get("name")) for item in spec.get("env") or []} else gateway
+    return None if spec_env(spec, layout.ENV_SERVER_URL) is not None else gateway
 
 
 def _function_env(spec: Mapping[str, Any], server_url: Optional[str]) -> Dict[str, str]:
@@ -283,7 +287,7 @@ def _function_env(spec: Mapping[str, Any], server_url: Optional[str]) -> Dict[st
         if "value" in item:
             env[str(item["name"])] = str(item["value"])
     if server_url:
-        env[ENV_SERVER_URL] = server_url
+        env[layout.ENV_SERVER_URL] = server_url
     return env
 
 
