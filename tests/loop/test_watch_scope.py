@@ -1,6 +1,7 @@
 """``watch`` wakes only for what the plan builds from: a log, notes, test caches or editor
 and ``sed -i`` temp files beside the plan (or inside a task) change nothing, are named once
-at debug level, and never flood the history. Real watchdog events and real processes."""
+at debug level, and never flood the history. Real watchdog events; the CLI ones (marked e2e) run real
+function processes."""
 
 from __future__ import annotations
 
@@ -137,6 +138,7 @@ def test_new_revisions_with_the_same_functions_are_not_recorded_again(
     assert changed.result == RunResult.OK and [r["result"] for r in state.history()] == [RunResult.OK] * 2
 
 
+@pytest.mark.e2e
 def test_a_file_written_beside_the_plan_changes_neither_plan_nor_the_revision(
         plan_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plan_file = str(plan_dir / "fusionizer.yaml")
@@ -149,6 +151,7 @@ def test_a_file_written_beside_the_plan_changes_neither_plan_nor_the_revision(
     assert "0 to create, 0 to update, 0 to delete" in capsys.readouterr().out
 
 
+@pytest.mark.e2e
 def test_watch_with_its_output_in_the_plan_directory_reconciles_once(plan_dir: Path) -> None:
     """``fusionizer watch -v > watch.log 2>&1`` in the plan directory, for 5 s: one run."""
     log = plan_dir / "watch.log"

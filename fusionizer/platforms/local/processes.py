@@ -35,18 +35,23 @@ class ProcessRef:
 @dataclass(frozen=True)
 class ServingProcess:
     """A process serving on a port, as the store keeps it: a function's (``procs/<name>.json``,
-    with the staged code it imports from) or the namespace's gateway (``run/gateway.json``)."""
+    with the staged code it imports from and the server URL it was started with) or the
+    namespace's gateway (``run/gateway.json``)."""
 
     ref: ProcessRef
     port: int
     code: str = ""  # functions only: the staged copy of the build dir
+    server_url: Optional[str] = None  # functions only; None: not known (started before it was kept)
 
     def to_json(self) -> Dict[str, Any]:
-        return {**self.ref.to_json(), "port": self.port, **({"code": self.code} if self.code else {})}
+        function = {"code": self.code, "serverUrl": self.server_url} if self.code else {}
+        return {**self.ref.to_json(), "port": self.port, **function}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "ServingProcess":
-        return cls(ProcessRef.from_json(data), int(data.get("port") or 0), str(data.get("code") or ""))
+        url = data.get("serverUrl")
+        return cls(ProcessRef.from_json(data), int(data.get("port") or 0), str(data.get("code") or ""),
+                   str(url) if url is not None else None)
 
 
 @dataclass(frozen=True)
