@@ -22,9 +22,9 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import AbstractSet, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from pathspec import GitIgnoreSpec, RegexPattern
 
@@ -62,7 +62,13 @@ class Patterns:
         # pathspec names a group in each pattern's regex; one alternation cannot repeat a name.
         regexes = [_UNNAMED.sub("(?:", p.regex.pattern) for p in spec.patterns
                    if isinstance(p, RegexPattern) and p.regex is not None]
-        return cls(spec, re.compile("|".join(f"(?:{r})" for r in regexes) or "(?!)"))
+        # A pattern without a slash matches at any depth: its regex starts "any directories".
+        # Said once for all of them, a path's directories are tried once, not once per pattern.
+        anywhere = [r[len(_ANY_DEPTH):] for r in regexes if r.startswith(_ANY_DEPTH)]
+        alternatives = [r for r in regexes if not r.startswith(_ANY_DEPTH)]
+        if anywhere:
+            alternatives.append(_ANY_DEPTH + "(?:" + "|".join(f"(?:{r})" for r in anywhere) + ")")
+        return cls(spec, re.compile("|".join(f"(?:{r})" for r in alternatives) or "(?!)"))
 
     def verdict(self, path: str) -> Optional[bool]:
         """True: excluded, False: re-included (``!``), None: no pattern matches ``path``."""
@@ -72,6 +78,7 @@ class Patterns:
 
 
 _UNNAMED = re.compile(r"\(\?P<\w+>")
+_ANY_DEPTH = "^(?:.+/)?"
 _CACHE_LIMIT = 512
 # (path, size, mtime_ns, inode) -> patterns: the watch loop asks about every event it sees.
 _parsed: Dict[Tuple[str, int, int, int], Patterns] = {}
@@ -95,10 +102,11 @@ class Rules:
                 verdict = found
         return bool(verdict)
 
-    def enter(self, directory: "os.PathLike[str] | str", rel: str) -> "Rules":
-        """The rules inside ``directory`` (``rel`` from the tree's root): these, then its ignore files."""
+    def enter(self, directory: "os.PathLike[str] | str", rel: str, present: Optional[AbstractSet[str]] = None) -> "Rules":
+        """The rules inside ``directory`` (``rel`` from the tree's root): these, then its ignore
+        files; ``present`` names those a listing of it found (None: look on the disk)."""
         base = rel + "/" if rel else ""
-        added = tuple((base, patterns) for patterns in _own_patterns(directory))
+        added = tuple((base, patterns) for patterns in _own_patterns(directory, present))
         return Rules(self.levels + added) if added else self
 
 
@@ -108,6 +116,8 @@ class TreeFile:
     path: str  # where to read it (symlinks are followed); a str: a walk makes thousands
     executable: bool
     rule: bool  # an ignore file: it decides what counts, it is not content
+    # As the walk found it (None when not walked): keys the digest cache without a second stat.
+    stat: Optional[os.stat_result] = field(default=None, compare=False, repr=False)
 
 
 class Tree:
@@ -121,22 +131,29 @@ class Tree:
         self.root = root
         self._rules: Dict[str, Rules] = {}
         self._rule_files: Dict[str, Tuple[TreeFile, ...]] = {}
+        # rel_dir -> the ignore files a walk listed there: they need no look on the disk.
+        self._present: Dict[str, AbstractSet[str]] = {}
 
     def rules(self, rel_dir: str = "") -> Rules:
         """The rules in force in ``rel_dir``: defaults, then the ignore files from the root down."""
         rules = self._rules.get(rel_dir)
         if rules is None:
-            parent, _, _ = rel_dir.rpartition("/")
-            above = self.rules(parent) if rel_dir else Rules((("", _DEFAULTS),))
-            rules = self._rules[rel_dir] = above.enter(os.path.join(self.root, rel_dir), rel_dir)
+            above, present = self._above(rel_dir), self._present.get(rel_dir)
+            # Most directories hold no ignore file: their parent's rules, as they are.
+            rules = self._rules[rel_dir] = above if present == _NONE else above.enter(
+                os.path.join(self.root, rel_dir), rel_dir, present)
         return rules
 
-    def locate(self, directory: Path) -> Tuple["Tree", str]:
+    def _above(self, rel_dir: str) -> Rules:
+        """The rules in force in ``rel_dir``'s parent (the defaults above the root)."""
+        return self.rules(rel_dir.rpartition("/")[0]) if rel_dir else _TOP
+
+    def locate(self, directory: "os.PathLike[str] | str") -> Tuple["Tree", str]:
         """The tree whose rules reach ``directory``, and where ``directory`` is in it: this
         tree when it is inside the root, else a tree of its own (as git reads no ignore file
         above a repository)."""
         inside = below(self.root, directory)
-        return (self, inside) if inside is not None else (Tree(directory), "")
+        return (self, inside) if inside is not None else (Tree(Path(directory)), "")
 
     def rule_files(self, rel_dir: str = "") -> List[TreeFile]:
         """The ignore files that decide what counts in ``rel_dir``: at the root and on the way down."""
@@ -145,10 +162,12 @@ class Tree:
     def _own_rule_files(self, rel_dir: str) -> Tuple[TreeFile, ...]:
         found = self._rule_files.get(rel_dir)
         if found is None:
-            paths = ((name, os.path.join(self.root, rel_dir, name)) for name in IGNORE_FILES)
+            present = self._present.get(rel_dir)
+            names = IGNORE_FILES if present is None else [name for name in IGNORE_FILES if name in present]
+            paths = ((name, os.path.join(self.root, rel_dir, name)) for name in names)
             found = self._rule_files[rel_dir] = tuple(
                 TreeFile(f"{rel_dir}/{name}" if rel_dir else name, path, False, True)
-                for name, path in paths if os.path.isfile(path)
+                for name, path in paths if present is not None or os.path.isfile(path)
             )
         return found
 
@@ -173,11 +192,37 @@ class Tree:
         dangling links, sockets and devices are no content. Raises OSError for an
         unreadable directory; a file removed while walking is simply not there.
         """
-        top = self.root / rel_dir if rel_dir else self.root
-        yield from _walk(top, rel_dir, self.rules(rel_dir), set())
+        top = os.path.join(self.root, rel_dir) if rel_dir else os.fspath(self.root)
+        yield from self._walk(top, rel_dir, set())
+
+    def _walk(self, directory: str, rel_dir: str, seen: Set[Tuple[int, int]]) -> Iterator[TreeFile]:
+        try:
+            st = os.stat(directory)
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                return
+            seen.add(key)
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # not there (yet), or removed while walking: the next look sees it
+        # The listing says which ignore files are here: the rules need no look on the disk.
+        self._present.setdefault(rel_dir, frozenset(e.name for e in entries if e.name in IGNORE_FILES and e.is_file()))
+        rules = self.rules(rel_dir)
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            try:
+                if entry.is_dir():
+                    if not rules.excludes(rel, True):
+                        yield from self._walk(entry.path, rel, seen)
+                elif entry.is_file() and not rules.excludes(rel, False):
+                    st = entry.stat()
+                    yield TreeFile(rel, entry.path, bool(st.st_mode & stat.S_IXUSR), is_ignore_file(entry.name), st)
+            except FileNotFoundError:
+                continue
 
 
-def below(root: Path, path: Path) -> Optional[str]:
+def below(root: "os.PathLike[str] | str", path: "os.PathLike[str] | str") -> Optional[str]:
     """``path`` from ``root`` as POSIX (``""`` for the root itself), None when it is outside;
     by their normalised spelling, as the plan resolves paths (symlinks are not resolved)."""
     root_s, path_s = os.path.normpath(root), os.path.normpath(path)
@@ -188,39 +233,17 @@ def below(root: Path, path: Path) -> Optional[str]:
     return path_s[len(root_s.rstrip(os.sep)) + 1 :].replace(os.sep, "/")
 
 
-def _walk(directory: "os.PathLike[str] | str", rel_dir: str, rules: Rules, seen: Set[Tuple[int, int]]) -> Iterator[TreeFile]:
-    try:
-        st = os.stat(directory)
-        key = (st.st_dev, st.st_ino)
-        if key in seen:
-            return
-        seen.add(key)
-        with os.scandir(directory) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except (FileNotFoundError, NotADirectoryError):
-        return  # not there (yet), or removed while walking: the next look sees it
-    for entry in entries:
-        rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-        try:
-            if entry.is_dir():
-                if not rules.excludes(rel, True):
-                    yield from _walk(entry.path, rel, rules.enter(entry.path, rel), seen)
-            elif entry.is_file() and not rules.excludes(rel, False):
-                executable = bool(entry.stat().st_mode & stat.S_IXUSR)
-                yield TreeFile(rel, entry.path, executable, is_ignore_file(entry.name))
-        except FileNotFoundError:
-            continue
-
-
 def _prefixes(rel_dir: str) -> List[str]:
     """``a/b/c`` -> ``a``, ``a/b``, ``a/b/c``."""
     parts = [p for p in rel_dir.split("/") if p]
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def _own_patterns(directory: "os.PathLike[str] | str") -> Sequence[Patterns]:
+def _own_patterns(directory: "os.PathLike[str] | str", present: Optional[AbstractSet[str]]) -> Sequence[Patterns]:
     found = []
     for name in IGNORE_FILES:
+        if present is not None and name not in present:
+            continue
         patterns = _parse(os.path.join(directory, name))
         if patterns is not None:
             found.append(patterns)
@@ -265,3 +288,5 @@ def _valid(line: str) -> bool:
 
 
 _DEFAULTS = Patterns.of(DEFAULT_PATTERNS)
+_TOP = Rules((("", _DEFAULTS),))
+_NONE: AbstractSet[str] = frozenset()

@@ -7,7 +7,6 @@ disk; ``materialize`` writes the deterministic build dir only for functions that
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -18,8 +17,10 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import yaml
 
+from fusionizer import filecache
 from fusionizer.build import hashing, merging, naming
 from fusionizer.errors import FusionizerError
+from fusionizer.filecache import Listed
 from fusionizer.ignore import Tree
 from fusionizer.plan.model import Group, Plan, Task
 from fusionizer.platforms.base import (
@@ -39,6 +40,7 @@ _RUNTIME_SRC = Path(layout.__file__).parent
 class BuildFile:
     dest: str  # path inside the build dir, POSIX style
     source: str  # the file to copy
+    mark: str  # what the spec hash covers of it: see hashing.mark
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,24 @@ class GroupBuild:
 
 
 def describe(plan: Plan, group: Group) -> GroupBuild:
+    return describe_all(plan, [group])[0]
+
+
+def describe_all(plan: Plan, groups: Sequence[Group]) -> List[GroupBuild]:
+    """:func:`describe` of each group, reading the runtime's files and the plan's ignore
+    files once for all of them."""
+    runtime = _runtime_files()
+    plan_tree = Tree(plan.root)
+    return [_describe(plan, group, plan_tree, runtime) for group in groups]
+
+
+def _describe(plan: Plan, group: Group, plan_tree: Tree, runtime: List[BuildFile]) -> GroupBuild:
     tasks = [plan.tasks[name] for name in sorted(group.tasks)]
     group_label = naming.group_name(group.tasks, group.name)
     function = naming.function_name(plan.name, group_label)
-    files = _task_files(plan.root, tasks) + list(_runtime_files())
+    files = _task_files(plan, plan_tree, tasks) + runtime
     config = _config(plan, function, tasks)
-    spec_hash = hashing.spec_hash(config, [(f.dest, f.source) for f in files], _manifest(plan, function, tasks))
+    spec_hash = hashing.spec_hash(config, [(f.dest, f.mark) for f in files], _manifest(plan, function, tasks))
     config["metadata"]["annotations"][ANNOTATION_SPEC_HASH] = spec_hash
     return GroupBuild(function, group_label, tuple(t.name for t in tasks), spec_hash, config, tuple(files))
 
@@ -135,33 +149,37 @@ def _manifest(plan: Plan, function: str, tasks: List[Task]) -> layout.Manifest:
     }
 
 
-def _task_files(plan_root: Path, tasks: List[Task]) -> List[BuildFile]:
+def _task_files(plan: Plan, plan_tree: Tree, tasks: List[Task]) -> List[BuildFile]:
     files: List[BuildFile] = []
-    plan_tree = Tree(plan_root)
     for task in tasks:
         prefix = f"{layout.TASKS_DIR}/{task.name}"
-        files.extend(BuildFile(f"{prefix}/{rel}", source) for rel, source in _content(plan_tree, task))
+        files.extend(BuildFile(f"{prefix}/{f.rel}", f.path, hashing.mark(f.digest, f.executable))
+                     for f in _content(plan, plan_tree, task))
     return files
 
 
-def _content(plan_tree: Tree, task: Task) -> List[Tuple[str, str]]:
-    """The task's files by the ignore rule, exactly as a directory source's revision sees them."""
+def _content(plan: Plan, plan_tree: Tree, task: Task) -> Tuple[Listed, ...]:
+    """The task's files by the ignore rule, exactly as a directory source's revision sees them:
+    the snapshot's listing of them when the plan has one, else a walk of the disk."""
+    listed = plan.listing.directory(task.path) if plan.listing is not None else None
+    if listed is not None:
+        return listed
     tree, start = plan_tree.locate(task.path)
     try:
-        found = [f for f in tree.files(start) if not f.rule]
+        return tuple(Listed(f.rel[len(start) + 1 :] if start else f.rel, f.path, f.executable,
+                            filecache.digest(f.path, f.stat))
+                     for f in tree.files(start) if not f.rule)
     except OSError as e:
         raise FusionizerError(f"cannot read task {task.name}: {e.strerror or e} ({e.filename})") from e
-    return [(f.rel[len(start) + 1 :] if start else f.rel, f.path) for f in found]
 
 
-@functools.lru_cache(maxsize=1)
-def _runtime_files() -> Tuple[BuildFile, ...]:
+def _runtime_files() -> List[BuildFile]:
     # The runtime package ships inside every function: its files count in every hash.
-    return tuple(
-        BuildFile(f"{layout.RUNTIME_PACKAGE}/{f.rel}", f.path)
+    return [
+        BuildFile(f"{layout.RUNTIME_PACKAGE}/{f.rel}", f.path, hashing.mark(filecache.digest(f.path, f.stat), f.executable))
         for f in Tree(_RUNTIME_SRC).files()
         if f.rel.endswith(".py")
-    )
+    ]
 
 
 def _write_yaml(path: Path, data: Mapping[str, Any]) -> None:

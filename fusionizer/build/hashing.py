@@ -11,33 +11,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import stat
-from typing import Any, Dict, Mapping, Sequence, Tuple
+from typing import Any, Mapping, Sequence, Tuple
 
 from fusionizer import __version__
 
-# (path, size, mtime_ns) -> sha256: the watch loop rehashes the same files many times.
-_file_digests: Dict[Tuple[str, int, int], str] = {}
 
-
-def file_digest(path: str) -> str:
-    """sha256 of the bytes, marked ``+x`` for an executable file (a build copies the bit)."""
-    st = os.stat(path)
-    key = (path, st.st_size, st.st_mtime_ns)
-    digest = _file_digests.get(key)
-    if digest is None:
-        with open(path, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-        _file_digests[key] = digest
-    return digest + ("+x" if st.st_mode & stat.S_IXUSR else "")
+def mark(digest: str, executable: bool) -> str:
+    """What the hash covers of one file: the sha256 of its bytes, marked ``+x`` for an
+    executable file (a build copies the bit)."""
+    return digest + ("+x" if executable else "")
 
 
 def spec_hash(config: Mapping[str, Any], files: Sequence[Tuple[str, str]], manifest: Mapping[str, object]) -> str:
+    """The hash of a function: ``files`` are ``(path in the build dir, mark)``."""
     h = hashlib.sha256()
     h.update(f"fusionizer {__version__}\n".encode())
     h.update(json.dumps(config, sort_keys=True, separators=(",", ":")).encode())
     h.update(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode())
-    for dest, source in files:
-        h.update(f"\n{dest}\0{file_digest(source)}".encode())
+    for dest, file_mark in files:
+        h.update(f"\n{dest}\0{file_mark}".encode())
     return h.hexdigest()

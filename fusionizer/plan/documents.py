@@ -12,7 +12,10 @@ the strings the user wrote (JSON Schema and our RFC 3339 check expect strings).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import marshal
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
@@ -20,6 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from fusionizer import filecache
 from fusionizer.errors import Diagnostic
 
 JsonPath = Tuple[Union[str, int], ...]
@@ -30,6 +34,9 @@ _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 # the time (node marks, hence FILE:LINE:COL, are the same).
 _FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+# sha256 of a file's bytes -> its document without the file name, marshalled: each load
+# gets objects of its own, so no caller can change another's (or a later run's) data.
+_PARSED = filecache.table("documents")
 
 
 def format_path(path: Sequence[Union[str, int]]) -> str:
@@ -53,6 +60,7 @@ class Document:
     data: Any
     values: Dict[JsonPath, Position] = field(default_factory=dict)
     keys: Dict[JsonPath, Position] = field(default_factory=dict)
+    digest: str = ""  # sha256 of the file's bytes, when read by load_file: what it says is a function of it
 
     def where(self, path: JsonPath, key: bool = False) -> Position:
         """Position of the node at ``path`` (of its key with ``key=True``).
@@ -107,6 +115,29 @@ def load_document(text: str, file: str) -> Document:
         except yaml.YAMLError as e:
             error = e
     raise DocumentError(_diagnostic_of(error, file, text)) from error
+
+
+def load_file(path: "os.PathLike[str] | str", file: str, digest: Optional[str] = None) -> Document:
+    """:func:`load_document` of the UTF-8 file at ``path``, parsed once per content.
+
+    ``digest`` is the sha256 of its bytes when the caller knows it (e.g. from a snapshot's
+    listing): a document seen before then costs no read at all. Raises as
+    :func:`load_document` does, and OSError or UnicodeDecodeError for an unreadable file.
+    """
+    digest = digest if digest is not None else filecache.digest(os.fspath(path))
+    known = _PARSED.get(digest)
+    if known is not None:
+        data, values, keys = marshal.loads(known)
+        return Document(file, data, values, keys, digest)
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    doc = load_document(raw.decode("utf-8"), file)
+    doc.digest = hashlib.sha256(raw).hexdigest()
+    try:
+        _PARSED.put(doc.digest, marshal.dumps((doc.data, doc.values, doc.keys)))
+    except ValueError:
+        pass  # a value marshal cannot store: this document is parsed every time
+    return doc
 
 
 def _load(text: str, file: str, loader_class: Any) -> Document:

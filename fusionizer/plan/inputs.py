@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from fusionizer.plan.documents import DocumentError, as_dict, as_list, as_str, load_document
+from fusionizer.plan.documents import DocumentError, as_dict, as_list, as_str, load_file
 from fusionizer.plan.tasks import task_subdirs
 
 
@@ -31,7 +31,7 @@ class PlanInputs:
 
 def plan_inputs(plan_file: Path) -> PlanInputs:
     try:
-        doc = load_document(plan_file.read_text(encoding="utf-8"), str(plan_file))
+        doc = load_file(plan_file, str(plan_file))
     except (OSError, UnicodeDecodeError, DocumentError):
         return PlanInputs()
     spec = as_dict(doc.get(("spec",)))

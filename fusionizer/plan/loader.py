@@ -16,8 +16,9 @@ from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlparse
 
 from fusionizer.errors import Diagnostic, PlanError
+from fusionizer.filecache import Listing
 from fusionizer.paths import DEFAULT_PLAN_FILE
-from fusionizer.plan.documents import Document, DocumentError, JsonPath, as_dict, as_list, as_str, load_document
+from fusionizer.plan.documents import Document, DocumentError, JsonPath, as_dict, as_list, as_str, load_file
 from fusionizer.plan.model import Group, OptimizerSpec, Plan, PlatformSettings, ScheduleEntry
 from fusionizer.plan.schema import check_schema
 from fusionizer.plan.setups import SetupCheck, parse_groups
@@ -44,18 +45,19 @@ def load_plan(path: Path, strict: bool = False, shown_as: Optional[Path] = None)
 
 
 def check_plan(
-    path: Path, strict: bool = False, shown_as: Optional[Path] = None
+    path: Path, strict: bool = False, shown_as: Optional[Path] = None, listing: Optional[Listing] = None
 ) -> Tuple[Optional[Plan], List[Diagnostic]]:
     """``(plan, diagnostics)``: the plan is None exactly when a diagnostic is an error.
 
     Diagnostics are ordered plan file first, then by file and position. Arguments as for
-    :func:`load_plan`.
+    :func:`load_plan`; ``listing`` holds the files of the snapshot the plan is read from,
+    read instead of the disk (a directory source's, see ``Snapshot.listing``).
     """
     path = Path(path)
     shown = Path(shown_as) if shown_as is not None else path
     diagnostics: List[Diagnostic] = []
     doc = _read(path, shown, diagnostics)
-    plan = _Builder(doc, path, shown, diagnostics).build() if doc is not None else None
+    plan = _Builder(doc, path, shown, diagnostics, listing).build() if doc is not None else None
     if strict:
         diagnostics = [_as_error(d) for d in diagnostics]
     diagnostics = _ordered(diagnostics, str(shown))
@@ -73,7 +75,7 @@ def _read(path: Path, shown_path: Path, out: List[Diagnostic]) -> Optional[Docum
         ))
         return None
     try:
-        text = path.read_text(encoding="utf-8")
+        doc = load_file(path, shown)
     except FileNotFoundError:
         out.append(Diagnostic(
             f"no plan file at {shown}; run where {DEFAULT_PLAN_FILE} is, or pass its path with -f PATH", shown
@@ -82,8 +84,6 @@ def _read(path: Path, shown_path: Path, out: List[Diagnostic]) -> Optional[Docum
     except (OSError, UnicodeDecodeError) as e:
         out.append(Diagnostic(f"cannot read the plan file: {e}; make it a readable UTF-8 file", shown))
         return None
-    try:
-        doc = load_document(text, shown)
     except DocumentError as e:
         out.append(e.diagnostic)
         return None
@@ -99,11 +99,12 @@ def _read(path: Path, shown_path: Path, out: List[Diagnostic]) -> Optional[Docum
 class _Builder:
     """Runs the schema and the semantic checks over one plan document, then builds the model."""
 
-    def __init__(self, doc: Document, path: Path, shown: Path, out: List[Diagnostic]) -> None:
+    def __init__(self, doc: Document, path: Path, shown: Path, out: List[Diagnostic],
+                 listing: Optional[Listing]) -> None:
         self.doc = doc
         self.out = out
         self.file = Path(os.path.normpath(path.absolute()))
-        self.paths = Paths(root=self.file.parent, shown_root=shown.parent)
+        self.paths = Paths(root=self.file.parent, shown_root=shown.parent, listing=listing)
 
     def build(self) -> Optional[Plan]:
         self.out.extend(check_schema(self.doc))
@@ -125,6 +126,7 @@ class _Builder:
             schedule=schedule,
             platform=platform,
             optimizer=optimizer,
+            listing=self.paths.listing,
         )
 
     def _check_not_empty(self, tasks: TaskTable) -> None:

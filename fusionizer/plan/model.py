@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Tuple
 
 from fusionizer.errors import Diagnostic
+from fusionizer.filecache import Listing
 from fusionizer.platforms.base import DEFAULT_NAMESPACE
 from fusionizer.platforms.factory import DEFAULT_KIND
 
@@ -72,6 +73,9 @@ class Plan:
     platform: PlatformSettings = PlatformSettings()
     optimizer: Optional[OptimizerSpec] = None
     warnings: Tuple[Diagnostic, ...] = ()
+    # The snapshot's files, when the plan was read from one that lists them: the build
+    # reads task files from here instead of walking the disk again.
+    listing: Optional[Listing] = field(default=None, compare=False, repr=False)
 
     @property
     def root(self) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import json
 from importlib import resources
 from typing import Any, Dict, Iterator, List, Mapping
@@ -17,6 +18,7 @@ from typing import Any, Dict, Iterator, List, Mapping
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
+from fusionizer import filecache
 from fusionizer.errors import Diagnostic
 from fusionizer.plan.documents import Document, JsonPath, format_path, kind_of
 
@@ -26,12 +28,26 @@ _TYPE_WORDS = {
 }
 
 
+# "<sha256 of a plan file>:<sha256 of the schema>" -> True: that plan has no schema violation.
+# A plan with violations is validated every time, so they are always shown.
+_VALID = filecache.table("schema-valid")
+
+
 @functools.lru_cache(maxsize=1)
 def plan_schema() -> Mapping[str, Any]:
     """The plan's JSON Schema (draft 2020-12), as shipped in the package."""
-    text = resources.files("fusionizer").joinpath("schemas/fusionizer.schema.json").read_text("utf-8")
-    schema: Dict[str, Any] = json.loads(text)
+    schema: Dict[str, Any] = json.loads(_schema_text())
     return schema
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_text() -> str:
+    return resources.files("fusionizer").joinpath("schemas/fusionizer.schema.json").read_text("utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_digest() -> str:
+    return hashlib.sha256(_schema_text().encode()).hexdigest()
 
 
 @functools.lru_cache(maxsize=1)
@@ -41,9 +57,14 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 def check_schema(doc: Document) -> List[Diagnostic]:
     """Every schema violation in ``doc``, in document order."""
+    known = f"{doc.digest}:{_schema_digest()}" if doc.digest else None
+    if known is not None and _VALID.get(known):
+        return []
     found: List[Diagnostic] = []
     for error in _validator().iter_errors(doc.data):
         found.extend(_explain(error, doc))
+    if known is not None and not found:
+        _VALID.put(known, True)
     # One "required" error per missing key each lists them all: keep each finding once.
     return sorted(dict.fromkeys(found), key=lambda d: (d.line, d.col))
 

@@ -9,13 +9,16 @@ Diagnostics about a ``function.yaml`` or a handler module name THAT file.
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from fusionizer import filecache
 from fusionizer.errors import Diagnostic
+from fusionizer.filecache import Listing
 from fusionizer.plan.documents import (
     Document,
     DocumentError,
@@ -25,7 +28,7 @@ from fusionizer.plan.documents import (
     as_str,
     format_path,
     kind_of,
-    load_document,
+    load_file,
 )
 from fusionizer.plan.model import Task
 from fusionizer.plan.values import (
@@ -40,6 +43,9 @@ from fusionizer.runtime.layout import FUNCTION_CONFIG as FUNCTION_YAML
 
 # Nuclio's wrapper accepts exactly HANDLER_REGEX (reference/nuclio.md §6); the runtime enforces it too.
 _HANDLER = re.compile(HANDLER_REGEX)
+# "<sha256 of a module>:<name>" -> True: the module defines a handler of that name. Only
+# verdicts that find nothing wrong are kept, so a problem is always found (and shown) afresh.
+_HANDLERS = filecache.table("handlers")
 
 
 @dataclass(frozen=True)
@@ -57,15 +63,30 @@ class Paths:
 
     root: Path  # absolute directory of the plan file
     shown_root: Path  # that directory as the user wrote it (e.g. "." or "examples")
+    listing: Optional[Listing] = None  # the snapshot's files, when known: read instead of the disk
+
+    def is_file(self, path: "os.PathLike[str] | str") -> bool:
+        """Is there a file at ``path`` (normalised)? The listing answers when it holds it."""
+        return (self.listing is not None and self.listing.file(path) is not None) or os.path.isfile(path)
+
+    def digest(self, path: "os.PathLike[str] | str") -> Optional[str]:
+        """The sha256 of the file at ``path`` (normalised) when the listing holds it."""
+        listed = self.listing.file(path) if self.listing is not None else None
+        return listed.digest if listed is not None else None
 
     def resolve(self, relative: str) -> Path:
         return Path(os.path.normpath(self.root / relative))
 
-    def show(self, path: Path) -> str:
+    def show(self, path: "os.PathLike[str] | str") -> str:
+        text, root = os.fspath(path), str(self.root)
+        inside = root if root.endswith(os.sep) else root + os.sep
+        if text.startswith(inside):  # what relative_to below computes, without its cost per task
+            shown = str(self.shown_root)
+            return text[len(inside):] if shown == "." else os.path.join(shown, text[len(inside):])
         try:
-            return str(self.shown_root / path.relative_to(self.root))
+            return str(self.shown_root / Path(text).relative_to(self.root))
         except ValueError:
-            return str(path)
+            return text
 
 
 @dataclass
@@ -109,7 +130,7 @@ def _add_explicit(
             f"(it holds {FUNCTION_YAML} and the handler module), relative to the plan file"
         )))
         return
-    if not (directory / FUNCTION_YAML).is_file():
+    if not paths.is_file(directory / FUNCTION_YAML):
         out.append(plan.diagnostic(at + ("path",), (
             f"task {name!r}: no {FUNCTION_YAML} in {paths.show(directory)}; add one "
             f"(spec.runtime and spec.handler) or fix the path"
@@ -129,7 +150,7 @@ def _discover(
             f"path (relative to the plan file)"
         )))
         return
-    subdirs = task_subdirs(directory)
+    subdirs = task_subdirs(directory, paths.is_file)
     if not subdirs:
         out.append(plan.diagnostic(at, (
             f"no task found in {paths.show(directory)}: no subdirectory holds a {FUNCTION_YAML}; "
@@ -146,13 +167,16 @@ def _discover(
         )))
 
 
-def task_subdirs(directory: Path) -> List[Path]:
-    """The tasks a ``spec.taskDirs`` entry holds; a directory source's revision covers the same."""
-    return sorted(
-        d for d in directory.iterdir()
+def task_subdirs(directory: Path, is_file: Callable[[str], bool] = os.path.isfile) -> List[Path]:
+    """The tasks a ``spec.taskDirs`` entry holds; a directory source's revision covers the same.
+
+    ``is_file`` says whether a ``function.yaml`` is there (:meth:`Paths.is_file` asks a listing first).
+    """
+    with os.scandir(directory) as entries:
         # Hidden directories (.git, .venv, ...) are never tasks, whatever they hold.
-        if not d.name.startswith(".") and d.is_dir() and (d / FUNCTION_YAML).is_file()
-    )
+        found = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
+    base = str(directory)
+    return [directory / name for name in found if is_file(os.path.join(base, name, FUNCTION_YAML))]
 
 
 def _not_a_dir(path: Path) -> str:
@@ -183,10 +207,10 @@ def _register(
 
 def read_task(name: str, directory: Path, paths: Paths, at: JsonPath, out: List[Diagnostic]) -> Optional[TaskSource]:
     """Load and check one task directory; None if its function.yaml is unusable."""
-    config_path = directory / FUNCTION_YAML
+    config_path = os.path.join(directory, FUNCTION_YAML)
     shown = paths.show(config_path)
     try:
-        config = load_document(config_path.read_text(encoding="utf-8"), shown)
+        config = load_file(config_path, shown, paths.digest(config_path))
     except DocumentError as e:
         out.append(e.diagnostic)
         return None
@@ -259,7 +283,7 @@ def _check_handler(config: Document, directory: Path, paths: Paths, out: List[Di
         )))
         return None
     module, function = raw.split(":")
-    source = _module_file(directory, module)
+    source = _module_file(directory, module, paths)
     if source is None:
         fix = f"create it or fix spec.handler ({raw})"
         if module.endswith(".py"):  # a common slip: Nuclio wants the module, not the file
@@ -272,20 +296,23 @@ def _check_handler(config: Document, directory: Path, paths: Paths, out: List[Di
     return raw if _check_function(config, at, source, function, paths, out) else None
 
 
-def _module_file(directory: Path, module: str) -> Optional[Path]:
-    base = directory.joinpath(*module.split("."))
-    for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
-        if candidate.is_file():
+def _module_file(directory: Path, module: str, paths: Paths) -> Optional[str]:
+    base = os.path.join(directory, *module.split("."))
+    for candidate in (base + ".py", os.path.join(base, "__init__.py")):
+        if paths.is_file(candidate):
             return candidate
     return None
 
 
 def _check_function(
-    config: Document, at: JsonPath, source: Path, function: str, paths: Paths, out: List[Diagnostic],
+    config: Document, at: JsonPath, source: str, function: str, paths: Paths, out: List[Diagnostic],
 ) -> bool:
-    tree = _parse_module(source, paths, out)
-    if tree is None:
+    if _HANDLERS.get(f"{_digest(source, paths)}:{function}"):
+        return True
+    parsed = _parse_module(source, paths, out)
+    if parsed is None:
         return False
+    tree, digest = parsed
     binding = _top_level_binding(tree, function)
     if binding is None:
         out.append(config.diagnostic(at, (
@@ -300,12 +327,23 @@ def _check_function(
             paths.show(source), binding.lineno, binding.col_offset + 1,
         ))
         return False
+    _HANDLERS.put(f"{digest}:{function}", True)
     return True
 
 
-def _parse_module(source: Path, paths: Paths, out: List[Diagnostic]) -> Optional[ast.Module]:
+def _digest(source: str, paths: Paths) -> Optional[str]:
     try:
-        return ast.parse(source.read_bytes(), filename=str(source))
+        return paths.digest(source) or filecache.digest(source)
+    except OSError:
+        return None  # _parse_module reports it
+
+
+def _parse_module(source: str, paths: Paths, out: List[Diagnostic]) -> Optional[Tuple[ast.Module, str]]:
+    """The module's syntax tree and the sha256 of the bytes it was parsed from."""
+    try:
+        with open(source, "rb") as fh:
+            raw = fh.read()
+        return ast.parse(raw, filename=source), hashlib.sha256(raw).hexdigest()
     except SyntaxError as e:
         out.append(Diagnostic(
             f"handler module has a syntax error: {e.msg}; fix it (the function cannot load)",

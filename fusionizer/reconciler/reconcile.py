@@ -9,15 +9,17 @@ e.g. the local gateway). Both ``fusionizer plan``/``apply`` and the watch loop g
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
+from fusionizer import filecache
 from fusionizer.build import fuser
-from fusionizer.build.fuser import GroupBuild
 from fusionizer.plan.model import Plan
 from fusionizer.plan.schedule import Setup, resolve_setup
 from fusionizer.platforms.base import FunctionRecord, Platform
@@ -87,17 +89,30 @@ def owned(records: List[FunctionRecord], plan: str) -> Dict[str, FunctionRecord]
     return {r.name: r for r in records if r.plan() == plan}
 
 
+@contextlib.contextmanager
+def no_collection() -> Iterator[None]:
+    """Hold the garbage collector's passes while a reconcile builds its many long-lived
+    objects (tens of thousands for a large plan): each full pass would walk them all again,
+    for nothing, as they form no cycles. Garbage is collected after, as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[datetime] = None) -> PlanResult:
-    now = clock()
-    stored = PlanState(platform.namespace, plan.name).anchor(plan)
-    anchor = stored or now
-    setup = resolve_setup(plan, anchor, at or now)
-    desired: Dict[str, GroupBuild] = {}
-    for group in setup.groups:
-        build = fuser.describe(plan, group)
-        desired[build.function] = build
-    actual = owned(platform.list(), plan.name)
-    return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual, platform.server_url()))
+    with no_collection():
+        now = clock()
+        stored = PlanState(platform.namespace, plan.name).anchor(plan)
+        anchor = stored or now
+        setup = resolve_setup(plan, anchor, at or now)
+        desired = {build.function: build for build in fuser.describe_all(plan, setup.groups)}
+        filecache.save()  # what the describe learnt about the files, for the next run
+        actual = owned(platform.list(), plan.name)
+        return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual, platform.server_url()))
 
 
 def apply(

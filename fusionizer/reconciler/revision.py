@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, List, Mapping, Optional, Tuple, Union
 
+from fusionizer import filecache
 from fusionizer.errors import Diagnostic, FusionizerError, PlanError
 from fusionizer.plan.identity import Identity, read_identity
 from fusionizer.plan.loader import check_plan
@@ -34,7 +35,7 @@ from fusionizer.plan.model import Plan
 from fusionizer.platforms.base import Platform
 from fusionizer.platforms.factory import make_platform
 from fusionizer.reconciler.execute import Progress
-from fusionizer.reconciler.reconcile import ApplyResult, Clock, Options, apply, utcnow
+from fusionizer.reconciler.reconcile import ApplyResult, Clock, Options, apply, no_collection, utcnow
 from fusionizer.reconciler.state import PlanRef, PlanState, RunResult, SourceMemory
 from fusionizer.sources.base import Snapshot, Source
 from fusionizer.sources.directory import DirectorySource
@@ -105,13 +106,16 @@ Revision = Union[Loaded, Refused]
 
 
 def load_revision(source: Source, platforms: PlatformFor, strict: bool = False) -> Revision:
-    """Snapshot ``source``, validate its plan and make its platform; reads, never writes.
+    """Snapshot ``source``, validate its plan and make its platform; writes nothing but the
+    file cache (:mod:`fusionizer.filecache`).
 
     Raises :class:`~fusionizer.sources.base.SourceError` when the source cannot be read.
     """
-    snapshot = source.snapshot()
-    shown = shown_as(snapshot)
-    plan, diagnostics = check_plan(snapshot.plan_file, strict=strict, shown_as=shown)
+    with no_collection():
+        snapshot = source.snapshot()
+        shown = shown_as(snapshot)
+        plan, diagnostics = check_plan(snapshot.plan_file, strict=strict, shown_as=shown, listing=snapshot.listing)
+        filecache.save()  # what the snapshot and the checks learnt about the files, for the next run
     key = source_key(source)
     if plan is not None:
         try:

@@ -8,11 +8,12 @@ out the directory together with the digest of its content at the time of the sna
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Protocol, runtime_checkable
 
 from fusionizer.errors import FusionizerError
+from fusionizer.filecache import Listing
 
 DIR_REVISION_PREFIX = "dir:"
 
@@ -35,6 +36,8 @@ class Snapshot:
     revision: str
     description: str  # human readable, e.g. "git file:///x@main (a1b2c3d)"
     ref: Optional[str] = None  # git only: the branch, tag or sha that was asked for / resolved
+    # Directory only: what the revision digested, for the loader and the build to reuse.
+    listing: Optional[Listing] = field(default=None, compare=False, repr=False)
 
     @property
     def short_revision(self) -> str:

@@ -15,44 +15,39 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
+from fusionizer import filecache
+from fusionizer.filecache import Listed, Listing
 from fusionizer.paths import DEFAULT_PLAN_FILE
 from fusionizer.sources.base import DIR_REVISION_PREFIX, Snapshot, SourceError
 from fusionizer.sources.scope import Scope
 
-_CHUNK = 1 << 16
-
-
-def _file_digest(path: str) -> bytes:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        buf = bytearray(_CHUNK)
-        view = memoryview(buf)
-        while True:
-            n = fh.readinto(buf)
-            if not n:
-                break
-            h.update(view[:n])
-    return h.digest()
-
-
 def tree_digest(plan_file: Path) -> str:
     """``"dir:" + sha256`` of what the plan at ``plan_file`` builds from (see module doc)."""
+    return tree_listing(plan_file)[0]
+
+
+def tree_listing(plan_file: Path) -> Tuple[str, Listing]:
+    """:func:`tree_digest`, and the files of each directory the plan builds from with their
+    digests, so that loading and building the plan need not walk and read them again."""
     h = hashlib.sha256()
+    digests: Dict[str, str] = {}
     try:
-        for item in Scope.of(plan_file).files():
+        walk = Scope.of(plan_file).walk()
+        for item in walk.files:
             try:
-                digest = _file_digest(item.path)
+                digest = digests[item.path] = filecache.digest(item.path, item.stat)
             except FileNotFoundError:
                 continue  # removed between the walk and the read: as if never there
-            h.update(os.fsencode(item.rel))
-            h.update(b"\0")
-            h.update(b"x" if item.executable else b"f")
-            h.update(digest)
+            h.update(b"%s\0%s%s" % (os.fsencode(item.rel), b"x" if item.executable else b"f", bytes.fromhex(digest)))
     except OSError as e:
         raise SourceError(f"cannot read {e.filename or plan_file.parent}: {e.strerror or e}") from e
-    return DIR_REVISION_PREFIX + h.hexdigest()
+    listing = Listing.of({
+        directory: tuple(Listed(f.rel[cut:], f.path, f.executable, digests[f.path]) for f in files if f.path in digests)
+        for directory, (cut, files) in walk.directories.items()
+    })
+    return DIR_REVISION_PREFIX + h.hexdigest(), listing
 
 
 class DirectorySource:
@@ -106,8 +101,10 @@ class DirectorySource:
         return tree_digest(self.plan_file)
 
     def snapshot(self) -> Snapshot:
-        revision = self.resolve()
-        return Snapshot(root=self.root, plan_file=self.plan_file, revision=revision, description=self.describe())
+        self._check()
+        revision, listing = tree_listing(self.plan_file)
+        return Snapshot(root=self.root, plan_file=self.plan_file, revision=revision, description=self.describe(),
+                        listing=listing)
 
     def __repr__(self) -> str:
         return f"DirectorySource({str(self.plan_file)!r})"

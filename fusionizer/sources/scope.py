@@ -10,13 +10,23 @@ the plan (a log, notes, tool output) is outside the scope: it changes nothing.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
 from fusionizer.ignore import Tree, TreeFile, below, is_ignore_file
 from fusionizer.plan.inputs import plan_inputs
 from fusionizer.runtime.layout import FUNCTION_CONFIG
+
+
+@dataclass(frozen=True)
+class Walk:
+    """One walk of a scope."""
+
+    files: Tuple[TreeFile, ...]  # what :meth:`Scope.files` yields
+    # Each directory it builds from (normalised, absolute) -> its content files: exactly what
+    # a build of that directory copies (no ignore files), each named ``rel[cut:]`` in it.
+    directories: Mapping[str, Tuple[int, Tuple[TreeFile, ...]]]  # cut, files
 
 
 @dataclass(frozen=True)
@@ -39,10 +49,28 @@ class Scope:
 
     def files(self) -> Iterator[TreeFile]:
         """Every file that counts, each once, sorted by path; ignore files included."""
+        return iter(self.walk().files)
+
+    def walk(self) -> "Walk":
+        """:meth:`files`, and each directory's content as a build of it lists it, in one walk."""
         found: Dict[str, TreeFile] = {}
-        for item in self._all_files():
+        tree = Tree(self.root)
+        for item in self._single_files(tree):
             found.setdefault(item.rel, item)
-        return iter(sorted(found.values(), key=lambda f: f.rel))
+        directories: Dict[str, Tuple[int, Tuple[TreeFile, ...]]] = {}
+        for directory in self.directories:
+            path = os.path.normpath(os.path.join(self.root, directory))
+            own, start = tree.locate(path)
+            content = tuple(own.files(start))  # first: the walk tells rule_files what is there
+            if own is tree:
+                for item in (*own.rule_files(start), *content):
+                    found.setdefault(item.rel, item)
+            else:  # its own tree: shown as the way to it from the root
+                prefix = directory + "/"
+                for item in (*own.rule_files(start), *content):
+                    found.setdefault(prefix + item.rel, replace(item, rel=prefix + item.rel))
+            directories[path] = (len(start) + 1 if start else 0, tuple(f for f in content if not f.rule))
+        return Walk(tuple(sorted(found.values(), key=lambda f: f.rel)), directories)
 
     def ignored(self, rel: str, is_dir: bool) -> Optional[str]:
         """None when a change at ``rel`` (a path under the root) can change :meth:`files`;
@@ -62,8 +90,8 @@ class Scope:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _all_files(self) -> Iterator[TreeFile]:
-        tree = Tree(self.root)
+    def _single_files(self, tree: Tree) -> Iterator[TreeFile]:
+        """The plan file, the root's ignore files and the optimizer module."""
         plan = self.root / self.plan_file
         if plan.is_file():
             yield TreeFile(self.plan_file, str(plan), False, False)
@@ -71,11 +99,6 @@ class Scope:
         for module in self.modules:
             if (self.root / module).is_file():
                 yield TreeFile(module, str(self.root / module), False, False)
-        for directory in self.directories:
-            own, start = tree.locate(self.root / directory)
-            prefix = "" if own is tree else directory + "/"
-            for item in (*own.rule_files(start), *own.files(start)):
-                yield TreeFile(prefix + item.rel, item.path, item.executable, item.rule)
 
     def outside(self) -> Tuple[str, ...]:
         """The directories it builds from that are not under the root (``../shared/task``)."""

@@ -1,0 +1,206 @@
+"""What files hold, remembered across runs under ``$FUSIONIZER_HOME/cache``: the sha256 of a
+file by its stat (:func:`digest`), and values computed from content alone, such as a parsed
+``function.yaml``, by that sha256 (:class:`Table`). A no-op reconcile of a large plan then
+stats its files instead of reading, hashing and parsing them.
+
+A digest is trusted while the file's size, mtime, ctime, inode and device are those it was
+read with, as git's index trusts them. Every write or chmod sets ctime to the current time
+(no one can set it back), so an edit that keeps the size and restores the mtime is still
+seen. A second edit within the timestamp granularity of the first could keep all five; as
+git's "racy git" rule, a digest is remembered only for a file whose mtime and ctime were
+:data:`RACY_SECONDS` old when it was read: a younger file is read again every time.
+
+Everything here is a cache: a missing, damaged or unwritable one only costs time, and two
+processes saving at once lose at most what one of them learnt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Mapping, Optional, Set, Tuple
+
+from fusionizer import __version__, paths
+
+# Timestamps are as coarse as 2 s on some filesystems, and a network filesystem's clock may
+# lag ours: a file changed less than this before it was read is not remembered.
+RACY_SECONDS = 3.0
+_FORMAT = 1  # bump when a table's keys or values change meaning
+_KEEP = 200_000  # entries a table keeps at most; beyond, those unused since the last save go
+_CHUNK = 1 << 16
+
+Clock = Callable[[], int]  # nanoseconds since the epoch, as time.time_ns
+
+
+class Table:
+    """One persistent mapping from str to a value :mod:`marshal` can store (plain data),
+    loaded on first use; :func:`save` writes every table that changed."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._entries: Optional[Dict[str, Any]] = None
+        self._used: Set[str] = set()
+        self._dirty = False
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        entries = self._load()
+        value = entries.get(key)
+        if value is not None:
+            self._used.add(key)
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._load()[key] = value
+            self._used.add(key)
+            self._dirty = True
+
+    def save(self) -> None:
+        with self._lock:
+            if not self._dirty or self._entries is None:
+                return
+            if len(self._entries) > _KEEP:
+                self._entries = {k: v for k, v in self._entries.items() if k in self._used}
+            self._used = set()
+            self._dirty = False
+            _write(self._file(), marshal.dumps((_FORMAT, __version__, self._entries)))
+
+    def forget(self) -> None:
+        """Drop what is in memory: the next use reads the file, as a new process would."""
+        with self._lock:
+            self._entries, self._used, self._dirty = None, set(), False
+
+    def _load(self) -> Dict[str, Any]:
+        if self._entries is None:
+            self._entries = _read(self._file())
+        return self._entries
+
+    def _file(self) -> str:
+        return os.path.join(paths.home(), "cache", f"{self.name}.marshal")
+
+
+_TABLES: Dict[str, Table] = {}
+
+
+def table(name: str) -> Table:
+    """The table called ``name`` (one per process)."""
+    found = _TABLES.get(name)
+    if found is None:
+        found = _TABLES.setdefault(name, Table(name))
+    return found
+
+
+def save() -> None:
+    """Write every table that changed since it was loaded or last saved."""
+    for each in list(_TABLES.values()):
+        each.save()
+
+
+def forget() -> None:
+    """Forget every table in memory (benchmarks measure a fresh process this way)."""
+    for each in list(_TABLES.values()):
+        each.forget()
+
+
+# path -> the stat it was read with (size, mtime_ns, ctime_ns, inode, device) packed, then
+# the 32 bytes of its sha256: one bytes object per file loads fast.
+_DIGESTS = table("digests")
+_STAMP = struct.Struct("<QqqQQ")
+
+
+def digest(path: str, st: Optional[os.stat_result] = None, clock: Clock = time.time_ns) -> str:
+    """sha256 (hex) of the bytes at ``path``; ``st`` is its stat when the caller has it.
+
+    Raises OSError as ``open`` does.
+    """
+    if st is None:
+        st = os.stat(path)
+    stamp = _STAMP.pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+    known: Optional[bytes] = _DIGESTS.get(path)
+    if known is not None and known[: _STAMP.size] == stamp:
+        return known[_STAMP.size :].hex()
+    read_at = clock()
+    value = _sha256(path)
+    if read_at - max(st.st_mtime_ns, st.st_ctime_ns) >= RACY_SECONDS * 1e9:
+        _DIGESTS.put(path, stamp + value)
+    return value.hex()
+
+
+def _sha256(path: str) -> bytes:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        buf = bytearray(_CHUNK)
+        view = memoryview(buf)
+        while True:
+            n = fh.readinto(buf)
+            if not n:
+                break
+            h.update(view[:n])
+    return h.digest()
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A file that counts (by the ignore rule) in a directory a plan builds from."""
+
+    rel: str  # POSIX, from the directory it was listed in
+    path: str
+    executable: bool
+    digest: str  # sha256 hex of its bytes
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The content files of a snapshot's directories, walked and hashed once when the
+    snapshot was taken: the plan loader and the build read these instead of the disk.
+
+    It answers for the directories it lists only; a file it does not hold may still exist
+    (ignored, or outside them), so callers look on the disk then.
+    """
+
+    directories: Mapping[str, Tuple[Listed, ...]]  # normalised absolute directory -> its files, by rel
+    files: Mapping[str, Listed]  # normalised absolute path -> the file
+
+    @classmethod
+    def of(cls, directories: Mapping[str, Tuple[Listed, ...]]) -> "Listing":
+        files = {os.path.join(d, f.rel): f for d, listed in directories.items() for f in listed}
+        return cls(dict(directories), files)
+
+    # Both take a normalised absolute path (as the plan resolves them), not normalised again:
+    # a reconcile asks about every task.
+    def directory(self, path: "os.PathLike[str] | str") -> Optional[Tuple[Listed, ...]]:
+        return self.directories.get(os.fspath(path))
+
+    def file(self, path: "os.PathLike[str] | str") -> Optional[Listed]:
+        return self.files.get(os.fspath(path))
+
+
+def _read(file: str) -> Dict[str, Any]:
+    try:
+        with open(file, "rb") as fh:
+            fmt, version, entries = marshal.load(fh)
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
+    if fmt != _FORMAT or version != __version__ or not isinstance(entries, dict):
+        return {}
+    return entries
+
+
+def _write(file: str, data: bytes) -> None:
+    tmp = f"{file}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(file), exist_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, file)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
