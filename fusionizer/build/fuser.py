@@ -111,6 +111,10 @@ def _config(plan: Plan, function: str, tasks: List[Task], server_url: Optional[s
     spec = merging.merge_specs([t.config.get("spec") or {} for t in tasks])
     spec["runtime"] = tasks[0].runtime
     spec["handler"] = layout.ENTRY_HANDLER
+    runtime_commands = _runtime_commands(tasks)
+    if runtime_commands:
+        build = spec.setdefault("build", {})
+        build["commands"] = merging.merge_commands([runtime_commands, build.get("commands") or []])
     if server_url:
         spec["env"] = merging.merge_env([spec.get("env") or [], [{"name": layout.ENV_SERVER_URL, "value": server_url}]])
     labels = merging.merge_labels([t.config.get("metadata") or {} for t in tasks])
@@ -123,6 +127,12 @@ def _config(plan: Plan, function: str, tasks: List[Task], server_url: Optional[s
         },
         "spec": spec,
     }
+
+
+def _runtime_commands(tasks: List[Task]) -> List[str]:
+    """What the runtime needs beyond Nuclio's Python image (the standard library, msgpack
+    and nuclio-sdk): requests, for a task that takes a requests_session."""
+    return [layout.REQUESTS_BUILD_COMMAND] if any(t.takes_session for t in tasks) else []
 
 
 def _manifest(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from fusionizer.build import fuser
+from fusionizer.build.calls import cross_function_calls
 from fusionizer.build.fuser import GroupBuild
 from fusionizer.plan.model import Plan
 from fusionizer.plan.schedule import Setup, resolve_setup
@@ -44,6 +45,7 @@ class PlanResult:
     anchor: datetime
     anchor_is_new: bool  # no apply of this schedule yet: the anchor is "now"
     changes: List[Change]
+    warnings: Tuple[str, ...] = ()  # about the setup, e.g. calls that need a missing server
 
     @property
     def summary(self) -> Dict[str, int]:
@@ -86,7 +88,17 @@ def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[
         build = fuser.describe(plan, group, server_url)
         desired[build.function] = build
     actual = owned(platform.list(), plan.name)
-    return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual))
+    return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual), _warnings(plan, setup, server_url))
+
+
+def _warnings(plan: Plan, setup: Setup, server_url: Optional[str]) -> Tuple[str, ...]:
+    if server_url:
+        return ()
+    return tuple(
+        f"{call.describe()} in another function, but no Fusionizer server is set "
+        f"(spec.platform.serverUrl): that call will be answered 503; set serverUrl or fuse them"
+        for call in cross_function_calls(plan, setup.groups)
+    )
 
 
 def apply(
