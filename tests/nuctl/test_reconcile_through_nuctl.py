@@ -18,9 +18,8 @@ GET_ALL = ("get", "function", "-n", "nuclio", "--platform", "local", "-o", "json
 def cli(nuctl_emulator: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Cli:
     plan = copy_example(tmp_path / "example")
     doc = yaml.safe_load(plan.read_text())
-    # No Fusionizer server runs in these tests: calls that stay inside one function still need
-    # its address, to recognise `http://{addr}:8000/<task>` as a call to intercept.
-    doc["spec"]["platform"].update({"nuctlPlatform": "local", "serverUrl": "http://127.0.0.1:9"})
+    # No serverUrl: calls between tasks of one function need no server.
+    doc["spec"]["platform"]["nuctlPlatform"] = "local"
     plan.write_text(yaml.safe_dump(doc))
     return Cli(capsys, plan, "--platform", "nuctl")
 
