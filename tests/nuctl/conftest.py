@@ -10,6 +10,7 @@ Fixtures:
 - ``nuctl_platform`` -> ``nuctl_platform(namespace="nuclio", **options) -> NuctlPlatform``
   (``nuctlPlatform: local`` unless given).
 - ``source_of`` -> ``source_of(dir, name=None) -> FunctionSource``.
+- ``cli`` -> :class:`testing.example.Cli` on a copy of the example, ``--platform nuctl``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import yaml
 from fusionizer.platforms.base import FunctionSource
 from fusionizer.platforms.nuctl import platform as nuctl_platform_module
 from fusionizer.platforms.nuctl.platform import NuctlPlatform
+from testing.example import Cli, copy_example
 
 EMULATOR_DIR = Path(__file__).parent / "emulator"
 EMULATOR = EMULATOR_DIR / "nuctl"
@@ -215,6 +217,16 @@ def make_function(tmp_path: Path) -> Callable[..., Path]:
         return target
 
     return make
+
+
+@pytest.fixture
+def cli(nuctl_emulator: NuctlEmulator, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Cli:
+    """The repository's example on (emulated) nuctl, as a user first tries it: no serverUrl."""
+    plan = copy_example(tmp_path / "example")
+    doc = yaml.safe_load(plan.read_text())
+    doc["spec"]["platform"]["nuctlPlatform"] = "local"
+    plan.write_text(yaml.safe_dump(doc))
+    return Cli(capsys, plan, "--platform", "nuctl")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from fusionizer.build import fuser
 from fusionizer.plan.loader import load_plan
 from fusionizer.plan.model import Group
 from fusionizer.runtime import layout
-from testing.example import Cli, copy_example
+from testing.example import Cli
 
 LOCAL = ("-n", "nuclio", "--platform", "local")
 IMPORTS = """
@@ -217,31 +217,21 @@ def test_image_call_function_equals_sdk(functions: Dict[str, Any], spec: Dict[st
 # -- the example --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def example(nuctl_emulator: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Cli:
-    """The repository's example on nuctl, as a user would first try it: no serverUrl."""
-    plan = copy_example(tmp_path / "example")
-    doc = yaml.safe_load(plan.read_text())
-    doc["spec"]["platform"]["nuctlPlatform"] = "local"
-    plan.write_text(yaml.safe_dump(doc))
-    return Cli(capsys, plan, "--platform", "nuctl")
-
-
 @pytest.mark.e2e
-def test_the_example_without_a_server(example: Cli, nuctl_emulator: Any) -> None:
-    planned = example.ok("plan")
+def test_the_example_without_a_server(cli: Cli, nuctl_emulator: Any) -> None:
+    planned = cli.ok("plan")
     warning = ("Warning: task checkout [checkout, inventory, price, validate-order] calls payment "
                "[notify, payment] in another function, but no Fusionizer server is set (spec.platform.serverUrl)")
     assert warning in planned.out
-    assert example.ok("plan", "-o", "json").json()["warnings"] == [warning[len("Warning: "):] + (
+    assert cli.ok("plan", "-o", "json").json()["warnings"] == [warning[len("Warning: "):] + (
         ": that call will be answered 503; set serverUrl or fuse them")]
-    applied = example.ok("apply")
+    applied = cli.ok("apply")
     assert warning in applied.out and "3 created" in applied.out
-    assert example.ok("invoke", "taska").out.strip() == "8"  # fused: in-process, no server needed
-    priced = json.loads(example.ok("invoke", "price", "--body", '{"items": [{"sku": "book", "qty": 2}]}').out)
+    assert cli.ok("invoke", "taska").out.strip() == "8"  # fused: in-process, no server needed
+    priced = json.loads(cli.ok("invoke", "price", "--body", '{"items": [{"sku": "book", "qty": 2}]}').out)
     assert priced["total_cents"] == 2500
     order = (Path(__file__).resolve().parents[2] / "samples" / "order.json").read_text()
-    refused = example("invoke", "checkout", "--body", order)
+    refused = cli("invoke", "checkout", "--body", order)
     answer = json.loads(refused.out)
     assert answer["status"] == "payment-failed" and "serverUrl" in answer["reason"], refused
     builds = {c[1]: c for c in nuctl_emulator.args() if c[0] == "deploy"}
@@ -252,10 +242,10 @@ def test_the_example_without_a_server(example: Cli, nuctl_emulator: Any) -> None
 
 
 @pytest.mark.e2e
-def test_no_warning_with_a_server(example: Cli) -> None:
-    doc = yaml.safe_load(example.plan.read_text())
+def test_no_warning_with_a_server(cli: Cli) -> None:
+    doc = yaml.safe_load(cli.plan.read_text())
     doc["spec"]["platform"]["serverUrl"] = "http://127.0.0.1:9"
-    example.plan.write_text(yaml.safe_dump(doc))
-    planned = example.ok("plan")
+    cli.plan.write_text(yaml.safe_dump(doc))
+    planned = cli.ok("plan")
     assert "Warning" not in planned.out
-    assert example.ok("plan", "-o", "json").json()["warnings"] == []
+    assert cli.ok("plan", "-o", "json").json()["warnings"] == []
