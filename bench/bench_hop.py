@@ -17,14 +17,14 @@ its function process, for each way of calling, in one run:
 - direct: the callee's own port over a kept-alive ``http.client`` connection, no gateway
   (the floor for an HTTP hop).
 
-Prints microseconds per call (median of the rounds' means) and old/new ratios.
+Prints microseconds per call (the best round's mean: the least disturbed by other work on
+the machine; rounds interleave the modes) and old/new ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import textwrap
@@ -148,7 +148,7 @@ def measure(calls: int, rounds: int) -> Dict[str, float]:
         for _ in range(rounds):  # interleaved, so load on the machine hits every mode alike
             for _, mode in MODES:
                 samples[mode].append(run(mode, calls))
-    return {mode: statistics.median(values) for mode, values in samples.items()}
+    return {mode: min(values) for mode, values in samples.items()}
 
 
 def main() -> int:
@@ -170,7 +170,7 @@ def main() -> int:
         print(f"{label:<{width}}  {results[mode]:7.1f}")
     print(f"\nold/new: requests_session {results['old-session'] / results['new-session']:.2f}x, "
           f"call_function {results['old-platform'] / results['new-platform']:.2f}x")
-    print(f"{args.calls} calls x {args.rounds} rounds per mode (median of round means); python "
+    print(f"{args.calls} calls x {args.rounds} rounds per mode (best round); python "
           f"{sys.version.split()[0]}, {os.cpu_count()} CPUs; total {time.monotonic() - began:.1f} s")
     return 0
 
