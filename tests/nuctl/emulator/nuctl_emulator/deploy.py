@@ -316,6 +316,8 @@ def build(ctx: Context, request: DeployRequest, record: Dict[str, Any]) -> Tuple
                                                                              command=command))
         if commands and built.cached:
             log("I", "Using the cached build of the build commands", commands=commands)
+    except image.ImageUnavailable as missing:
+        raise error(f"The nuctl emulator cannot make the Python image: {missing}", BUILDER_GO, 331) from None
     except image.BuildFailed as failed:
         raise error(
             f"stdout:\n{failed.output}\n\nstderr:\n",

@@ -42,6 +42,10 @@ _COMPLETE = ".complete"
 _versions: Dict[str, Optional[str]] = {}
 
 
+class ImageUnavailable(Exception):
+    """The base image could not be made (e.g. no index to download the wheelhouse from)."""
+
+
 class BuildFailed(Exception):
     def __init__(self, command: str, code: int, output: str) -> None:
         super().__init__(f"build command exited with {code}: {command}")
@@ -142,7 +146,7 @@ def _locked(path: Path) -> Iterator[None]:
 def _run(argv: List[str], env: Optional[Dict[str, str]] = None) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        raise ImageUnavailable(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
 
 
 def _offline(wheelhouse: Path) -> Dict[str, str]:
