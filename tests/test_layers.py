@@ -1,7 +1,7 @@
 """The architecture as a checked rule: every module imports only its own layer or layers below.
 
 cli, server -> loop -> reconciler -> plan, build, sources -> platforms -> runtime; the
-shared bottom (errors, paths, the package root) is importable from everywhere. The runtime,
+shared bottom (errors, paths, enums, the ignore rule, the package root) is importable from everywhere. The runtime,
 which is copied into every deployed function, imports nothing of the package but itself.
 """
 
@@ -23,9 +23,10 @@ RANK: Dict[str, int] = {
     "platforms": 1,
     "runtime": 0,
 }
-SHARED = frozenset({"errors", "paths", ""})  # "" is the package root (__version__)
-# Within the middle layer: build reads the plan model; plan and sources know nothing of builds.
-ALLOWED_SIDEWAYS = frozenset({("build", "plan")})
+SHARED = frozenset({"errors", "paths", "ignore", "enums", ""})  # "" is the package root (__version__)
+# Within the middle layer: build reads the plan model, a directory source reads which files a
+# plan builds from; plan and sources know nothing of builds.
+ALLOWED_SIDEWAYS = frozenset({("build", "plan"), ("sources", "plan")})
 
 
 def layer_of(module: Path) -> str:

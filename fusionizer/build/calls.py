@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, List, Tuple
 
-from fusionizer.build import hashing
+from fusionizer.build.fuser import task_content
+from fusionizer.ignore import Tree
 from fusionizer.plan.model import Group, Plan, Task
 
 _CALL_FUNCTION = re.compile(r"""call_function\(\s*["']([a-z0-9][a-z0-9-]*)["']""")
@@ -54,13 +55,14 @@ def _file_mentions(path: Path) -> FrozenSet[str]:
     return found
 
 
-def called_tasks(task: Task, names: FrozenSet[str]) -> FrozenSet[str]:
-    """The tasks among ``names`` that ``task``'s sources call (never itself)."""
+def called_tasks(plan_tree: Tree, task: Task, names: FrozenSet[str]) -> FrozenSet[str]:
+    """The tasks among ``names`` that ``task``'s sources (the files it is built from) call,
+    never itself."""
     found: set[str] = set()
-    for relative in hashing.list_files(task.path):
+    for relative, source in task_content(plan_tree, task):
         if relative.endswith(".py"):
             try:
-                found |= _file_mentions(task.path / relative)
+                found |= _file_mentions(Path(source))
             except OSError:
                 continue  # unreadable: the plan loader reports what matters
     return frozenset(found & names) - {task.name}
@@ -70,12 +72,13 @@ def cross_function_calls(plan: Plan, groups: Iterable[Group]) -> List[CrossCall]
     """Calls between tasks that the setup puts in different functions, sorted."""
     group_of = {name: tuple(sorted(group.tasks)) for group in groups for name in group.tasks}
     names = frozenset(plan.tasks)
+    plan_tree = Tree(plan.root)
     found = []
     for name in sorted(group_of):
         task = plan.tasks.get(name)
         if task is None:
             continue
-        for callee in sorted(called_tasks(task, names)):
+        for callee in sorted(called_tasks(plan_tree, task, names)):
             if callee in group_of and group_of[callee] != group_of[name]:
                 found.append(CrossCall(name, callee, group_of[name], group_of[callee]))
     return found

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Tuple
 
 from fusionizer.errors import Diagnostic
+from fusionizer.platforms.base import DEFAULT_NAMESPACE
+from fusionizer.platforms.factory import DEFAULT_KIND
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,8 @@ class ScheduleEntry:
 
 @dataclass(frozen=True)
 class PlatformSettings:
-    kind: str = "local"  # "local" | "nuctl"
-    namespace: str = "nuclio"
+    kind: str = DEFAULT_KIND  # one of platforms.factory.KINDS
+    namespace: str = DEFAULT_NAMESPACE
     options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 

@@ -35,11 +35,11 @@ from fusionizer.plan.values import (
     normalise_runtime,
     suggest_dns_label,
 )
+from fusionizer.runtime.layout import DEFAULT_HANDLER, HANDLER_REGEX
+from fusionizer.runtime.layout import FUNCTION_CONFIG as FUNCTION_YAML
 
-FUNCTION_YAML = "function.yaml"
-DEFAULT_HANDLER = "main:handler"
-# Nuclio's wrapper accepts exactly this (reference/nuclio.md §6).
-_HANDLER = re.compile(r"^([\w|-]+(\.[\w|-]+)*):(\w+)$")
+# Nuclio's wrapper accepts exactly HANDLER_REGEX (reference/nuclio.md §6); the runtime enforces it too.
+_HANDLER = re.compile(HANDLER_REGEX)
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def _discover(
             f"path (relative to the plan file)"
         )))
         return
-    subdirs = _task_subdirs(directory)
+    subdirs = task_subdirs(directory)
     if not subdirs:
         out.append(plan.diagnostic(at, (
             f"no task found in {paths.show(directory)}: no subdirectory holds a {FUNCTION_YAML}; "
@@ -146,7 +146,8 @@ def _discover(
         )))
 
 
-def _task_subdirs(directory: Path) -> List[Path]:
+def task_subdirs(directory: Path) -> List[Path]:
+    """The tasks a ``spec.taskDirs`` entry holds; a directory source's revision covers the same."""
     return sorted(
         d for d in directory.iterdir()
         # Hidden directories (.git, .venv, ...) are never tasks, whatever they hold.

@@ -1,11 +1,16 @@
 """One reconcile: resolve the setup at time t, build the desired functions, list the
-platform ONCE, diff, and (for apply) execute under the plan's lock and record the run.
+platform ONCE, diff, and (for apply) prepare the platform, execute under the plan's lock
+and record the run.
 
-Both ``fusionizer plan``/``apply`` and the watch loop go through here.
+``compute`` only reads (the state dir and ``platform.list()``): ``fusionizer plan`` changes
+nothing on any platform. ``apply`` starts what deploys need first (``platform.prepare()``,
+e.g. the local gateway). Both ``fusionizer plan``/``apply`` and the watch loop go through here.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,9 +23,9 @@ from fusionizer.plan.model import Plan
 from fusionizer.plan.schedule import Setup, resolve_setup
 from fusionizer.platforms.base import FunctionRecord, Platform
 from fusionizer.reconciler.diff import Change, diff, summarize
-from fusionizer.reconciler.execute import FAILED, KEPT, Outcome, Progress, execute
+from fusionizer.reconciler.execute import ChangeStatus, Outcome, Progress, execute
 from fusionizer.reconciler.lock import PlanLock
-from fusionizer.reconciler.state import PlanState
+from fusionizer.reconciler.state import PlanState, RunRecord, RunResult
 
 Clock = Callable[[], datetime]
 
@@ -55,6 +60,13 @@ class PlanResult:
     def has_changes(self) -> bool:
         return any(c.action != "noop" for c in self.changes)
 
+    @property
+    def desired(self) -> str:
+        """A digest of the functions the plan wants (names and spec hashes): revisions with
+        the same digest deploy exactly the same functions."""
+        builds = sorted((c.function, c.build.spec_hash) for c in self.changes if c.build is not None)
+        return hashlib.sha256(json.dumps(builds).encode()).hexdigest()[:16]
+
 
 @dataclass(frozen=True)
 class ApplyResult:
@@ -65,11 +77,11 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
-        return all(o.status != FAILED for o in self.outcomes)
+        return all(o.status != ChangeStatus.FAILED for o in self.outcomes)
 
     @property
     def failures(self) -> List[Outcome]:
-        return [o for o in self.outcomes if o.status == FAILED]
+        return [o for o in self.outcomes if o.status == ChangeStatus.FAILED]
 
 
 def owned(records: List[FunctionRecord], plan: str) -> Dict[str, FunctionRecord]:
@@ -82,17 +94,17 @@ def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[
     stored = PlanState(platform.namespace, plan.name).anchor(plan)
     anchor = stored or now
     setup = resolve_setup(plan, anchor, at or now)
-    server_url = platform.server_url()
     desired: Dict[str, GroupBuild] = {}
     for group in setup.groups:
-        build = fuser.describe(plan, group, server_url)
+        build = fuser.describe(plan, group)
         desired[build.function] = build
     actual = owned(platform.list(), plan.name)
-    return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual), _warnings(plan, setup, server_url))
+    warnings = _warnings(plan, setup, platform)
+    return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual, platform.server_url()), warnings)
 
 
-def _warnings(plan: Plan, setup: Setup, server_url: Optional[str]) -> Tuple[str, ...]:
-    if server_url:
+def _warnings(plan: Plan, setup: Setup, platform: Platform) -> Tuple[str, ...]:
+    if platform.routes_calls():
         return ()
     return tuple(
         f"{call.describe()} in another function, but no Fusionizer server is set "
@@ -117,6 +129,7 @@ def apply(
             return ApplyResult(planned, [], revision, time.monotonic() - began)
         if planned.anchor_is_new:
             state.set_anchor(plan, planned.anchor)
+        platform.prepare()
         applied_at = clock().isoformat(timespec="seconds")
         outcomes = execute(planned.changes, plan, platform, revision, applied_at, options.parallel,
                            options.prune, progress)
@@ -125,14 +138,15 @@ def apply(
         return result
 
 
-def _run_record(result: ApplyResult, applied_at: str) -> Dict[str, object]:
+def _run_record(result: ApplyResult, applied_at: str) -> RunRecord:
     return {
         "revision": result.revision,
         "at": applied_at,
-        "result": "ok" if result.ok else "failed",
+        "result": RunResult.OK if result.ok else RunResult.FAILED,
         "seconds": round(result.seconds, 3),
-        "summary": summarize([o.change for o in result.outcomes if o.status != KEPT]),
+        "summary": summarize([o.change for o in result.outcomes if o.status != ChangeStatus.KEPT]),
         "errors": [f"{o.change.function}: {o.detail.splitlines()[0] if o.detail else ''}" for o in result.failures],
+        "desired": result.planned.desired,
     }
 
 

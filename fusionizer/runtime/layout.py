@@ -10,6 +10,8 @@ A fused function directory looks like this::
     tasks/<task>/...            each task's own files, verbatim
 """
 
+from typing import Dict, TypedDict
+
 ENTRY_MODULE = "_fusionizer_entry"
 ENTRY_HANDLER = ENTRY_MODULE + ":handler"
 RUNTIME_PACKAGE = "_fusionizer_runtime"
@@ -43,6 +45,21 @@ _dispatcher = _Dispatcher.from_build_dir(_os.path.dirname(_os.path.abspath(__fil
 init_context = _dispatcher.init_context
 handler = _dispatcher.handler
 '''
+
+
+
+class ManifestTask(TypedDict):
+    dir: str  # the task's files, relative to the function dir: tasks/<task>
+    handler: str  # module:function, as in the task's function.yaml
+
+
+class Manifest(TypedDict):
+    """``fusion.json``: written by the builder, read by the dispatcher."""
+
+    plan: str
+    function: str
+    tasks: Dict[str, ManifestTask]
+
 
 # Handler strings as Nuclio's Python wrapper accepts them ("module.sub:function"), and the
 # default when function.yaml names none.
