@@ -129,6 +129,10 @@ def _config(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:
     spec = merging.merge_specs([t.config.get("spec") or {} for t in tasks])
     spec["runtime"] = tasks[0].runtime
     spec["handler"] = layout.ENTRY_HANDLER
+    runtime_commands = _runtime_commands(tasks)
+    if runtime_commands:
+        build = spec.setdefault("build", {})
+        build["commands"] = merging.merge_commands([runtime_commands, build.get("commands") or []])
     labels = merging.merge_labels([t.config.get("metadata") or {} for t in tasks])
     labels.update(label_selector(plan.name))
     return {
@@ -139,6 +143,12 @@ def _config(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:
         },
         "spec": spec,
     }
+
+
+def _runtime_commands(tasks: List[Task]) -> List[str]:
+    """What the runtime needs beyond Nuclio's Python image (the standard library, msgpack
+    and nuclio-sdk): requests, for a task that takes a requests_session."""
+    return [layout.REQUESTS_BUILD_COMMAND] if any(t.takes_session for t in tasks) else []
 
 
 def _manifest(plan: Plan, function: str, tasks: List[Task]) -> layout.Manifest:
@@ -154,11 +164,11 @@ def _task_files(plan: Plan, plan_tree: Tree, tasks: List[Task]) -> List[BuildFil
     for task in tasks:
         prefix = f"{layout.TASKS_DIR}/{task.name}"
         files.extend(BuildFile(f"{prefix}/{f.rel}", f.path, hashing.mark(f.digest, f.executable))
-                     for f in _content(plan, plan_tree, task))
+                     for f in task_content(plan, plan_tree, task))
     return files
 
 
-def _content(plan: Plan, plan_tree: Tree, task: Task) -> Tuple[Listed, ...]:
+def task_content(plan: Plan, plan_tree: Tree, task: Task) -> Tuple[Listed, ...]:
     """The task's files by the ignore rule, exactly as a directory source's revision sees them:
     the snapshot's listing of them when the plan has one, else a walk of the disk."""
     listed = plan.listing.directory(task.path) if plan.listing is not None else None

@@ -43,8 +43,9 @@ from fusionizer.runtime.layout import FUNCTION_CONFIG as FUNCTION_YAML
 
 # Nuclio's wrapper accepts exactly HANDLER_REGEX (reference/nuclio.md §6); the runtime enforces it too.
 _HANDLER = re.compile(HANDLER_REGEX)
-# "<sha256 of a module>:<name>" -> True: the module defines a handler of that name. Only
-# verdicts that find nothing wrong are kept, so a problem is always found (and shown) afresh.
+# "<sha256 of a module>:<name>" -> whether the handler of that name the module defines takes a
+# requests_session. Only verdicts that find nothing wrong are kept, so a problem is always
+# found (and shown) afresh.
 _HANDLERS = filecache.table("handlers")
 
 
@@ -224,12 +225,13 @@ def read_task(name: str, directory: Path, paths: Paths, at: JsonPath, out: List[
         )))
         return None
     runtime = _check_runtime(config, out)
-    handler = _check_handler(config, directory, paths, out)
+    checked = _check_handler(config, directory, paths, out)
     _check_env(config, out)
     _check_build_commands(config, out)
-    if runtime is None or handler is None:
+    if runtime is None or checked is None:
         return None
-    return TaskSource(Task(name, directory, handler, runtime, config.data), config, at)
+    handler, takes_session = checked
+    return TaskSource(Task(name, directory, handler, runtime, config.data, takes_session), config, at)
 
 
 def _check_runtime(config: Document, out: List[Diagnostic]) -> Optional[str]:
@@ -271,7 +273,10 @@ def _runtime_verdict(config: Document, raw: str, out: List[Diagnostic]) -> Optio
     return runtime
 
 
-def _check_handler(config: Document, directory: Path, paths: Paths, out: List[Diagnostic]) -> Optional[str]:
+def _check_handler(
+    config: Document, directory: Path, paths: Paths, out: List[Diagnostic]
+) -> Optional[Tuple[str, bool]]:
+    """(handler, whether it takes a requests_session), or None when it is unusable."""
     raw = config.get(("spec", "handler"))
     at: JsonPath = ("spec", "handler")
     if raw is None:
@@ -293,7 +298,8 @@ def _check_handler(config: Document, directory: Path, paths: Paths, out: List[Di
             f"{paths.show(directory)}; {fix}"
         ), key=at == ("spec",)))
         return None
-    return raw if _check_function(config, at, source, function, paths, out) else None
+    takes_session = _check_function(config, at, source, function, paths, out)
+    return None if takes_session is None else (raw, takes_session)
 
 
 def _module_file(directory: Path, module: str, paths: Paths) -> Optional[str]:
@@ -306,12 +312,16 @@ def _module_file(directory: Path, module: str, paths: Paths) -> Optional[str]:
 
 def _check_function(
     config: Document, at: JsonPath, source: str, function: str, paths: Paths, out: List[Diagnostic],
-) -> bool:
-    if _HANDLERS.get(f"{_digest(source, paths)}:{function}"):
-        return True
+) -> Optional[bool]:
+    """None when the handler is missing or cannot be called, else whether it takes a
+    requests_session (True when it is not a def: its parameters are unknown)."""
+    key = f"{_digest(source, paths)}:{function}"
+    known = _HANDLERS.get(key)
+    if known is not None:
+        return bool(known)
     parsed = _parse_module(source, paths, out)
     if parsed is None:
-        return False
+        return None
     tree, digest = parsed
     binding = _top_level_binding(tree, function)
     if binding is None:
@@ -319,16 +329,20 @@ def _check_function(
             f"{paths.show(source)} defines no top-level {function!r}; define `def {function}(context, event):` "
             f"there or fix spec.handler"
         ), key=at == ("spec",)))
-        return False
-    if isinstance(binding, (ast.FunctionDef, ast.AsyncFunctionDef)) and not _callable_as_handler(binding.args):
+        return None
+    if not isinstance(binding, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return True
+    if not _callable_as_handler(binding.args):
         out.append(Diagnostic(
             f"handler {function!r} cannot be called as {function}(context, event) or "
             f"{function}(context, event, requests_session); fix its parameters",
             paths.show(source), binding.lineno, binding.col_offset + 1,
         ))
-        return False
-    _HANDLERS.put(f"{digest}:{function}", True)
-    return True
+        return None
+    # As the runtime decides it: three or more positional parameters.
+    takes_session = len(binding.args.posonlyargs) + len(binding.args.args) >= 3
+    _HANDLERS.put(f"{digest}:{function}", takes_session)
+    return takes_session
 
 
 def _digest(source: str, paths: Paths) -> Optional[str]:

@@ -111,6 +111,9 @@ class LocalPlatform:
     def server_url(self) -> Optional[str]:
         return gateway_control.gateway_url(self.store)
 
+    def routes_calls(self) -> bool:
+        return True  # its own gateway, started on demand
+
     def prepare(self) -> None:
         with gateway_control.running_gateway(self.store) as url:
             for raw in self.store.records():
