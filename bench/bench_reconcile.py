@@ -1,34 +1,78 @@
-"""Reconciler benchmarks (a script, not a test): python bench/bench_reconcile.py
+"""Reconciler benchmarks (a script, not a test): python bench/bench_reconcile.py [--before REF]
 
-1. No-op reconcile of generated plans (100 / 1,000 / 5,000 tasks in groups of 4): load and
-   validate the plan, hash every group, ONE platform list, diff; cold caches each time.
-2. Apply of N changed groups whose deploy takes D seconds, against ceil(N/parallel) x D.
+Generated plans of N tasks in groups of 4 (10,000 tasks = 2,500 functions) on the local
+platform, with every process start faked: a deploy does everything it does (build dir,
+staging copy, records, gateway bookkeeping) except spawn the process, whose records point at
+one idle stand-in process so that they look alive.
 
-Both run against the in-memory platform (testing/memory_platform.py) so the figures are the
-reconciler's own cost; the local-platform figures are in bench_local.py.
+1. First apply through the CLI (``fusionizer apply``, a fresh process, process start
+   faked): wall, CPU, peak RSS.
+2. No-op ``fusionizer plan`` and ``fusionizer apply`` through the CLI: wall and CPU (median
+   of the runs), peak RSS and how many times the platform was listed; with the file cache
+   warm (every run after the first) and cold (``$FUSIONIZER_HOME/cache`` removed first).
+3. The same no-op in one process (library calls, the file cache dropped from memory before
+   each run): the reconciler's own cost without interpreter start-up and imports.
+
+``--before REF`` (default ``main``) runs 1 and 2 with REF's code too, checked out in a
+temporary git worktree and run by this interpreter, side by side (``--before ''`` skips it).
+``--quick`` stops at 1,000 tasks. An update's process hand-over is measured in bench_local.py.
 """
 
 from __future__ import annotations
 
-import math
+import argparse
 import os
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
-from fusionizer.build import hashing  # noqa: E402
-from fusionizer.plan.loader import load_plan  # noqa: E402
-from fusionizer.reconciler.reconcile import Options, apply  # noqa: E402
-from testing.memory_platform import MemoryPlatform  # noqa: E402
+from fusionizer import filecache  # noqa: E402
+from fusionizer.platforms.base import Platform  # noqa: E402
+from fusionizer.reconciler.reconcile import compute  # noqa: E402
+from fusionizer.reconciler.revision import Loaded, Platforms, load_revision  # noqa: E402
+from fusionizer.sources import DirectorySource  # noqa: E402
 
 HANDLER = "import json\n\n\ndef handler(context, event):\n    return {'ok': True}\n"
+PER_GROUP = 4
+RUNS = 3
+
+# What a CLI process runs: `fusionizer ARGS`, counting platform lists; with BENCH_STAND_IN
+# set, every process start (functions, gateway) is faked as that process, on a port of its own.
+_CLI = """
+import atexit, os, sys
+from fusionizer.platforms.local import processes
+from fusionizer.platforms.local.platform import LocalPlatform
+lists = [0]
+listing = LocalPlatform.list
+def counted(self):
+    lists[0] += 1
+    return listing(self)
+LocalPlatform.list = counted
+if os.environ.get("BENCH_STAND_IN"):
+    stand_in = processes.identify(int(os.environ["BENCH_STAND_IN"]))
+    ports = iter(range(20000, 60000))
+    def start(argv, env, cwd, log_file, ready_file, timeout, on_spawn=None):
+        if on_spawn is not None:
+            on_spawn(stand_in)
+        return processes.Started(stand_in, {"port": next(ports)})
+    processes.start = start
+atexit.register(lambda: os.write(2, f"\\nBENCH_LISTS={lists[0]}\\n".encode()))
+from fusionizer.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 
 
-def generate(root: Path, tasks: int, per_group: int = 4) -> Path:
+def generate(root: Path, tasks: int, per_group: int = PER_GROUP) -> Path:
     names = [f"t{i:05d}" for i in range(tasks)]
     for name in names:
         d = root / "tasks" / name
@@ -44,50 +88,199 @@ def generate(root: Path, tasks: int, per_group: int = 4) -> Path:
     return plan
 
 
-def noop(tasks: int) -> Tuple[float, int, int]:
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["FUSIONIZER_HOME"] = str(Path(tmp) / "home")
-        plan_file = generate(Path(tmp), tasks)
-        platform = MemoryPlatform()
-        apply(load_plan(plan_file), platform, "rev1")
-        hashing._file_digests.clear()  # measure cold, as a fresh `fusionizer plan` process would
-        before = platform.calls.copy()
-        began = time.perf_counter()
-        result = apply(load_plan(plan_file), platform, "rev1")
-        seconds = time.perf_counter() - began
-        assert not result.planned.has_changes
-        return seconds, platform.calls["list"] - before["list"], platform.calls["deploy"] - before["deploy"]
+@dataclass(frozen=True)
+class Run:
+    wall: float
+    cpu: float  # user + system
+    rss_mb: float  # peak resident set
+    lists: int  # platform lists (counted runs only; -1 otherwise)
+    out: str
 
 
-def parallel_apply(groups: int, deploy_seconds: float, parallel: int) -> Tuple[float, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["FUSIONIZER_HOME"] = str(Path(tmp) / "home")
-        plan = load_plan(generate(Path(tmp), groups * 2, per_group=2))
-        platform = MemoryPlatform(deploy_seconds=deploy_seconds)
+@dataclass(frozen=True)
+class Code:
+    """The fusionizer a CLI process imports: this tree, or REF's in a worktree."""
+
+    label: str
+    root: Path
+
+    def cli(self, home: Path, args: List[str], stand_in: Optional[int] = None, counted: bool = False) -> Run:
+        env = {**os.environ, "FUSIONIZER_HOME": str(home), "PYTHONPATH": str(self.root)}
+        env.pop("FUSIONIZER_PLATFORM", None)
+        if stand_in is not None:
+            env["BENCH_STAND_IN"] = str(stand_in)
+        tool = ["-c", _CLI] if counted or stand_in is not None else ["-m", "fusionizer"]
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            began = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, *tool, *args], env=env, stdout=out, stderr=err)
+            _, status, usage = os.wait4(proc.pid, 0)  # not proc.wait(): wait4 keeps the child's usage
+            wall = time.perf_counter() - began
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read().decode(), err.read().decode()
+        if proc.returncode not in (0, 2):
+            raise SystemExit(f"{self.label}: fusionizer {' '.join(args)} failed:\n{stderr[-3000:]}")
+        lists = [int(line.split("=")[1]) for line in stderr.splitlines() if line.startswith("BENCH_LISTS=")]
+        return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, lists[0] if lists else -1, stdout)
+
+
+@contextmanager
+def stand_in() -> Iterator[int]:
+    """An idle process every faked function and gateway is said to be."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1e6)"], start_new_session=True)
+    try:
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def worktree(ref: str) -> Iterator[Tuple[Path, str]]:
+    """REF checked out in a temporary git worktree, and its short commit id."""
+    tmp = Path(tempfile.mkdtemp(prefix="fusionizer-before-"))
+    sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", ref], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tmp / "src"), sha], check=True,
+                   capture_output=True)
+    try:
+        yield tmp / "src", sha
+    finally:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tmp / "src")], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Noop:
+    plan: Run
+    apply: Run
+    plan_lists: int
+    apply_lists: int
+
+
+def median_run(runs: List[Run]) -> Run:
+    return Run(statistics.median(r.wall for r in runs), statistics.median(r.cpu for r in runs),
+               max(r.rss_mb for r in runs), runs[0].lists, runs[0].out)
+
+
+def noop(code: Code, home: Path, plan: Path, cold: bool = False, runs: int = RUNS) -> Noop:
+    """No-op plan and apply through the CLI; ``cold``: each run starts without the file cache."""
+    def timed(command: str) -> Run:
+        found = []
+        for _ in range(runs):
+            if cold:
+                shutil.rmtree(home / "cache", ignore_errors=True)
+            found.append(code.cli(home, [command, "-f", str(plan)]))
+        return median_run(found)
+
+    planned, applied = timed("plan"), timed("apply")
+    _check_noop(code, planned.out, applied.out)
+    counted_plan = code.cli(home, ["plan", "-f", str(plan)], counted=True)
+    counted_apply = code.cli(home, ["apply", "-f", str(plan)], counted=True)
+    return Noop(planned, applied, counted_plan.lists, counted_apply.lists)
+
+
+def _check_noop(code: Code, plan_out: str, apply_out: str) -> None:
+    if "0 to create, 0 to update, 0 to delete" not in plan_out or "0 created, 0 updated, 0 deleted" not in apply_out:
+        raise SystemExit(f"{code.label}: not a no-op:\n{plan_out[-500:]}\n{apply_out[-500:]}")
+
+
+def first_apply(code: Code, home: Path, plan: Path, pid: int) -> Run:
+    run = code.cli(home, ["apply", "-f", str(plan)], stand_in=pid)
+    if "Apply complete" not in run.out:
+        raise SystemExit(f"{code.label}: first apply failed:\n{run.out[-2000:]}")
+    return run
+
+
+def in_process(home: Path, plan: Path, runs: int = RUNS) -> Tuple[float, float, int]:
+    """(load, compute) seconds, median of ``runs``, and platform lists per compute."""
+    os.environ["FUSIONIZER_HOME"] = str(home)
+    loads, computes, lists = [], [], 0
+    for _ in range(runs):
+        filecache.forget()  # what a new process knows: the cache on disk only
         began = time.perf_counter()
-        result = apply(plan, platform, "rev1", Options(parallel=parallel))
-        wall = time.perf_counter() - began
-        assert result.ok and platform.calls["deploy"] == groups
-        return wall, math.ceil(groups / parallel) * deploy_seconds
+        loaded = load_revision(DirectorySource(plan), Platforms())
+        middle = time.perf_counter()
+        assert isinstance(loaded, Loaded)
+        counting = _Counting(loaded.platform)
+        result = compute(loaded.plan, counting)  # type: ignore[arg-type]
+        loads.append(middle - began)
+        computes.append(time.perf_counter() - middle)
+        assert not result.has_changes
+        lists = counting.lists
+    return statistics.median(loads), statistics.median(computes), lists
+
+
+class _Counting:
+    """The platform, counting its lists."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.lists = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.platform, name)
+
+    def list(self) -> object:
+        self.lists += 1
+        return self.platform.list()
+
+
+def row(label: str, run: Run, lists: Optional[int] = None, tasks: Optional[int] = None) -> str:
+    per = f"{run.cpu / tasks * 1e6:>7.0f}" if tasks else f"{'':>7}"
+    return (f"  {label:<34} {run.wall:>7.3f} {run.cpu:>7.3f} {per} {run.rss_mb:>7.0f} "
+            f"{'' if lists is None else lists:>5}")
+
+
+HEADER = f"  {'':<34} {'wall s':>7} {'cpu s':>7} {'us/task':>7} {'RSS MB':>7} {'lists':>5}"
 
 
 def main() -> None:
-    print("No-op reconcile (load + validate + hash + 1 list + diff), cold caches, best of 3")
-    print(f"{'tasks':>6} {'groups':>6} {'seconds':>8} {'us/task':>8} {'lists':>5} {'deploys':>7}")
-    rows: List[Tuple[int, float]] = []
-    for tasks in (100, 1000, 5000):
-        seconds, lists, deploys = min(noop(tasks) for _ in range(3))
-        rows.append((tasks, seconds))
-        print(f"{tasks:>6} {tasks // 4:>6} {seconds:>8.3f} {seconds / tasks * 1e6:>8.0f} {lists:>5} {deploys:>7}")
-    growth = (rows[2][1] / rows[1][1]) / (rows[2][0] / rows[1][0])
-    print(f"growth 1,000 -> 5,000 tasks: time x{rows[2][1] / rows[1][1]:.2f} for tasks x5 "
-          f"(ratio to linear: {growth:.2f}; <= 1 means linear or better)")
-    print()
-    print("Apply of N changed groups, each deploy taking D seconds")
-    print(f"{'N':>3} {'D':>5} {'parallel':>8} {'wall s':>7} {'ideal s':>7} {'ratio':>6}")
-    for groups, d, parallel in ((8, 0.5, 4), (10, 0.5, 4), (16, 0.25, 8)):
-        wall, ideal = parallel_apply(groups, d, parallel)
-        print(f"{groups:>3} {d:>5} {parallel:>8} {wall:>7.3f} {ideal:>7.3f} {wall / ideal:>6.2f}")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", default="main", help="git ref of the code to compare with ('' for none)")
+    parser.add_argument("--quick", action="store_true", help="1,000 tasks only")
+    args = parser.parse_args()
+    sizes = [1000] if args.quick else [1000, 10000]
+    first_groups = 250 if args.quick else 1000
+    after = Code("this tree", REPO)
+    with ExitStack() as stack:
+        codes = [after]
+        if args.before:
+            root, sha = stack.enter_context(worktree(args.before))
+            codes.insert(0, Code(f"before ({args.before} {sha})", root))
+        pid = stack.enter_context(stand_in())
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-reconcile-")))
+        print(f"Machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; python {sys.version.split()[0]}; "
+              f"CLI runs: median of {RUNS}")
+        print()
+        print(f"First apply of {first_groups:,} groups ({first_groups * PER_GROUP:,} tasks) through the CLI, "
+              f"process start faked")
+        print(HEADER)
+        for code in codes:
+            work = tmp / f"first-{code.label[:6]}"
+            plan = generate(work, first_groups * PER_GROUP)
+            print(row(code.label, first_apply(code, work / "home", plan, pid), tasks=first_groups * PER_GROUP))
+        for tasks in sizes:
+            work = tmp / f"noop-{tasks}"
+            plan = generate(work, tasks)
+            home = work / "home"
+            setup = first_apply(after, home, plan, pid)
+            print()
+            print(f"No-op reconcile of {tasks:,} tasks in {tasks // PER_GROUP:,} groups through the CLI "
+                  f"(set up by a first apply of {setup.wall:.1f} s)")
+            print(HEADER)
+            for code in codes:
+                found = noop(code, home, plan)
+                print(row(f"{code.label}: plan", found.plan, found.plan_lists, tasks))
+                print(row(f"{code.label}: apply", found.apply, found.apply_lists, tasks))
+            cold = noop(after, home, plan, cold=True, runs=1)
+            print(row(f"{after.label}: plan, cold cache", cold.plan, cold.plan_lists, tasks))
+            print(row(f"{after.label}: apply, cold cache", cold.apply, cold.apply_lists, tasks))
+            load, rest, lists = in_process(home, plan)
+            print(f"  in one process: load {load:.3f} s + compute {rest:.3f} s = {load + rest:.3f} s "
+                  f"({(load + rest) / tasks * 1e6:.0f} us/task), {lists} list")
+            filecache.forget()
 
 
 if __name__ == "__main__":

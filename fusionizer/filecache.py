@@ -10,6 +10,8 @@ seen. A second edit within the timestamp granularity of the first could keep all
 git's "racy git" rule, a digest is remembered only for a file whose mtime and ctime were
 :data:`RACY_SECONDS` old when it was read: a younger file is read again every time.
 
+Also :func:`link_or_copy`, for files a build writes once and shares.
+
 Everything here is a cache: a missing, damaged or unwritable one only costs time, and two
 processes saving at once lose at most what one of them learnt.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
+import shutil
 import struct
 import threading
 import time
@@ -169,7 +172,10 @@ class Listing:
 
     @classmethod
     def of(cls, directories: Mapping[str, Tuple[Listed, ...]]) -> "Listing":
-        files = {os.path.join(d, f.rel): f for d, listed in directories.items() for f in listed}
+        files: Dict[str, Listed] = {}
+        for directory, listed in directories.items():
+            inside = os.path.join(directory, "")
+            files.update((inside + f.rel, f) for f in listed)
         return cls(dict(directories), files)
 
     # Both take a normalised absolute path (as the plan resolves them), not normalised again:
@@ -179,6 +185,16 @@ class Listing:
 
     def file(self, path: "os.PathLike[str] | str") -> Optional[Listed]:
         return self.files.get(os.fspath(path))
+
+
+def link_or_copy(source: str, dest: str) -> None:
+    """A hard link to ``source``, a file its owner never writes to again (a copy would cost a
+    new file, the slow part on most filesystems); a copy where links fail (another
+    filesystem, too many links)."""
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
 
 
 def _read(file: str) -> Dict[str, Any]:

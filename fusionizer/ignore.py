@@ -130,7 +130,8 @@ class Tree:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._rules: Dict[str, Rules] = {}
-        self._rule_files: Dict[str, Tuple[TreeFile, ...]] = {}
+        self._rule_files: Dict[str, Tuple[TreeFile, ...]] = {}  # in a directory
+        self._rule_paths: Dict[str, Tuple[TreeFile, ...]] = {}  # on the way from the root to it
         # rel_dir -> the ignore files a walk listed there: they need no look on the disk.
         self._present: Dict[str, AbstractSet[str]] = {}
 
@@ -155,9 +156,13 @@ class Tree:
         inside = below(self.root, directory)
         return (self, inside) if inside is not None else (Tree(Path(directory)), "")
 
-    def rule_files(self, rel_dir: str = "") -> List[TreeFile]:
+    def rule_files(self, rel_dir: str = "") -> Tuple[TreeFile, ...]:
         """The ignore files that decide what counts in ``rel_dir``: at the root and on the way down."""
-        return [item for sub in ["", *_prefixes(rel_dir)] for item in self._own_rule_files(sub)]
+        found = self._rule_paths.get(rel_dir)
+        if found is None:
+            above = self.rule_files(rel_dir.rpartition("/")[0]) if rel_dir else ()
+            found = self._rule_paths[rel_dir] = above + self._own_rule_files(rel_dir)
+        return found
 
     def _own_rule_files(self, rel_dir: str) -> Tuple[TreeFile, ...]:
         found = self._rule_files.get(rel_dir)
@@ -225,12 +230,22 @@ class Tree:
 def below(root: "os.PathLike[str] | str", path: "os.PathLike[str] | str") -> Optional[str]:
     """``path`` from ``root`` as POSIX (``""`` for the root itself), None when it is outside;
     by their normalised spelling, as the plan resolves paths (symlinks are not resolved)."""
-    root_s, path_s = os.path.normpath(root), os.path.normpath(path)
+    root_s, path_s = _normalised(root), _normalised(path)
     if path_s == root_s:
         return ""
     if not path_s.startswith(root_s.rstrip(os.sep) + os.sep):
         return None
     return path_s[len(root_s.rstrip(os.sep)) + 1 :].replace(os.sep, "/")
+
+
+def _normalised(path: "os.PathLike[str] | str") -> str:
+    """``os.path.normpath(path)``, without its cost for an absolute path that is normal
+    already (no ``//``, no ``.`` or ``..`` part, no trailing slash): a scope asks for each task."""
+    text = os.fspath(path)
+    sep = os.sep
+    if text[:1] == sep and sep + sep not in text and sep + "." not in text and text[-1:] != sep:
+        return text
+    return os.path.normpath(text)
 
 
 def _prefixes(rel_dir: str) -> List[str]:

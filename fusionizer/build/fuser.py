@@ -2,11 +2,13 @@
 
 ``describe`` is cheap (it hashes, it writes nothing) so a no-op reconcile never touches the
 disk; ``materialize`` writes the deterministic build dir only for functions that change;
-``finalize`` stamps the revision annotations just before deploying.
+``finalize`` stamps the revision annotations just before deploying (``prepare`` does both,
+for a deploy).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -34,6 +36,9 @@ from fusionizer.platforms.base import (
 from fusionizer.runtime import layout
 
 _RUNTIME_SRC = Path(layout.__file__).parent
+_RUNTIME_PREFIX = f"{layout.RUNTIME_PACKAGE}/"
+_RUNTIME_COPY = ".runtime-"  # + version: the runtime's files every build dir under a root links to
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when PyYAML has it: a tenth of the time
 
 
 @dataclass(frozen=True)
@@ -85,42 +90,102 @@ def _describe(plan: Plan, group: Group, plan_tree: Tree, runtime: List[BuildFile
 def materialize(build: GroupBuild, plan: Plan, root: Path) -> Path:
     """Write the build dir under ``root`` (reused when it exists: same hash, same content)."""
     target = root / build.dir_name
-    if (target / layout.FUNCTION_CONFIG).is_file():
-        return target
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{build.dir_name}-", dir=root))
-    for item in build.files:
-        dest = tmp / item.dest
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(item.source, dest)  # with its mode: an executable stays executable
-    tasks = [plan.tasks[t] for t in build.tasks]
-    (tmp / layout.MANIFEST).write_text(json.dumps(_manifest(plan, build.function, tasks), indent=2, sort_keys=True))
-    (tmp / f"{layout.ENTRY_MODULE}.py").write_text(layout.ENTRY_SOURCE)
-    _write_yaml(tmp / layout.FUNCTION_CONFIG, build.config)
-    try:
-        os.rename(tmp, target)
-    except OSError:
-        # Another process materialised the same hash first: its content is identical.
-        shutil.rmtree(tmp, ignore_errors=True)
+    if not (target / layout.FUNCTION_CONFIG).is_file():
+        _write_dir(build, plan, root, build.config)
     return target
 
 
+def prepare(build: GroupBuild, plan: Plan, root: Path, revision: str, applied_at: str) -> FunctionSource:
+    """:func:`materialize` then :func:`finalize`, writing function.yaml once when the build
+    dir is new (rewriting a file costs the filesystem a flush)."""
+    target = root / build.dir_name
+    config = _stamped(build, revision, applied_at)
+    if (target / layout.FUNCTION_CONFIG).is_file() or not _write_dir(build, plan, root, config):
+        _write_yaml(target / layout.FUNCTION_CONFIG, config)
+    return FunctionSource(build.function, target, config)
+
+
+def _write_dir(build: GroupBuild, plan: Plan, root: Path, config: Mapping[str, Any]) -> bool:
+    """Write the build dir with ``config`` as its function.yaml; False when another process
+    wrote the same hash first (its content is identical but for function.yaml's stamps)."""
+    root.mkdir(parents=True, exist_ok=True)
+    shared = _runtime_copy(root, [f for f in build.files if f.dest.startswith(_RUNTIME_PREFIX)])
+    tmp = tempfile.mkdtemp(prefix=f".{build.dir_name}-", dir=root)
+    made = {tmp}
+    for item in build.files:
+        dest = os.path.join(tmp, item.dest)
+        parent = os.path.dirname(dest)
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
+        if item.dest in shared:
+            filecache.link_or_copy(shared[item.dest], dest)
+        else:
+            shutil.copy(item.source, dest)  # with its mode: an executable stays executable
+    tasks = [plan.tasks[t] for t in build.tasks]
+    manifest = json.dumps(_manifest(plan, build.function, tasks), indent=2, sort_keys=True)
+    Path(tmp, layout.MANIFEST).write_text(manifest)
+    Path(tmp, f"{layout.ENTRY_MODULE}.py").write_text(layout.ENTRY_SOURCE)
+    _write_yaml(Path(tmp, layout.FUNCTION_CONFIG), config)
+    try:
+        os.rename(tmp, root / build.dir_name)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return False
+    return True
+
+
+def _runtime_copy(root: Path, files: Sequence[BuildFile]) -> Dict[str, str]:
+    """The runtime's files (dest -> path) in one copy under ``root`` that nothing ever writes
+    to again: every build dir links to it instead of copying the same files once more."""
+    if not files:
+        return {}
+    version = hashlib.sha256("".join(f"{f.dest}\0{f.mark}\n" for f in files).encode()).hexdigest()[:16]
+    copy = root / f"{_RUNTIME_COPY}{version}"
+    if not copy.is_dir():
+        tmp = tempfile.mkdtemp(prefix=f".{copy.name}-", dir=root)
+        for item in files:
+            dest = os.path.join(tmp, item.dest)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            shutil.copy(item.source, dest)
+        try:
+            os.rename(tmp, copy)
+        except OSError:  # another deploy made it first: the same files
+            shutil.rmtree(tmp, ignore_errors=True)
+        # Older runtimes' copies: their links in build dirs stay; the plan's lock keeps
+        # another apply from linking to them meanwhile.
+        for old in root.glob(f"{_RUNTIME_COPY}*"):
+            if old != copy:
+                shutil.rmtree(old, ignore_errors=True)
+    return {f.dest: os.path.join(copy, f.dest) for f in files}
+
+
 def finalize(build: GroupBuild, build_dir: Path, revision: str, applied_at: str) -> FunctionSource:
-    config = json.loads(json.dumps(build.config))
-    annotations = config["metadata"]["annotations"]
-    annotations[ANNOTATION_REVISION] = revision
-    annotations[ANNOTATION_APPLIED_AT] = applied_at
+    config = _stamped(build, revision, applied_at)
     _write_yaml(build_dir / layout.FUNCTION_CONFIG, config)
     return FunctionSource(build.function, build_dir, config)
 
 
+def _stamped(build: GroupBuild, revision: str, applied_at: str) -> Dict[str, Any]:
+    """The build's config with this deploy's revision annotations (outside the spec hash)."""
+    config: Dict[str, Any] = json.loads(json.dumps(build.config))
+    annotations = config["metadata"]["annotations"]
+    annotations[ANNOTATION_REVISION] = revision
+    annotations[ANNOTATION_APPLIED_AT] = applied_at
+    return config
+
+
 def prune(root: Path, function: str, keep: Sequence[str]) -> None:
     """Drop old build dirs of ``function`` except those named in ``keep``."""
-    if not root.is_dir():
+    prefix = f"{function}-"
+    try:
+        with os.scandir(root) as entries:
+            old = [e.path for e in entries
+                   if e.name.startswith(prefix) and e.name not in keep and e.name[len(prefix):].isalnum()]
+    except (FileNotFoundError, NotADirectoryError):
         return
-    for entry in root.iterdir():
-        if entry.name.startswith(f"{function}-") and entry.name not in keep and entry.name[len(function) + 1 :].isalnum():
-            shutil.rmtree(entry, ignore_errors=True)
+    for path in old:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _config(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:
@@ -194,5 +259,5 @@ def _runtime_files() -> List[BuildFile]:
 
 def _write_yaml(path: Path, data: Mapping[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(dict(data), sort_keys=True, default_flow_style=False))
+    tmp.write_text(yaml.dump(dict(data), Dumper=_DUMPER, sort_keys=True, default_flow_style=False))
     os.replace(tmp, path)

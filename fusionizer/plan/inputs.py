@@ -23,10 +23,10 @@ class PlanInputs:
     """Absolute, normalised paths, named whether they exist yet or not (a task directory the
     user is about to create is an input already)."""
 
-    directories: Tuple[Path, ...] = ()  # every task directory (spec.tasks, and what spec.taskDirs holds now), and
-    #                                     the optimizer's package
-    discovery: Tuple[Path, ...] = ()  # spec.taskDirs: a subdirectory gaining a function.yaml there is a new task
-    files: Tuple[Path, ...] = ()  # the optimizer's module, when it is a single file
+    directories: Tuple[str, ...] = ()  # every task directory (spec.tasks, and what spec.taskDirs holds now), and
+    #                                    the optimizer's package
+    discovery: Tuple[str, ...] = ()  # spec.taskDirs: a subdirectory gaining a function.yaml there is a new task
+    files: Tuple[str, ...] = ()  # the optimizer's module, when it is a single file
 
 
 def plan_inputs(plan_file: Path) -> PlanInputs:
@@ -35,21 +35,21 @@ def plan_inputs(plan_file: Path) -> PlanInputs:
     except (OSError, UnicodeDecodeError, DocumentError):
         return PlanInputs()
     spec = as_dict(doc.get(("spec",)))
-    root = plan_file.parent
+    root = str(plan_file.parent)
     explicit = _resolved(root, [as_dict(task).get("path") for task in as_list(spec.get("tasks"))])
     discovery = _resolved(root, as_list(spec.get("taskDirs")))
-    discovered = [sub for d in discovery if d.is_dir() for sub in task_subdirs(d)]
+    discovered = [os.path.join(d, name) for d in discovery if os.path.isdir(d) for name in task_subdirs(d)]
     package = _optimizer_package(as_dict(spec.get("optimizer")))
     return PlanInputs(
-        directories=_unique(explicit + discovered + ([root / package] if package else [])),
+        directories=_unique(explicit + discovered + ([os.path.join(root, package)] if package else [])),
         discovery=_unique(discovery),
-        files=(root / f"{package}.py",) if package else (),
+        files=(os.path.join(root, f"{package}.py"),) if package else (),
     )
 
 
-def _resolved(root: Path, entries: List[Any]) -> List[Path]:
+def _resolved(root: str, entries: List[Any]) -> List[str]:
     """The path entries, resolved as the loader resolves them."""
-    return [Path(os.path.normpath(root / entry)) for entry in entries if isinstance(entry, str) and entry]
+    return [os.path.normpath(os.path.join(root, entry)) for entry in entries if isinstance(entry, str) and entry]
 
 
 def _optimizer_package(optimizer: Dict[str, Any]) -> Optional[str]:
@@ -58,5 +58,5 @@ def _optimizer_package(optimizer: Dict[str, Any]) -> Optional[str]:
     return top if top.isidentifier() else None
 
 
-def _unique(paths: List[Path]) -> Tuple[Path, ...]:
+def _unique(paths: List[str]) -> Tuple[str, ...]:
     return tuple(dict.fromkeys(paths))

@@ -13,14 +13,15 @@ import functools
 import hashlib
 import json
 from importlib import resources
-from typing import Any, Dict, Iterator, List, Mapping
-
-import jsonschema
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping
 
 from fusionizer import filecache
 from fusionizer.errors import Diagnostic
 from fusionizer.plan.documents import Document, JsonPath, format_path, kind_of
+
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 _TYPE_WORDS = {
     "object": "a mapping", "array": "a list", "string": "a string", "integer": "a whole number",
@@ -51,7 +52,10 @@ def _schema_digest() -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
+def _validator() -> "jsonschema.Draft202012Validator":
+    # Imported here: a plan validated before (see _VALID) is read without loading jsonschema.
+    import jsonschema
+
     return jsonschema.Draft202012Validator(plan_schema())
 
 

@@ -151,33 +151,35 @@ def _discover(
             f"path (relative to the plan file)"
         )))
         return
-    subdirs = task_subdirs(directory, paths.is_file)
-    if not subdirs:
+    names = task_subdirs(directory, paths.is_file)
+    if not names:
         out.append(plan.diagnostic(at, (
             f"no task found in {paths.show(directory)}: no subdirectory holds a {FUNCTION_YAML}; "
             f"add tasks there or remove this entry"
         ), severity="warning"))
-    for sub in subdirs:
-        if is_dns_label(sub.name):
-            _register(plan, paths, sub.name, sub, at, table, out)
+    for name in names:
+        sub = directory / name
+        if is_dns_label(name):
+            _register(plan, paths, name, sub, at, table, out)
             continue
         out.append(plan.diagnostic(at, (
             f"{paths.show(sub)} holds a {FUNCTION_YAML}, so it is a task named after the "
-            f"directory, but {sub.name!r} is not a valid task name ({DNS_HELP}); rename the "
-            f"directory, e.g. to {suggest_dns_label(sub.name)!r}"
+            f"directory, but {name!r} is not a valid task name ({DNS_HELP}); rename the "
+            f"directory, e.g. to {suggest_dns_label(name)!r}"
         )))
 
 
-def task_subdirs(directory: Path, is_file: Callable[[str], bool] = os.path.isfile) -> List[Path]:
-    """The tasks a ``spec.taskDirs`` entry holds; a directory source's revision covers the same.
+def task_subdirs(directory: "os.PathLike[str] | str", is_file: Callable[[str], bool] = os.path.isfile) -> List[str]:
+    """The names of the tasks a ``spec.taskDirs`` entry holds, sorted; a directory source's
+    revision covers the same.
 
     ``is_file`` says whether a ``function.yaml`` is there (:meth:`Paths.is_file` asks a listing first).
     """
     with os.scandir(directory) as entries:
         # Hidden directories (.git, .venv, ...) are never tasks, whatever they hold.
         found = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
-    base = str(directory)
-    return [directory / name for name in found if is_file(os.path.join(base, name, FUNCTION_YAML))]
+    base = os.path.join(directory, "")
+    return [name for name in found if is_file(f"{base}{name}{os.sep}{FUNCTION_YAML}")]
 
 
 def _not_a_dir(path: Path) -> str:
@@ -208,7 +210,7 @@ def _register(
 
 def read_task(name: str, directory: Path, paths: Paths, at: JsonPath, out: List[Diagnostic]) -> Optional[TaskSource]:
     """Load and check one task directory; None if its function.yaml is unusable."""
-    config_path = os.path.join(directory, FUNCTION_YAML)
+    config_path = f"{directory}{os.sep}{FUNCTION_YAML}"  # a task's directory is normalised: no join needed
     shown = paths.show(config_path)
     try:
         config = load_file(config_path, shown, paths.digest(config_path))
@@ -303,8 +305,8 @@ def _check_handler(
 
 
 def _module_file(directory: Path, module: str, paths: Paths) -> Optional[str]:
-    base = os.path.join(directory, *module.split("."))
-    for candidate in (base + ".py", os.path.join(base, "__init__.py")):
+    base = f"{directory}{os.sep}{module.replace('.', os.sep)}"
+    for candidate in (f"{base}.py", f"{base}{os.sep}__init__.py"):
         if paths.is_file(candidate):
             return candidate
     return None

@@ -86,8 +86,7 @@ def _deploy(change: Change, plan: Plan, platform: Platform, revision: str, appli
     began = time.monotonic()
     root = builds_dir(plan.name)
     try:
-        build_dir = fuser.materialize(change.build, plan, root)
-        source = fuser.finalize(change.build, build_dir, revision, applied_at)
+        source = fuser.prepare(change.build, plan, root, revision, applied_at)
         platform.deploy(source)
     except FusionizerError as e:
         return Outcome(change, ChangeStatus.FAILED, str(e), time.monotonic() - began)

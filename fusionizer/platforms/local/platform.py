@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import requests
 
+from fusionizer import filecache
 from fusionizer.errors import PlatformError
 from fusionizer.platforms.base import (
     ANNOTATION_SPEC_HASH,
@@ -133,7 +134,7 @@ class LocalPlatform:
         spec_hash = source.config.get("metadata", {}).get("annotations", {}).get(ANNOTATION_SPEC_HASH, "")
         code = self.store.dir("code") / f"{source.name}-{spec_hash[:12]}-{uuid.uuid4().hex[:8]}"
         # Exactly the build dir: what belongs in it was decided when it was built.
-        shutil.copytree(source.path, code)
+        _stage_tree(Path(source.path), code)
         return code
 
     def _run_build_commands(
@@ -251,6 +252,24 @@ class LocalPlatform:
     def _process(self, name: str) -> Optional[ServingProcess]:
         raw = self.store.read("procs", name)
         return ServingProcess.from_json(raw) if raw else None
+
+
+def _stage_tree(build: Path, code: Path) -> None:
+    """``code``: a new directory holding the files of ``build``. The tasks' own files are
+    copied (a function may write to them); the fuser's (its runtime, manifest, entry module
+    and function.yaml, which it replaces and never rewrites) are linked: new files are the
+    slow part of a deploy on most filesystems."""
+    tasks = os.path.join(build, layout.TASKS_DIR, "")
+    for directory, _, files in os.walk(build):
+        target = os.path.normpath(os.path.join(code, os.path.relpath(directory, build)))
+        os.mkdir(target)
+        for name in files:
+            source = os.path.join(directory, name)
+            if source.startswith(tasks):
+                shutil.copy2(source, os.path.join(target, name))
+            else:
+                filecache.link_or_copy(source, os.path.join(target, name))
+    shutil.copymode(build, code)
 
 
 def _record(

@@ -17,7 +17,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Set
 
 from fusionizer import paths
 
@@ -26,10 +26,15 @@ class Store:
     def __init__(self, namespace: str, root: Optional[Path] = None) -> None:
         self.namespace = namespace
         self.root = root or paths.home() / "local" / namespace
+        self._made: Set[str] = set()
 
     def dir(self, kind: str) -> Path:
+        """``root/kind``, made once per store (a store lives for one command or one reconcile):
+        a deploy asks for its directories many times, and each ``mkdir`` costs a system call."""
         path = self.root / kind
-        path.mkdir(parents=True, exist_ok=True)
+        if kind not in self._made:
+            path.mkdir(parents=True, exist_ok=True)
+            self._made.add(kind)
         return path
 
     def records(self) -> Iterator[Dict[str, Any]]:

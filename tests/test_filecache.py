@@ -1,0 +1,137 @@
+"""The file cache: a digest is trusted only while the file's stat says nothing changed (an
+edit that keeps the size and restores the mtime is still seen), a file changed moments
+before it was read is not remembered, and values computed from content survive the process
+but never leak between callers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+
+from fusionizer import filecache
+from fusionizer.plan import documents, schema
+from fusionizer.plan.documents import load_file
+
+LATER = 2**62  # ns: a clock far past any file's ctime (year 2116), so every read is remembered
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache() -> Iterator[None]:
+    filecache.forget()
+    yield
+    filecache.forget()
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> List[str]:
+    """The files whose bytes the digest reads."""
+    seen: List[str] = []
+    original = filecache._sha256
+
+    def counting(path: str) -> bytes:
+        seen.append(path)
+        return original(path)
+
+    monkeypatch.setattr(filecache, "_sha256", counting)
+    return seen
+
+
+def later() -> int:
+    return LATER
+
+
+def test_a_digest_is_read_once_then_known_by_the_files_stat(tmp_path: Path, reads: List[str]) -> None:
+    f = tmp_path / "a.py"
+    f.write_text("A = 1\n")
+    first = filecache.digest(str(f), clock=later)
+    assert filecache.digest(str(f), clock=later) == first
+    assert reads == [str(f)]
+
+
+def test_an_edit_that_keeps_size_and_mtime_is_seen(tmp_path: Path, reads: List[str]) -> None:
+    f = tmp_path / "a.py"
+    f.write_text("A = 1\n")
+    before = os.stat(f)
+    first = filecache.digest(str(f), clock=later)
+    f.write_text("A = 2\n")  # same size
+    os.utime(f, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the mtime it had
+    assert os.stat(f).st_size == before.st_size and os.stat(f).st_mtime_ns == before.st_mtime_ns
+    assert filecache.digest(str(f), clock=later) != first  # the ctime moved: read again
+    assert len(reads) == 2
+
+
+def test_a_file_replaced_by_one_of_the_same_size_and_mtime_is_seen(tmp_path: Path) -> None:
+    f, other = tmp_path / "a.py", tmp_path / "b.py"
+    f.write_text("A = 1\n")
+    other.write_text("A = 2\n")
+    st = os.stat(f)
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+    first = filecache.digest(str(f), clock=later)
+    os.replace(other, f)  # as an editor saves: a new inode under the old name
+    assert filecache.digest(str(f), clock=later) != first
+
+
+def test_a_file_changed_moments_before_it_was_read_is_read_again(tmp_path: Path, reads: List[str]) -> None:
+    f = tmp_path / "a.py"
+    f.write_text("A = 1\n")
+    filecache.digest(str(f))  # the real clock: f changed within RACY_SECONDS
+    filecache.digest(str(f))
+    assert reads == [str(f), str(f)]
+    assert filecache.table("digests").get(str(f)) is None
+
+
+def test_digests_survive_the_process_and_a_damaged_cache_is_ignored(
+        tmp_path: Path, fusionizer_home: Path, reads: List[str]) -> None:
+    f = tmp_path / "a.py"
+    f.write_text("A = 1\n")
+    first = filecache.digest(str(f), clock=later)
+    filecache.save()
+    filecache.forget()  # as a new process
+    assert filecache.digest(str(f), clock=later) == first
+    assert reads == [str(f)]
+    for cached in (fusionizer_home / "cache").iterdir():
+        cached.write_bytes(b"not a cache")
+    filecache.forget()
+    assert filecache.digest(str(f), clock=later) == first
+    assert reads == [str(f), str(f)]
+
+
+def test_an_unwritable_cache_costs_only_time(tmp_path: Path, fusionizer_home: Path) -> None:
+    (fusionizer_home / "cache").write_text("a file where the directory would be")
+    f = tmp_path / "a.py"
+    f.write_text("A = 1\n")
+    first = filecache.digest(str(f), clock=later)
+    filecache.save()  # does not raise
+    filecache.forget()
+    assert filecache.digest(str(f), clock=later) == first
+
+
+def test_a_document_is_parsed_once_per_content_and_each_load_gets_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "function.yaml"
+    f.write_text("spec:\n  env:\n    - name: A\n      value: '1'\n")
+    first = load_file(f, "function.yaml")
+    parses: List[str] = []
+    monkeypatch.setattr(documents, "load_document", lambda text, file: parses.append(file))  # type: ignore[func-returns-value]
+    second = load_file(f, "tasks/a/function.yaml")
+    assert parses == [] and second.data == first.data and second.values == first.values
+    assert second.file == "tasks/a/function.yaml" and second.where(("spec", "env", 0)) == (3, 7)
+    second.data["spec"]["env"].append({"name": "B"})
+    assert load_file(f, "x").data == first.data  # a caller changing its copy changes no other
+
+
+def test_the_schema_verdict_is_kept_for_a_valid_plan_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("apiVersion: fusionizer.io/v1\nkind: FusionPlan\nmetadata: {name: demo}\nspec: {tasks: []}\n")
+    bad.write_text("apiVersion: fusionizer.io/v1\nkind: FusionPlan\nmetadata: {name: demo}\nspec: {tasks: 3}\n")
+    assert schema.check_schema(load_file(good, "good.yaml")) == []
+    first = schema.check_schema(load_file(bad, "bad.yaml"))
+    assert first
+    validated: List[object] = []
+    real = schema._validator()
+    monkeypatch.setattr(schema, "_validator", lambda: validated.append(1) or real)
+    assert schema.check_schema(load_file(good, "good.yaml")) == [] and validated == []
+    assert schema.check_schema(load_file(bad, "bad.yaml")) == first and validated
