@@ -66,7 +66,7 @@ def optimizer_class(root: Path, class_path: str, timeout_s: float = DEFAULT_TIME
     """The class ``class_path`` names, looked up next to the plan at ``root`` first."""
     module_name, _, attribute = class_path.partition(":")
     try:
-        module = within(timeout_s, lambda: import_module(root, module_name), f"importing {module_name}")
+        module = within(timeout_s, lambda: import_module(root, module_name, timeout_s / 2), f"importing {module_name}")
     except OptimizerError:
         raise
     except Exception as exc:  # the user's module may raise anything while it loads
@@ -98,30 +98,42 @@ def build(cls: type, spec: OptimizerSpec, timeout_s: float = DEFAULT_TIMEOUT_S) 
     return instance
 
 
-def import_module(root: Path, name: str) -> ModuleType:
+def import_module(root: Path, name: str, wait_s: float = DEFAULT_TIMEOUT_S) -> ModuleType:
     """``name``, from ``root`` when its top-level package is there, without leaving it in
-    ``sys.modules``; else the ordinary import."""
+    ``sys.modules``; else the ordinary import. Waits ``wait_s`` at most for another such
+    import to finish (one that overran its time limit holds the way until it ends)."""
     top = name.partition(".")[0]
     if not ((root / top).is_dir() or (root / f"{top}.py").is_file()):
         return importlib.import_module(name)
-    directory = os.path.normpath(str(root))
-    with _IMPORT_LOCK:
-        shadowed = {k: v for k, v in sys.modules.items() if k == top or k.startswith(top + ".")}
-        for key in shadowed:
-            del sys.modules[key]
-        before = set(sys.modules)
-        sys.path.insert(0, directory)
-        bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
-        try:
-            importlib.invalidate_caches()
-            return importlib.import_module(name)
-        finally:
-            sys.dont_write_bytecode = bytecode
-            sys.path.remove(directory)
-            for key in set(sys.modules) - before:
-                if _inside(sys.modules[key], directory):
-                    del sys.modules[key]
-            sys.modules.update(shadowed)
+    if not _IMPORT_LOCK.acquire(timeout=wait_s):
+        raise OptimizerError("timeout", (
+            f"cannot import {name}: another optimizer module is still being imported (it overran "
+            f"its time limit); try again once it is done, or restart the fusionizer"))
+    try:
+        return _import_isolated(os.path.normpath(str(root)), name, top)
+    finally:
+        _IMPORT_LOCK.release()
+
+
+def _import_isolated(directory: str, name: str, top: str) -> ModuleType:
+    """Import ``name`` with ``directory`` first on sys.path; then take every module loaded
+    from ``directory`` out of sys.modules again and put back what ``top`` shadowed."""
+    shadowed = {k: v for k, v in sys.modules.items() if k == top or k.startswith(top + ".")}
+    for key in shadowed:
+        del sys.modules[key]
+    before = set(sys.modules)
+    sys.path.insert(0, directory)
+    bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        importlib.invalidate_caches()
+        return importlib.import_module(name)
+    finally:
+        sys.dont_write_bytecode = bytecode
+        sys.path.remove(directory)
+        for key in set(sys.modules) - before:
+            if _inside(sys.modules[key], directory):
+                del sys.modules[key]
+        sys.modules.update(shadowed)
 
 
 def _inside(module: Optional[ModuleType], directory: str) -> bool:
