@@ -60,7 +60,7 @@ def run(plan: Plan) -> Any:
 
 def _given(plan: Plan) -> Any:
     from fusionizer.optimize.api import CallStats, OptimizerInput
-    from testing.synthetic import NOW
+    from testing.optimizing import NOW
 
     return OptimizerInput(plan, complete_groups(plan.groups, plan.tasks), CallStats(), NOW, NOW)
 

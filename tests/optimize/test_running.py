@@ -11,6 +11,7 @@ import pytest
 from fusionizer.optimize.api import OptimizerInput, Proposal, Reason
 from fusionizer.optimize.running import Action, compare, run_optimizer
 from fusionizer.plan.model import Group
+from testing import optimizing as op
 
 
 class Answers:
@@ -35,7 +36,7 @@ class Hangs:
 
 
 @pytest.fixture
-def given(op: Any) -> OptimizerInput:
+def given() -> OptimizerInput:
     plan = op.plan([op.task("a"), op.task("b"), op.task("c"), op.task("old", runtime="python:3.9")],
                    [Group(("a", "b"), "ab")])
     result: OptimizerInput = op.given(plan)

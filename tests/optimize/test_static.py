@@ -14,7 +14,7 @@ from fusionizer.optimize.running import run_optimizer
 from fusionizer.optimize.static import StaticOptimizer
 from fusionizer.plan.model import Group, Plan, ScheduleEntry, Task
 from fusionizer.plan.schedule import complete_groups, resolve_setup
-from testing.synthetic import NOW
+from testing.optimizing import NOW
 
 TASKS = ("a", "b", "c", "d")
 

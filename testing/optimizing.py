@@ -1,12 +1,12 @@
-"""Helpers for the optimizer tests: plans and call statistics built as values, no platform."""
+"""Optimizer inputs as values, for tests and bench_optimize: small plans and call statistics
+built by hand, and a large reproducible synthetic call graph. No platform, no files."""
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
-
-import pytest
 
 from fusionizer.optimize.api import CallStats, EdgeStats, OptimizerInput, TaskStats
 from fusionizer.plan.model import Group, Plan, Task
@@ -59,16 +59,29 @@ def grouping(groups: Iterable[Group]) -> List[Tuple[str, ...]]:
     return sorted(tuple(sorted(g.tasks)) for g in groups)
 
 
-class Helpers:
-    task = staticmethod(task)
-    plan = staticmethod(plan)
-    edge = staticmethod(edge)
-    stats = staticmethod(stats)
-    given = staticmethod(given)
-    grouping = staticmethod(grouping)
-    NOW = NOW
-
-
-@pytest.fixture(scope="session")
-def op() -> "type[Helpers]":
-    return Helpers
+def synthetic_input(tasks: int, edges: int, seed: int = 13) -> OptimizerInput:
+    """``tasks`` tasks, today in groups of five, and ``edges`` distinct caller -> callee edges:
+    call counts long-tailed (many cold), one in five concurrent, half of them crossing
+    functions (remote p50 a hop above the callee's own time)."""
+    rng = random.Random(seed)
+    names = [f"t{i}" for i in range(tasks)]
+    table = {n: Task(n, Path("/plan/tasks") / n, "main:handler", "python:3.11", {"spec": {}}) for n in names}
+    groups = tuple(Group(tuple(names[i:i + 5])) for i in range(0, tasks, 5))
+    plan = Plan("synthetic", Path("/plan/fusionizer.yaml"), table, groups)
+    pairs: Dict[Tuple[str, str], None] = {}
+    while len(pairs) < edges:
+        a, b = rng.sample(names, 2)
+        pairs.setdefault((a, b), None)
+    counts = [int(rng.paretovariate(1.2)) for _ in pairs]
+    total = sum(counts)
+    built: List[EdgeStats] = []
+    for (caller, callee), count in zip(pairs, counts):
+        sync = count if rng.random() > 0.2 else 0
+        remote = rng.random() < 0.5
+        own = rng.uniform(0.0002, 0.002)
+        p50 = own + (rng.uniform(0.0005, 0.003) if remote else 0.00002)
+        built.append(EdgeStats(caller, callee, count, 0 if remote else count, sync, p50, 2 * p50, count / total,
+                               p50 if remote else None, None if remote else p50))
+    served = {n: TaskStats(n, 100, 0.001, 0.002) for n in names}
+    stats = CallStats(tuple(sorted(built, key=lambda e: (e.caller, e.callee))), served)
+    return OptimizerInput(plan, complete_groups(groups, table), stats, NOW, NOW)
