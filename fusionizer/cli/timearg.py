@@ -1,4 +1,5 @@
-"""The ``--at TIME`` argument: an ISO 8601 instant, or ``+DURATION`` from now."""
+"""Time arguments: ``--at TIME`` (an ISO 8601 instant, or ``+DURATION`` from now) and
+``--since`` (a DURATION back from now, or an instant)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,24 @@ class _Time(click.ParamType[datetime]):
 
 
 TIME = _Time()
+
+
+class _Since(click.ParamType[datetime]):
+    """``--since``: a DURATION back from now (``10m``, as kubectl and docker take it) or an instant."""
+
+    name = "DURATION|TIME"
+
+    def convert(self, value: Any, param: Optional[click.Parameter], ctx: Optional[click.Context]) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        delta = parse_duration(text)
+        if delta is not None:
+            return datetime.now(timezone.utc) - delta
+        moment = parse_time(text)
+        if moment is None:
+            self.fail(f"'{text}' is neither a DURATION ({DURATION_HELP}) nor an ISO 8601 time", param, ctx)
+        return moment
+
+
+SINCE = _Since()

@@ -23,10 +23,9 @@ import subprocess
 import time
 import uuid
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
-
-import requests
+from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 from fusionizer.errors import PlatformError
 from fusionizer.platforms.base import (
@@ -43,6 +42,7 @@ from fusionizer.platforms.base import (
     spec_env,
 )
 from fusionizer.platforms.local import gateway_control, processes
+from fusionizer.platforms.local.logfile import read_log
 from fusionizer.platforms.local.processes import PendingStart, ServingProcess, StartFailed
 from fusionizer.platforms.local.store import Store
 from fusionizer.runtime import layout
@@ -52,6 +52,8 @@ _LOG_TAIL = 40
 
 
 class LocalPlatform:
+    kind = "local"
+
     def __init__(self, namespace: str = DEFAULT_NAMESPACE, store: Optional[Store] = None) -> None:
         self.namespace = namespace
         self.store = store or Store(namespace)
@@ -79,7 +81,7 @@ class LocalPlatform:
             message = f"Function wasn't ready in time: {e}"
             detail = _tail(log_file, offset)
             self._record_failure(source, f"{message}\n{detail}", code)
-            raise PlatformError(f"deploy of {name} failed: {e}", f"Logs:\n{detail}") from None
+            raise PlatformError(f"deploy of {name} failed: {e}", f"Logs ({_whole_log(name)}):\n{detail}") from None
         record = _record(source, self.namespace, code, STATE_READY, "", int(started.ready["port"]), server)
         return self._switch(name, record, code, started, server)
 
@@ -97,6 +99,8 @@ class LocalPlatform:
             gateway_control.stop_gateway(self.store)
 
     def invoke(self, function: FunctionRecord, task: str, request: InvokeRequest) -> InvokeResponse:
+        import requests  # only invoke needs it: the other commands start faster without
+
         if not function.http_port:
             raise PlatformError(f"function {function.name} has no HTTP port (state: {function.state})")
         headers = {**request.headers, layout.HEADER_TASK: task}
@@ -110,6 +114,11 @@ class LocalPlatform:
 
     def server_url(self) -> Optional[str]:
         return gateway_control.gateway_url(self.store)
+
+    def logs(self, name: str, since: Optional[datetime] = None, follow: bool = False) -> Iterator[str]:
+        if self.store.read("functions", name) is None:
+            raise PlatformError(f"no function {name} in namespace {self.namespace} of the local platform")
+        return read_log(self.store.root / "logs" / f"{name}.log", since, follow)
 
     def prepare(self) -> None:
         with gateway_control.running_gateway(self.store) as url:
@@ -155,7 +164,7 @@ class LocalPlatform:
             if done.returncode != 0:
                 raise PlatformError(
                     f"deploy of {name} failed: build command exited with {done.returncode}: {command}",
-                    f"Logs:\n{_tail(log_file, 0)}",
+                    f"Logs ({_whole_log(name)}):\n{_tail(log_file, 0)}",
                 )
         marker.write_text("\n".join(commands))
 
@@ -242,7 +251,7 @@ class LocalPlatform:
         if proc and processes.alive(proc.ref):
             return raw
         pid = proc.ref.pid if proc else "?"
-        message = f"function process (pid {pid}) is not running; see {self.store.log_file(name)}"
+        message = f"function process (pid {pid}) is not running; see `fusionizer logs {name}`"
         return {**raw, "status": {**status, "state": STATE_UNHEALTHY, "message": message}}
 
     def _process(self, name: str) -> Optional[ServingProcess]:
@@ -295,6 +304,10 @@ def _function_env(spec: Mapping[str, Any], server_url: Optional[str]) -> Dict[st
     if server_url:
         env[layout.ENV_SERVER_URL] = server_url
     return env
+
+
+def _whole_log(name: str) -> str:
+    return f"all of it: `fusionizer logs {name}`"
 
 
 def _tail(log_file: Path, offset: int) -> str:

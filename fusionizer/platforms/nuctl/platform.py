@@ -11,13 +11,15 @@ merges into ``metadata`` (command-line flags would override them; none are passe
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from datetime import datetime
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 import requests
 
 from fusionizer.errors import FusionizerError, PlatformError
 from fusionizer.platforms.base import FunctionRecord, FunctionSource, InvokeRequest, InvokeResponse, LogSink, Platform
 from fusionizer.platforms.nuctl.invoking import HttpInvoker, candidate_urls, request_headers
+from fusionizer.platforms.nuctl.logs import read_logs
 from fusionizer.platforms.nuctl.options import NuctlOptions
 from fusionizer.platforms.nuctl.output import (
     NO_FUNCTIONS,
@@ -47,6 +49,8 @@ class NuctlPlatform:
     (``$FUSIONIZER_NUCTL`` wins), ``deployTimeout``, ``readinessTimeout``,
     ``commandTimeout``, ``invokeTimeout`` (seconds) and ``serverUrl``.
     """
+
+    kind = "nuctl"
 
     def __init__(self, namespace: str, options: Mapping[str, Any]) -> None:
         if not namespace:
@@ -97,6 +101,9 @@ class NuctlPlatform:
 
     def prepare(self) -> None:
         """Nothing to start: the server functions call is the plan's ``serverUrl``."""
+
+    def logs(self, name: str, since: Optional[datetime] = None, follow: bool = False) -> Iterator[str]:
+        return read_logs(name, self.namespace, self.options, since, follow)
 
     # -- helpers ----------------------------------------------------------------------
 
