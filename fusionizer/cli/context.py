@@ -69,7 +69,9 @@ class Target:
             raise revision.error
         deployment = Deployment(revision.identity.name, self.platforms.claimed_by(revision.identity), None, revision)
         if announce:
-            click.echo(click.style(f"Warning: {deployment.broken_note()}", fg="yellow"), err=True)
+            click.echo(click.style(f"Warning: {deployment.broken_note()}:", fg="yellow"), err=True)
+            for error in revision.errors:
+                click.echo(click.style(f"  {error}", fg="yellow"), err=True)
         return deployment
 
     def describe(self, loaded: Loaded) -> str:
@@ -111,7 +113,7 @@ def unknown(kind: str, name: str, known: Iterable[str], where: str) -> Fusionize
     """``task 'pament' is not in plan demo; did you mean 'payment'?``, else the known names."""
     names = sorted(known)
     close = difflib.get_close_matches(name, names, n=3)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"{kind}s: {', '.join(names) or 'none'}"
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"known: {', '.join(names) or 'none'}"
     return FusionizerError(f"{kind} '{name}' is not {where}; {hint}")
 
 

@@ -29,7 +29,7 @@ def destroy(where: Target, yes: bool, output: str) -> None:
     """
     loaded = where.load()
     if not yes:
-        if not sys.stdin.isatty():
+        if not interactive():
             raise click.UsageError("destroy deletes every function of the plan: pass --yes to confirm.")
         names = sorted(owned(loaded.platform.list(), loaded.plan.name))
         if not names:
@@ -47,3 +47,8 @@ def destroy(where: Target, yes: bool, output: str) -> None:
     for name in names:
         click.echo(f"  - {name} deleted")
     click.echo(f"Destroyed {len(names)} function(s) of plan {loaded.plan.name}.")
+
+
+def interactive() -> bool:
+    """Can destroy ask? Only a terminal answers."""
+    return sys.stdin.isatty()
