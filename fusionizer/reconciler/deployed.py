@@ -198,7 +198,8 @@ def _env(spec: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def _flatten(value: Any, prefix: str = "") -> Dict[str, Any]:
-    if isinstance(value, Mapping) and value:
+    """Leaves by dotted path; an empty mapping inside is a leaf, the whole one is nothing."""
+    if isinstance(value, Mapping) and (value or not prefix):
         out: Dict[str, Any] = {}
         for key, item in value.items():
             out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
