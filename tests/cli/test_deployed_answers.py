@@ -70,7 +70,8 @@ def test_invoke_and_status_answer_from_what_is_deployed_when_the_source_is_broke
     captured = capsys.readouterr()
     answer = json.loads(captured.out)
     assert (answer["task"], answer["function"], answer["status"], answer["body"]) == ("taska", "demo-ab", 200, "8")
-    assert "the source is broken: the plan at git:" in captured.err and "is invalid" in captured.err
+    assert "the source is broken: the plan at " in captured.err and "is invalid" in captured.err
+    assert "task 'taska' is already in group" in captured.err  # the errors, as validate words them
 
     assert main(["status", "--git", str(repo)]) == 1
     captured = capsys.readouterr()
