@@ -69,7 +69,8 @@ class Target:
             raise revision.error
         deployment = Deployment(revision.identity.name, self.platforms.claimed_by(revision.identity), None, revision)
         if announce:
-            click.echo(click.style(f"Warning: {deployment.broken_note()}:", fg="yellow"), err=True)
+            click.echo(click.style(f"Warning: {deployment.broken_note()}; answering from what is deployed, "
+                                   f"the last good apply:", fg="yellow"), err=True)
             for error in revision.errors:
                 click.echo(click.style(f"  {error}", fg="yellow"), err=True)
         return deployment
@@ -95,7 +96,7 @@ class Deployment:
     def broken_note(self) -> str:
         assert self.refused is not None
         return (f"the source is broken: the plan at {self.refused.snapshot.short_revision} is invalid "
-                f"(`fusionizer validate` says why); answering from what is deployed, the last good apply")
+                f"(`fusionizer validate` says why)")
 
     def known_tasks(self, records: Dict[str, FunctionRecord]) -> Tuple[str, ...]:
         if self.tasks is not None:

@@ -38,7 +38,7 @@ def status(where: Target, output: str) -> None:
     deployment = where.deployed(announce=False)  # the error at the end says it
     _show(deployment, output)
     if deployment.refused is not None:
-        raise FusionizerError(f"{deployment.broken_note()}; the functions listed keep serving")
+        raise FusionizerError(f"{deployment.broken_note()}; the functions listed keep serving the last good revision")
 
 
 def _show(deployment: Deployment, output: str) -> None:
