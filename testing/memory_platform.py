@@ -76,6 +76,9 @@ class MemoryPlatform:
     def server_url(self) -> Optional[str]:
         return self.server
 
+    def routes_calls(self) -> bool:
+        return self.server is not None
+
     def prepare(self) -> None:
         with self._cond:
             self._log("prepare")

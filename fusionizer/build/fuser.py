@@ -115,6 +115,10 @@ def _config(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:
     spec = merging.merge_specs([t.config.get("spec") or {} for t in tasks])
     spec["runtime"] = tasks[0].runtime
     spec["handler"] = layout.ENTRY_HANDLER
+    runtime_commands = _runtime_commands(tasks)
+    if runtime_commands:
+        build = spec.setdefault("build", {})
+        build["commands"] = merging.merge_commands([runtime_commands, build.get("commands") or []])
     labels = merging.merge_labels([t.config.get("metadata") or {} for t in tasks])
     labels.update(label_selector(plan.name))
     return {
@@ -125,6 +129,12 @@ def _config(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:
         },
         "spec": spec,
     }
+
+
+def _runtime_commands(tasks: List[Task]) -> List[str]:
+    """What the runtime needs beyond Nuclio's Python image (the standard library, msgpack
+    and nuclio-sdk): requests, for a task that takes a requests_session."""
+    return [layout.REQUESTS_BUILD_COMMAND] if any(t.takes_session for t in tasks) else []
 
 
 def _manifest(plan: Plan, function: str, tasks: List[Task]) -> layout.Manifest:
@@ -140,11 +150,11 @@ def _task_files(plan_root: Path, tasks: List[Task]) -> List[BuildFile]:
     plan_tree = Tree(plan_root)
     for task in tasks:
         prefix = f"{layout.TASKS_DIR}/{task.name}"
-        files.extend(BuildFile(f"{prefix}/{rel}", source) for rel, source in _content(plan_tree, task))
+        files.extend(BuildFile(f"{prefix}/{rel}", source) for rel, source in task_content(plan_tree, task))
     return files
 
 
-def _content(plan_tree: Tree, task: Task) -> List[Tuple[str, str]]:
+def task_content(plan_tree: Tree, task: Task) -> List[Tuple[str, str]]:
     """The task's files by the ignore rule, exactly as a directory source's revision sees them."""
     tree, start = plan_tree.locate(task.path)
     try:

@@ -132,6 +132,8 @@ def _outcome_line(outcome: Outcome) -> str:
 
 def _report(result: ApplyResult, dry_run: bool) -> None:
     click.echo(render.setup_line(result.planned))
+    for line in render.warning_lines(result.planned):
+        click.echo(line)
     if dry_run:
         for line in render.change_lines(result.planned.changes):
             click.echo(line)

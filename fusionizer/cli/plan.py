@@ -50,7 +50,7 @@ def plan(ctx: click.Context, where: Target, output: str, with_diff: bool, detail
     else:
         click.echo(f"Planning {where.describe(loaded)}")
         click.echo(render.setup_line(result))
-        for line in render.change_lines(result.changes, details):
+        for line in render.warning_lines(result) + render.change_lines(result.changes, details):
             click.echo(line)
         click.echo(render.summary_line(result.summary))
     if detailed_exitcode and result.has_changes:
@@ -84,5 +84,6 @@ def plan_json(result: PlanResult, details: Optional[Dict[str, Details]] = None) 
         "plan": result.plan.name,
         "changes": changes,
         "summary": result.summary,
+        "warnings": list(result.warnings),
         "setup": {"entry": result.setup.entry, "nextDue": render.iso(result.setup.next_due) if result.setup.next_due else None},
     }

@@ -24,6 +24,9 @@ class Task:
     handler: str  # "module:function", as in function.yaml (default "main:handler")
     runtime: str  # normalised, e.g. "python:3.9"
     config: Mapping[str, Any] = field(compare=False, hash=False)  # parsed function.yaml
+    # handler(context, event, requests_session): needs requests in the image. True also when
+    # the handler is not a plain def (its parameters cannot be read without running code).
+    takes_session: bool = False
 
 
 @dataclass(frozen=True)

@@ -206,12 +206,13 @@ def read_task(name: str, directory: Path, paths: Paths, at: JsonPath, out: List[
         )))
         return None
     runtime = _check_runtime(config, out)
-    handler = _check_handler(config, directory, paths, out)
+    checked = _check_handler(config, directory, paths, out)
     _check_env(config, out)
     _check_build_commands(config, out)
-    if runtime is None or handler is None:
+    if runtime is None or checked is None:
         return None
-    return TaskSource(Task(name, directory, handler, runtime, config.data), config, at)
+    handler, takes_session = checked
+    return TaskSource(Task(name, directory, handler, runtime, config.data, takes_session), config, at)
 
 
 def _check_runtime(config: Document, out: List[Diagnostic]) -> Optional[str]:
@@ -253,7 +254,10 @@ def _runtime_verdict(config: Document, raw: str, out: List[Diagnostic]) -> Optio
     return runtime
 
 
-def _check_handler(config: Document, directory: Path, paths: Paths, out: List[Diagnostic]) -> Optional[str]:
+def _check_handler(
+    config: Document, directory: Path, paths: Paths, out: List[Diagnostic]
+) -> Optional[Tuple[str, bool]]:
+    """(handler, whether it takes a requests_session), or None when it is unusable."""
     raw = config.get(("spec", "handler"))
     at: JsonPath = ("spec", "handler")
     if raw is None:
@@ -275,7 +279,8 @@ def _check_handler(config: Document, directory: Path, paths: Paths, out: List[Di
             f"{paths.show(directory)}; {fix}"
         ), key=at == ("spec",)))
         return None
-    return raw if _check_function(config, at, source, function, paths, out) else None
+    takes_session = _check_function(config, at, source, function, paths, out)
+    return None if takes_session is None else (raw, takes_session)
 
 
 def _module_file(directory: Path, module: str) -> Optional[Path]:
@@ -288,25 +293,30 @@ def _module_file(directory: Path, module: str) -> Optional[Path]:
 
 def _check_function(
     config: Document, at: JsonPath, source: Path, function: str, paths: Paths, out: List[Diagnostic],
-) -> bool:
+) -> Optional[bool]:
+    """None when the handler is missing or cannot be called, else whether it takes a
+    requests_session (True when it is not a def: its parameters are unknown)."""
     tree = _parse_module(source, paths, out)
     if tree is None:
-        return False
+        return None
     binding = _top_level_binding(tree, function)
     if binding is None:
         out.append(config.diagnostic(at, (
             f"{paths.show(source)} defines no top-level {function!r}; define `def {function}(context, event):` "
             f"there or fix spec.handler"
         ), key=at == ("spec",)))
-        return False
-    if isinstance(binding, (ast.FunctionDef, ast.AsyncFunctionDef)) and not _callable_as_handler(binding.args):
+        return None
+    if not isinstance(binding, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return True
+    if not _callable_as_handler(binding.args):
         out.append(Diagnostic(
             f"handler {function!r} cannot be called as {function}(context, event) or "
             f"{function}(context, event, requests_session); fix its parameters",
             paths.show(source), binding.lineno, binding.col_offset + 1,
         ))
-        return False
-    return True
+        return None
+    # As the runtime decides it: three or more positional parameters.
+    return len(binding.args.posonlyargs) + len(binding.args.args) >= 3
 
 
 def _parse_module(source: Path, paths: Paths, out: List[Diagnostic]) -> Optional[ast.Module]:

@@ -150,6 +150,10 @@ class Platform(Protocol):
     # configured or running now. A question: it starts nothing.
     def server_url(self) -> Optional[str]: ...
 
+    # Whether calls between functions have a Fusionizer server to go through: a configured
+    # one, or one the platform runs itself (the local gateway, started by ``prepare``).
+    def routes_calls(self) -> bool: ...
+
     # Start what deploys and the functions around them need (the local platform's gateway);
     # idempotent and cheap when all runs. Called by apply before it deploys, never by plan.
     # Each deploy gives the function the server's URL itself (env FUSIONIZER_SERVER_URL).

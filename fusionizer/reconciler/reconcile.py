@@ -14,9 +14,10 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from fusionizer.build import fuser
+from fusionizer.build.calls import cross_function_calls
 from fusionizer.build.fuser import GroupBuild
 from fusionizer.plan.model import Plan
 from fusionizer.plan.schedule import Setup, resolve_setup
@@ -51,6 +52,7 @@ class PlanResult:
     anchor: datetime
     anchor_is_new: bool  # no apply of this schedule yet: the anchor is "now"
     changes: List[Change]
+    warnings: Tuple[str, ...] = ()  # about the setup, e.g. calls that need a missing server
 
     @property
     def summary(self) -> Dict[str, int]:
@@ -99,7 +101,18 @@ def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[
         build = fuser.describe(plan, group)
         desired[build.function] = build
     actual = owned(platform.list(), plan.name)
-    return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual, platform.server_url()))
+    warnings = _warnings(plan, setup, platform)
+    return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual, platform.server_url()), warnings)
+
+
+def _warnings(plan: Plan, setup: Setup, platform: Platform) -> Tuple[str, ...]:
+    if platform.routes_calls():
+        return ()
+    return tuple(
+        f"{call.describe()} in another function, but no Fusionizer server is set "
+        f"(spec.platform.serverUrl): that call will be answered 503; set serverUrl or fuse them"
+        for call in cross_function_calls(plan, setup.groups)
+    )
 
 
 def apply(

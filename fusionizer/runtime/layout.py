@@ -21,6 +21,13 @@ TASKS_DIR = "tasks"
 # Env var the platform sets on every function: base URL of the Fusionizer server (gateway).
 ENV_SERVER_URL = "FUSIONIZER_SERVER_URL"
 
+# Nuclio's Python image holds only the standard library, msgpack and nuclio-sdk. A function
+# with a task taking a requests_session gets this build command first: it installs requests
+# unless the image already has it (so a base image with requests needs no index at all).
+REQUESTS_BUILD_COMMAND = (
+    "python3 -c 'import requests' 2>/dev/null || python3 -m pip install 'requests>=2.28,<3'"
+)
+
 HEADER_TASK = "Task-Name"
 HEADER_SERVER_ADDRESS = "Fusionizer-Server-Address"
 HEADER_SERVER_URL = "Fusionizer-Server-Url"

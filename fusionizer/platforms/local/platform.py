@@ -115,6 +115,9 @@ class LocalPlatform:
     def server_url(self) -> Optional[str]:
         return gateway_control.gateway_url(self.store)
 
+    def routes_calls(self) -> bool:
+        return True  # its own gateway, started on demand
+
     def logs(self, name: str, since: Optional[datetime] = None, follow: bool = False) -> Iterator[str]:
         if self.store.read("functions", name) is None:
             raise PlatformError(f"no function {name} in namespace {self.namespace} of the local platform")
