@@ -60,6 +60,7 @@ from .layout import (
     MANIFEST,
 )
 from .routing import Router, ServerAddress, contract_url, server_address
+from .trust import ENV_SECRET, caller_token, enter_request, outbound_headers
 
 # Nuclio's wrapper accepts exactly these handler strings (``_load_entrypoint_from_handler``).
 HANDLER_PATTERN = re.compile(HANDLER_REGEX)
@@ -197,6 +198,11 @@ class Dispatcher:
         env = os.environ if environ is None else environ
         self.manifest = manifest
         self._default = server_address(env.get(ENV_SERVER_URL, ""))
+        secret = env.get(ENV_SECRET, "")
+        # With a secret, only the configured server is trusted: request headers naming
+        # another one (a caller's own listener) are overridden, never followed.
+        self._secret = secret.encode() if secret and self._default is not None else None
+        self._token = caller_token(self._secret) if self._secret else None
         self._router = Router(frozenset(t.name for t in manifest.tasks), self._default)
         self._known_servers: Dict[Tuple[Optional[str], Optional[str]], ServerAddress] = {}
         self._traces: Deque[TraceEdge] = collections.deque(maxlen=TRACE_LIMIT)
@@ -341,6 +347,7 @@ class Dispatcher:
         task = self._tasks.get(name) if isinstance(name, str) else None
         if task is None:
             return self._no_such_task(name)
+        enter_request(headers)
         self._give_server_headers(headers, canonical=False)
         return task.invoke(event)
 
@@ -358,6 +365,10 @@ class Dispatcher:
         )
 
     def _give_server_headers(self, headers: Dict[str, Any], canonical: bool) -> None:
+        if self._secret is not None and self._default is not None:
+            headers[HEADER_SERVER_ADDRESS] = self._default.host
+            headers[HEADER_SERVER_URL] = self._default.url
+            return
         address = headers.get(HEADER_SERVER_ADDRESS)
         url = headers.get(HEADER_SERVER_URL)
         if not canonical:
@@ -409,6 +420,15 @@ class Dispatcher:
         target = self._tasks[task]
         self._give_server_headers(event.headers, canonical=True)
         return result_from_call(target.run, event, getattr(target.context, "logger", None))
+
+    def proving_secret(self, server: ServerAddress) -> Optional[bytes]:
+        """The secret ``server`` must prove it knows before a call is sent to it (None: no
+        proof asked, for servers other than the configured one or without a secret)."""
+        return self._secret if self._secret is not None and server == self._default else None
+
+    def outbound(self, server: ServerAddress) -> Dict[str, str]:
+        """Headers a call to ``server`` carries: the hop count, the caller token if proven."""
+        return outbound_headers(self._token if self.proving_secret(server) is not None else None)
 
     def record(self, caller: str, callee: str, local: bool, started: float, duration: float) -> None:
         self._traces.append(TraceEdge(caller, callee, local, duration, started))

@@ -41,11 +41,13 @@ from typing import Any, Callable, Dict, Generic, List, Mapping, Optional, Protoc
 
 import nuclio_sdk
 import requests
+import requests.adapters
 import requests.compat
 import requests.cookies
 import requests.models
 import requests.utils
 import urllib3
+import urllib3.connection
 from requests.cookies import RequestsCookieJar
 from requests.structures import CaseInsensitiveDict
 
@@ -54,6 +56,7 @@ from .events import JSON_CONTENT_TYPE, build_event
 from .headers import canonical_token, get_header
 from .layout import HEADER_PLAN, HEADER_SERVER_ADDRESS, HEADER_SERVER_URL, HEADER_TASK
 from .routing import Route, Router, ServerAddress
+from .trust import ProvingConnection, ProvingHTTPSConnection, prove_server
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 NUCLIO_TARGET_HEADER = "X-Nuclio-Target"
@@ -100,6 +103,10 @@ class CallLink(Protocol):
     def plan(self) -> str: ...
 
     def call_local(self, task: str, event: Any) -> HttpResult: ...
+
+    def proving_secret(self, server: ServerAddress) -> Optional[bytes]: ...
+
+    def outbound(self, server: ServerAddress) -> Dict[str, str]: ...
 
     def record(self, caller: str, callee: str, local: bool, started: float, duration: float) -> None: ...
 
@@ -329,6 +336,10 @@ class InterceptingSession(requests.Session):
         self._fz_link = link
         self._fz_caller = caller
         self._fz_cache: Tuple[Any, int, Dict[str, str]] = (None, 0, {})
+        server = link.router.server()
+        secret = link.proving_secret(server) if server is not None else None
+        if server is not None and secret is not None:
+            self.mount(server.url + "/", _ProvingAdapter(secret))
 
     def _fz_session_headers(self) -> Dict[str, str]:
         """This session's headers, canonical and validated (cached while unchanged)."""
@@ -377,6 +388,7 @@ class InterceptingSession(requests.Session):
                     return response
         if route is not None:
             url, headers = route.remote_url, _with_server_headers(headers, route.server, self._fz_link.plan)
+            headers.update(self._fz_link.outbound(route.server))
         started, begin = time.time(), time.perf_counter()
         try:
             return super().request(
@@ -539,19 +551,30 @@ def platform_response(result: HttpResult, method: str) -> Any:
     return _platform_response(result.status, headers, b"" if method == "HEAD" else result.body)
 
 
-def call_server(server: ServerAddress, task: str, event: Any, timeout: Any, plan: str = "") -> Any:
+def _server_connection(url: str, timeout: Any, secret: Optional[bytes]) -> http.client.HTTPConnection:
+    parts = urllib.parse.urlsplit(url)
+    https = parts.scheme == "https"
+    if secret is not None:
+        proving = ProvingHTTPSConnection if https else ProvingConnection
+        return proving(parts.netloc, secret, timeout=timeout)
+    plain = http.client.HTTPSConnection if https else http.client.HTTPConnection
+    return plain(parts.netloc, timeout=timeout)
+
+
+def call_server(
+    server: ServerAddress, task: str, event: Any, timeout: Any, plan: str = "", link: Optional[CallLink] = None
+) -> Any:
     """``call_function`` through the Fusionizer server: ``{method} {base}/<task>[path]``
     with ``Task-Name``; otherwise the sdk's exact request and response handling, except
     that the caller's event is not mutated."""
     parts = urllib.parse.urlsplit(server.url)
-    connection_class = (
-        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    )
-    connection = connection_class(parts.netloc, timeout=timeout)
+    connection = _server_connection(server.url, timeout, link.proving_secret(server) if link else None)
     body, content_type = _platform_body(event)
     headers = _sdk_headers(task, event, content_type, server)
     if plan:
         headers.setdefault(HEADER_PLAN, plan)
+    if link is not None:
+        headers.update(link.outbound(server))
     # The server routes on /<task> and forwards the rest as the function's path, so the
     # callee sees the event's path, as with Nuclio's own call_function.
     below = _event_path(event)
@@ -599,7 +622,7 @@ class InterceptingPlatform(nuclio_sdk.Platform):  # type: ignore[misc]  # sdk is
                 return super().call_function(
                     function_name, event, node, timeout, service_name_override
                 )
-            return call_server(server, function_name, event, timeout, link.plan)
+            return call_server(server, function_name, event, timeout, link.plan, link)
         finally:
             link.record(self._fz_caller, function_name, False, started, time.perf_counter() - begin)
 
@@ -614,3 +637,25 @@ class InterceptingPlatform(nuclio_sdk.Platform):  # type: ignore[misc]  # sdk is
         result = link.call_local(task, callee_event)
         link.record(self._fz_caller, task, True, started, time.perf_counter() - begin)
         return platform_response(result, callee_event.method)
+
+
+class _ProvingAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter for the configured server: each new connection is proven first."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._fz_secret = secret  # read by init_poolmanager, which HTTPAdapter.__init__ calls
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        secret = self._fz_secret
+
+        class Connection(urllib3.connection.HTTPConnection):
+            def connect(self) -> None:
+                super().connect()
+                prove_server(self.sock, f"{self.host}:{self.port}", secret)
+
+        class Pool(urllib3.HTTPConnectionPool):
+            ConnectionCls = Connection
+
+        self.poolmanager.pool_classes_by_scheme = {**self.poolmanager.pool_classes_by_scheme, "http": Pool}

@@ -3,7 +3,10 @@
 Needs nothing but Python. A deploy copies the build dir into the store, runs its build
 commands (once per distinct command list), starts the local processor and waits until it
 is ready; only then does it replace the process that served the function before, so a
-broken update leaves the old version serving. Functions outlive the CLI call.
+broken update leaves the old version serving. The old process is stopped only after the
+namespace's gateway has switched its routes to the new one and finished the requests it
+had sent to the old (``gateway_control.drain``): a redeploy drops no call. Functions
+outlive the CLI call.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from fusionizer.platforms.base import (
 from fusionizer.platforms.local import gateway_control, processes
 from fusionizer.platforms.local.processes import ProcessRef, StartFailed
 from fusionizer.platforms.local.store import Store
-from fusionizer.runtime import layout
+from fusionizer.runtime import layout, trust
 
 DEFAULT_READY_TIMEOUT = 60.0
 _LOG_TAIL = 40
@@ -72,10 +75,10 @@ class LocalPlatform:
 
     def delete(self, name: str) -> None:
         proc = self.store.read("procs", name)
-        if proc:
-            processes.stop(ProcessRef.from_json(proc))
-        self._reap_pending(name)
         self.store.remove("functions", name)
+        if proc:
+            self._retire(proc)
+        self._reap_pending(name)
         self.store.remove("procs", name)
         if proc and proc.get("code"):
             shutil.rmtree(proc["code"], ignore_errors=True)
@@ -150,8 +153,9 @@ class LocalPlatform:
         def remember(ref: ProcessRef) -> None:
             self.store.write("pending", name, {**pending, "process": ref.to_json()})
 
+        env = {**_function_env(spec), trust.ENV_SECRET: gateway_control.secret(self.store).decode()}
         try:
-            started = processes.start(argv, _function_env(spec), code, log_file, ready_file, timeout, remember)
+            started = processes.start(argv, env, code, log_file, ready_file, timeout, remember)
         finally:
             self.store.remove("pending", name)
         return started
@@ -164,10 +168,16 @@ class LocalPlatform:
         self.store.write("procs", name, {**started.ref.to_json(), "port": port, "code": str(code)})
         self.store.write("functions", name, record)
         if old and int(old.get("pid") or 0) != started.ref.pid:
-            processes.stop(ProcessRef.from_json(old))
+            self._retire(old)
             if old.get("code") and old["code"] != str(code):
                 shutil.rmtree(old["code"], ignore_errors=True)
         return FunctionRecord.from_nuctl(record)
+
+    def _retire(self, proc: Mapping[str, Any]) -> None:
+        """Stop a function process no record routes to any more, once the gateway drained it."""
+        if proc.get("port"):
+            gateway_control.drain(self.store, [f"http://127.0.0.1:{int(proc['port'])}"])
+        processes.stop(ProcessRef.from_json(proc))
 
     def _record_failure(self, source: FunctionSource, message: str, code: Path) -> None:
         # No process runs the failed version: its staged copy goes in every case.
