@@ -8,14 +8,19 @@ uvicorn with httptools (and uvloop where installed) is the production stack; on 
   httptools) and a deadline for it (:class:`Limits.head_timeout`): a client that trickles
   its headers, or connects and sends nothing, is closed instead of holding a connection;
 - ``Server: uvicorn`` and ``Date`` left out, so a function's answer passes through as it was;
-- in-flight requests finish on SIGTERM (graceful shutdown), new ones are refused.
+- in-flight requests finish on SIGTERM or SIGINT (graceful shutdown), new ones are
+  refused, and the process then returns normally (uvicorn would re-raise the signal,
+  ending the process before the caller's own clean-up).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import socket
-from typing import Any, Callable, Optional, Type
+import threading
+from typing import Any, Callable, Iterator, Optional, Type
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -120,18 +125,37 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-class _Server(uvicorn.Server):
+class Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, on_ready: Optional[Callable[[], None]]) -> None:
         super().__init__(config)
         self._on_ready = on_ready
+        self.received: Optional[int] = None  # the signal that stopped it, if any
 
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
         if self._on_ready is not None and not self.should_exit:
             self._on_ready()
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
-def server(app: Any, limits: Limits, on_ready: Optional[Callable[[], None]] = None) -> uvicorn.Server:
+    def _stop(self, sig: int, frame: Any) -> None:
+        if self.received is not None and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C: do not wait for in-flight requests
+        self.received = self.received or sig
+        self.should_exit = True
+
+
+def server(app: Any, limits: Limits, on_ready: Optional[Callable[[], None]] = None) -> Server:
     """A uvicorn server for ``app``; run it with ``await server.serve(sockets=[listen(...)])``."""
     config = uvicorn.Config(
         app,
@@ -147,4 +171,4 @@ def server(app: Any, limits: Limits, on_ready: Optional[Callable[[], None]] = No
         server_header=False,
         date_header=False,
     )
-    return _Server(config, on_ready)
+    return Server(config, on_ready)

@@ -1,0 +1,76 @@
+"""``fusionizer serve``: the Fusionizer server (API, gateway and reconcile loop in one process).
+
+The server stack (uvicorn, Starlette, prometheus-client) is imported only when the command
+runs, so every other command starts without it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from fusionizer.cli.context import Target, source_options
+from fusionizer.errors import FusionizerError
+
+
+@click.command("serve", short_help="Run the Fusionizer server: HTTP API, gateway and reconcile loop.")
+@source_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--public-url", metavar="URL",
+              help="URL functions use to reach this server (nuctl serverUrl default) [default: this address; "
+                   "in a cluster its Service].")
+@click.option("--token-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Bearer token for deploys, deletes, invocations and /-/status (also: env FUSIONIZER_TOKEN).")
+@click.option("--webhook-secret-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Secret of GitHub/GitLab webhooks to /-/webhook (also: env FUSIONIZER_WEBHOOK_SECRET).")
+@click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(min=0.1), metavar="S",
+              help="Seconds between polls of --git (a webhook or hook makes them a fallback).")
+@click.option("--resync", default=60.0, show_default=True, type=click.FloatRange(min=0), metavar="S",
+              help="Seconds between drift checks (0: never).")
+@click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="How many functions to deploy at once.")
+@click.option("--no-prune", is_flag=True, help="Keep functions that are no longer in the plan.")
+@click.option("-v", "--verbose", is_flag=True, help="Also log runs that found nothing to do.")
+def serve(where: Target, host: str, port: int, public_url: Optional[str], token_file: Optional[Path],
+          webhook_secret_file: Optional[Path], interval: float, resync: float, parallel: int, no_prune: bool,
+          verbose: bool) -> None:
+    """Serve the original Fusionizer API (PUT/DELETE/GET/POST /TASK), route calls between
+    tasks in different functions, and reconcile continuously like `watch`.
+
+    PUT and DELETE change the plan's directory and answer once the change serves; on a
+    --git source they answer 409 (git decides). Operations: /-/healthz, /-/status,
+    /-/metrics (Prometheus), /-/webhook.
+    """
+    from fusionizer.loop.looping import LoopSettings
+    from fusionizer.reconciler.reconcile import Options
+    from fusionizer.server import main
+    from fusionizer.sources import open_source
+
+    token = _secret(token_file, "FUSIONIZER_TOKEN", "--token-file")
+    webhook = _secret(webhook_secret_file, "FUSIONIZER_WEBHOOK_SECRET", "--webhook-secret-file")
+    source = open_source(where.plan_file, where.git_url, where.ref, where.plan_path if where.git_url else None)
+    config = main.ServeConfig(
+        host=host, port=port, public_url=public_url, token=token,
+        webhook_secret=webhook.encode() if webhook else None,
+        loop=LoopSettings(poll_interval=interval if where.git_url else None, resync_interval=resync or None),
+        options=Options(parallel=parallel, prune=not no_prune), verbose=verbose,
+    )
+    code = main.run(source, where.kind_for, config)
+    if code:
+        click.get_current_context().exit(code)
+
+
+def _secret(path: Optional[Path], env: str, option: str) -> Optional[str]:
+    if path is not None:
+        try:
+            value = path.read_text().strip()
+        except OSError as e:
+            raise FusionizerError(f"cannot read {option} {path}: {e.strerror}") from None
+        if not value:
+            raise FusionizerError(f"{option} {path} is empty")
+        return value
+    return os.environ.get(env) or None

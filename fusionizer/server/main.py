@@ -1,0 +1,141 @@
+"""Assembling ``fusionizer serve``: the loop, the gateway, the API, one uvicorn process.
+
+The loop runs on its own thread; uvicorn serves in the main thread until SIGTERM or
+Ctrl-C, then in-flight requests finish, the run in progress finishes, and it exits (0 on
+SIGTERM, 130 on Ctrl-C, as ``watch``).
+
+Where functions find the server (``serverUrl`` on nuctl, unless the plan sets one): in a
+cluster (``KUBERNETES_SERVICE_HOST`` set) its Service, ``http://SERVICE.NAMESPACE.svc:PORT``
+(``FUSIONIZER_SERVICE_NAME``, default ``fusionizer``; the pod's namespace); elsewhere
+``--public-url``, default this server's own address. The gateway reaches functions at
+their internal invocation URL in a cluster, their external one elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from fusionizer.errors import FusionizerError
+from fusionizer.gateway import serving
+from fusionizer.gateway.app import Gateway, Settings
+from fusionizer.gateway.routes import RoutingTable
+from fusionizer.loop.looping import LoopSettings
+from fusionizer.plan.model import Plan
+from fusionizer.platforms.base import FunctionRecord, Platform
+from fusionizer.platforms.factory import make_platform
+from fusionizer.platforms.nuctl.invoking import candidate_urls
+from fusionizer.platforms.routes import Address
+from fusionizer.reconciler.reconcile import Options
+from fusionizer.server.app import Server, ServeSettings
+from fusionizer.server.control import LOG, Controller, ServeRunner
+from fusionizer.server.metrics import Metrics
+from fusionizer.sources.base import PollableSource
+
+_SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 0}
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    host: str
+    port: int
+    public_url: Optional[str]
+    token: Optional[str]
+    webhook_secret: Optional[bytes]
+    loop: LoopSettings
+    options: Options
+    verbose: bool = False
+
+
+def in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def server_url(config: ServeConfig) -> str:
+    """The URL functions are given to reach this server."""
+    if config.public_url:
+        return config.public_url.rstrip("/")
+    if in_cluster():
+        service = os.environ.get("FUSIONIZER_SERVICE_NAME", "fusionizer")
+        return f"http://{service}.{_pod_namespace()}.svc:{config.port}"
+    host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+    return f"http://{host}:{config.port}"
+
+
+def _pod_namespace() -> str:
+    try:
+        return _SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        return os.environ.get("POD_NAMESPACE", "default")
+
+
+def function_address(cluster: bool) -> Address:
+    def address(record: FunctionRecord) -> Optional[str]:
+        if cluster and record.internal_urls:
+            return "http://" + record.internal_urls[0]
+        urls = candidate_urls(record)
+        return urls[0] if urls else None
+
+    return address
+
+
+def platform_with_server(kind_for: Callable[[Plan], str], url: str) -> Callable[[Plan], Platform]:
+    """Platforms as the plan says, with ``serverUrl`` defaulting to this server on nuctl."""
+
+    def platform_for(plan: Plan) -> Platform:
+        kind = kind_for(plan)
+        options = dict(plan.platform.options)
+        if kind == "nuctl" and not options.get("serverUrl"):
+            options["serverUrl"] = url
+        return make_platform(kind, plan.platform.namespace, options)
+
+    return platform_for
+
+
+def run(source: PollableSource, kind_for: Callable[[Plan], str], config: ServeConfig) -> int:
+    """Serve until a signal; returns the exit status."""
+    _setup_logging(config.verbose)
+    url = server_url(config)
+    try:
+        sock = serving.listen(config.host, config.port)
+    except OSError as exc:
+        raise FusionizerError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
+    table = RoutingTable()
+    metrics = Metrics(lambda task: bool(table.lookup(task, None).target or table.lookup(task, None).plans))
+    runner = ServeRunner(source, platform_with_server(kind_for, url), config.options)
+    controller = Controller(runner, config.loop, table, function_address(in_cluster()), on_run=metrics.observe_run)
+    secret = os.environ.get("FUSIONIZER_SERVER_SECRET", "").encode() or None
+    gateway = Gateway(table, Settings(secret=secret, server_url=url, invoke_token=config.token),
+                      observe=metrics.observe_request)
+    app = Server(controller, gateway, metrics, ServeSettings(config.token, config.webhook_secret))
+    if config.token is None and config.host not in ("127.0.0.1", "localhost", "::1"):
+        LOG.warning(f"serving on {config.host} without a token: anyone who reaches it may deploy and invoke")
+    watched = controller.start()
+    bound = sock.getsockname()[1]
+    server = serving.server(app, gateway.settings.limits, on_ready=lambda: LOG.info(
+        f"serving {source.describe()} on http://{config.host}:{bound} (functions call {url}); "
+        f"watching {watched}; Ctrl-C to stop"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        LOG.info("stopping: the run in progress finishes first")
+        controller.stop()
+        gateway.close()
+    LOG.info("stopped")
+    return EXIT_CODES.get(server.received or signal.SIGTERM, 0)
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    for name in ("fusionizer.loop", "fusionizer.serve"):
+        log = logging.getLogger(name)
+        log.handlers[:] = [handler]
+        log.setLevel(logging.DEBUG if verbose else logging.INFO)
+        log.propagate = False
