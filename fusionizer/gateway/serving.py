@@ -39,7 +39,8 @@ class _HardenedProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._fz_in_head = True
-        self._fz_head_bytes = 0
+        self._fz_head_bytes = 0  # bytes received while in a head (bounds a head still arriving)
+        self._fz_head_size = 0  # size of the head parsed so far
         self._fz_refused = False
         self._fz_timer: Optional[asyncio.TimerHandle] = None
         super().connection_made(transport)
@@ -61,13 +62,25 @@ class _HardenedProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._fz_in_head = True
-        self._fz_head_bytes = 0
+        self._fz_head_size = 0
         if self._fz_timer is None:
             self._fz_arm()
 
+    def on_url(self, url: bytes) -> None:
+        self._fz_head_size += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._fz_head_size += len(name) + len(value) + 4
+        super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
         self._fz_in_head = False
+        self._fz_head_bytes = 0
         self._fz_disarm()
+        if self._fz_head_size > self.fz_limits.max_head:
+            self._fz_refuse(431, f"request head over {self.fz_limits.max_head} bytes")
+            return
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -90,7 +103,7 @@ class _HardenedProtocol(HttpToolsProtocol):
         self._fz_timer = None
         if not self._fz_in_head or self.transport.is_closing():
             return
-        if self._fz_head_bytes:
+        if self._fz_head_bytes or self._fz_head_size:
             self._fz_refuse(408, f"request head not received within {self.fz_limits.head_timeout:g}s")
         else:
             self.transport.close()  # connected and said nothing
@@ -126,15 +139,23 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 class Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, on_ready: Optional[Callable[[], None]]) -> None:
+    def __init__(
+        self, config: uvicorn.Config, on_ready: Optional[Callable[[], None]], on_stop: Optional[Callable[[], None]]
+    ) -> None:
         super().__init__(config)
         self._on_ready = on_ready
+        self._on_stop = on_stop
         self.received: Optional[int] = None  # the signal that stopped it, if any
 
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
         if self._on_ready is not None and not self.should_exit:
             self._on_ready()
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        await super().shutdown(sockets)
+        if self._on_stop is not None:
+            self._on_stop()  # on the server's loop: e.g. close the gateway's pooled connections
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -155,8 +176,10 @@ class Server(uvicorn.Server):
         self.should_exit = True
 
 
-def server(app: Any, limits: Limits, on_ready: Optional[Callable[[], None]] = None) -> Server:
-    """A uvicorn server for ``app``; run it with ``await server.serve(sockets=[listen(...)])``."""
+def server(
+    app: Any, limits: Limits, on_ready: Optional[Callable[[], None]] = None, on_stop: Optional[Callable[[], None]] = None
+) -> Server:
+    """A uvicorn server for ``app``; run it with ``server.run(sockets=[listen(...)])``."""
     config = uvicorn.Config(
         app,
         http=protocol_for(limits),
@@ -171,4 +194,4 @@ def server(app: Any, limits: Limits, on_ready: Optional[Callable[[], None]] = No
         server_header=False,
         date_header=False,
     )
-    return Server(config, on_ready)
+    return Server(config, on_ready, on_stop)

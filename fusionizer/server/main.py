@@ -120,13 +120,12 @@ def run(source: PollableSource, kind_for: Callable[[Plan], str], config: ServeCo
     bound = sock.getsockname()[1]
     server = serving.server(app, gateway.settings.limits, on_ready=lambda: LOG.info(
         f"serving {source.describe()} on http://{config.host}:{bound} (functions call {url}); "
-        f"watching {watched}; Ctrl-C to stop"))
+        f"watching {watched}; Ctrl-C to stop"), on_stop=gateway.close)
     try:
         server.run(sockets=[sock])
     finally:
         LOG.info("stopping: the run in progress finishes first")
         controller.stop()
-        gateway.close()
     LOG.info("stopped")
     return EXIT_CODES.get(server.received or signal.SIGTERM, 0)
 

@@ -57,7 +57,7 @@ def serve(store: Store, host: str, port: int, ready_file: Path, secret: bytes) -
     def ready() -> None:
         write_json(ready_file, {"pid": os.getpid(), "host": host, "port": sock.getsockname()[1]})
 
-    serving.server(gateway, gateway.settings.limits, on_ready=ready).run(sockets=[sock])
+    serving.server(gateway, gateway.settings.limits, on_ready=ready, on_stop=gateway.close).run(sockets=[sock])
 
 
 def main() -> None:
