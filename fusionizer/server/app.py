@@ -213,6 +213,7 @@ class Server:
                       f"the change did not deploy ({report.result}); undone:\n{report.error}")
 
     def _good(self) -> Any:
+        self.controller.first_run.wait(self.settings.deploy_timeout)
         good = self.controller.runner.good
         if good is None:
             raise _Answer(503, "no valid plan yet: the server is starting or the plan is invalid (see /-/status)")

@@ -68,6 +68,7 @@ class Controller:
         self._waiters: Dict[Trigger, _Waiter] = {}
         self._ids = itertools.count(1)
         self.runs: Deque[RunReport] = collections.deque(maxlen=_RUNS_KEPT)
+        self.first_run = threading.Event()  # set once the loop's first run has ended
         self.records: Tuple[FunctionRecord, ...] = ()
 
     @property
@@ -133,6 +134,7 @@ class Controller:
     def _ran(self, report: RunReport) -> None:
         self.runs.append(report)
         self.refresh_routes()
+        self.first_run.set()
         if self._on_run is not None:
             self._on_run(report)
         with self._lock:
