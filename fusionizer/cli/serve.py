@@ -13,6 +13,7 @@ from typing import Optional
 import click
 
 from fusionizer.cli.context import Target, source_options
+from fusionizer.cli.watch import loop_options, loop_settings
 from fusionizer.errors import FusionizerError
 
 
@@ -27,17 +28,10 @@ from fusionizer.errors import FusionizerError
               help="Bearer token for deploys, deletes, invocations and /-/status (also: env FUSIONIZER_TOKEN).")
 @click.option("--webhook-secret-file", type=click.Path(path_type=Path, dir_okay=False),
               help="Secret of GitHub/GitLab webhooks to /-/webhook (also: env FUSIONIZER_WEBHOOK_SECRET).")
-@click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(min=0.1), metavar="S",
-              help="Seconds between polls of --git (a webhook or hook makes them a fallback).")
-@click.option("--resync", default=60.0, show_default=True, type=click.FloatRange(min=0), metavar="S",
-              help="Seconds between drift checks (0: never).")
-@click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 64),
-              help="How many functions to deploy at once.")
-@click.option("--no-prune", is_flag=True, help="Keep functions that are no longer in the plan.")
-@click.option("-v", "--verbose", is_flag=True, help="Also log runs that found nothing to do.")
+@loop_options
 def serve(where: Target, host: str, port: int, public_url: Optional[str], token_file: Optional[Path],
-          webhook_secret_file: Optional[Path], interval: float, resync: float, parallel: int, no_prune: bool,
-          verbose: bool) -> None:
+          webhook_secret_file: Optional[Path], interval: float, resync: float, debounce: int, parallel: int,
+          no_prune: bool, verbose: bool) -> None:
     """Serve the original Fusionizer API (PUT/DELETE/GET/POST /TASK), route calls between
     tasks in different functions, and reconcile continuously like `watch`.
 
@@ -45,7 +39,6 @@ def serve(where: Target, host: str, port: int, public_url: Optional[str], token_
     --git source they answer 409 (git decides). Operations: /-/healthz, /-/status,
     /-/metrics (Prometheus), /-/webhook.
     """
-    from fusionizer.loop.looping import LoopSettings
     from fusionizer.reconciler.reconcile import Options
     from fusionizer.server import main
     from fusionizer.sources import open_source
@@ -56,7 +49,7 @@ def serve(where: Target, host: str, port: int, public_url: Optional[str], token_
     config = main.ServeConfig(
         host=host, port=port, public_url=public_url, token=token,
         webhook_secret=webhook.encode() if webhook else None,
-        loop=LoopSettings(poll_interval=interval if where.git_url else None, resync_interval=resync or None),
+        loop=loop_settings(where, interval, resync, debounce),
         options=Options(parallel=parallel, prune=not no_prune), verbose=verbose,
     )
     code = main.run(source, where.kind_for, config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any, Callable
 
 import click
 
@@ -16,18 +17,36 @@ from fusionizer.reconciler.reconcile import Options
 from fusionizer.sources import open_source
 
 
+def loop_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The reconcile loop's options, shared by ``watch`` and ``serve``."""
+    options = [
+        click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(min=0.1), metavar="S",
+                     help="Seconds between polls of --git (±10% jitter); a post-receive hook makes them a fallback."),
+        click.option("--resync", default=60.0, show_default=True, type=click.FloatRange(min=0), metavar="S",
+                     help="Seconds between drift checks that heal deleted or dead functions (0: never)."),
+        click.option("--debounce", default=150, show_default=True, type=click.IntRange(min=0), metavar="MS",
+                     help="Milliseconds of quiet after a file change before reconciling (-f only)."),
+        click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 64),
+                     help="How many functions to deploy at once."),
+        click.option("--no-prune", is_flag=True, help="Keep functions that are no longer in the plan."),
+        click.option("-v", "--verbose", is_flag=True, help="Also log runs that found nothing to do."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def loop_settings(where: Target, interval: float, resync: float, debounce: int) -> LoopSettings:
+    return LoopSettings(
+        poll_interval=interval if where.git_url else None,
+        resync_interval=resync or None,
+        debounce=debounce / 1000.0,
+    )
+
+
 @click.command("watch", short_help="Reconcile continuously on saves, pushes, schedule, drift.")
 @source_options
-@click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(min=0.1), metavar="S",
-              help="Seconds between polls of --git (±10% jitter); a post-receive hook makes them a fallback.")
-@click.option("--resync", default=60.0, show_default=True, type=click.FloatRange(min=0), metavar="S",
-              help="Seconds between drift checks that heal deleted or dead functions (0: never).")
-@click.option("--debounce", default=150, show_default=True, type=click.IntRange(min=0), metavar="MS",
-              help="Milliseconds of quiet after a file change before reconciling (-f only).")
-@click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 64),
-              help="How many functions to deploy at once.")
-@click.option("--no-prune", is_flag=True, help="Keep functions that are no longer in the plan.")
-@click.option("-v", "--verbose", is_flag=True, help="Also log runs that found nothing to do.")
+@loop_options
 def watch(where: Target, interval: float, resync: float, debounce: int, parallel: int,
           no_prune: bool, verbose: bool) -> None:
     """Reconcile continuously: on every file save (-f) or push (--git), when a scheduled
@@ -39,11 +58,7 @@ def watch(where: Target, interval: float, resync: float, debounce: int, parallel
     """
     source = open_source(where.plan_file, where.git_url, where.ref, where.plan_path if where.git_url else None)
     _setup_logging(verbose)
-    settings = LoopSettings(
-        poll_interval=interval if where.git_url else None,
-        resync_interval=resync or None,
-        debounce=debounce / 1000.0,
-    )
+    settings = loop_settings(where, interval, resync, debounce)
     runner = Runner(source, where.platform_for, Options(parallel=parallel, prune=not no_prune))
     loop = Loop(runner, settings)
     watchers = Watchers()

@@ -26,15 +26,15 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Awaitable, Callable, List, MutableMapping, Optional, Sequence, Tuple
 from urllib.parse import quote
 
 from fusionizer.gateway.routes import RoutingTable
 from fusionizer.gateway.upstream import Endpoint, Headers, Pool, Response, UpstreamError
 from fusionizer.runtime import layout, trust
 
-Scope = Dict[str, Any]
-Message = Dict[str, Any]
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Observer = Callable[[str, int, float], None]

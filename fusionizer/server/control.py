@@ -117,7 +117,7 @@ class Controller:
         good = self.runner.good
         if good is None:
             return []
-        return list(owned(self.records, good.plan.name).values())
+        return list(owned(list(self.records), good.plan.name).values())
 
     def refresh_routes(self) -> None:
         good = self.runner.good

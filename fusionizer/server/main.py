@@ -19,7 +19,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional
 
 from fusionizer.errors import FusionizerError
 from fusionizer.gateway import serving
@@ -38,7 +38,7 @@ from fusionizer.server.metrics import Metrics
 from fusionizer.sources.base import PollableSource
 
 _SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 0}
+EXIT_CODES: Dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 0}
 
 
 @dataclass(frozen=True)
@@ -57,15 +57,15 @@ def in_cluster() -> bool:
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
 
 
-def server_url(config: ServeConfig) -> str:
-    """The URL functions are given to reach this server."""
+def server_url(config: ServeConfig, port: int) -> str:
+    """The URL functions are given to reach this server (listening on ``port``)."""
     if config.public_url:
         return config.public_url.rstrip("/")
     if in_cluster():
         service = os.environ.get("FUSIONIZER_SERVICE_NAME", "fusionizer")
-        return f"http://{service}.{_pod_namespace()}.svc:{config.port}"
+        return f"http://{service}.{_pod_namespace()}.svc:{port}"
     host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
-    return f"http://{host}:{config.port}"
+    return f"http://{host}:{port}"
 
 
 def _pod_namespace() -> str:
@@ -101,11 +101,12 @@ def platform_with_server(kind_for: Callable[[Plan], str], url: str) -> Callable[
 def run(source: PollableSource, kind_for: Callable[[Plan], str], config: ServeConfig) -> int:
     """Serve until a signal; returns the exit status."""
     _setup_logging(config.verbose)
-    url = server_url(config)
     try:
         sock = serving.listen(config.host, config.port)
     except OSError as exc:
         raise FusionizerError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
+    bound = sock.getsockname()[1]
+    url = server_url(config, bound)
     table = RoutingTable()
     metrics = Metrics(lambda task: bool(table.lookup(task, None).target or table.lookup(task, None).plans))
     runner = ServeRunner(source, platform_with_server(kind_for, url), config.options)
@@ -117,7 +118,6 @@ def run(source: PollableSource, kind_for: Callable[[Plan], str], config: ServeCo
     if config.token is None and config.host not in ("127.0.0.1", "localhost", "::1"):
         LOG.warning(f"serving on {config.host} without a token: anyone who reaches it may deploy and invoke")
     watched = controller.start()
-    bound = sock.getsockname()[1]
     server = serving.server(app, gateway.settings.limits, on_ready=lambda: LOG.info(
         f"serving {source.describe()} on http://{config.host}:{bound} (functions call {url}); "
         f"watching {watched}; Ctrl-C to stop"), on_stop=gateway.close)

@@ -9,13 +9,13 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, Tuple
 
 import pytest
 
-from fusionizer.platforms.base import FunctionRecord
 from fusionizer.platforms.local import gateway_control, processes
 from fusionizer.platforms.local.store import Store
+from testing.waiting import wait_for
 from testing.example import ORDER, Cli, copy_example
 
 pytestmark = pytest.mark.e2e
@@ -28,14 +28,6 @@ metadata:
 spec:
   taskDirs: [tasks]
 """
-
-
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def write_task(root: Path, name: str, body: str) -> None:
@@ -189,7 +181,7 @@ def test_a_redeploy_under_load_drops_no_request(tmp_path: Path, capsys: pytest.C
         for version in (1, 2, 3):
             write_task(tmp_path, "echo", f'def handler(context, event):\n    return "v{version}"\n')
             cli.ok("apply")
-            wait_for(lambda: results[f"200 v{version}"] > 0, f"v{version} serving")
+            wait_for(lambda want=f"200 v{version}": results[want] > 0, f"v{version} serving")
     finally:
         stop.set()
         for thread in threads:
@@ -198,6 +190,3 @@ def test_a_redeploy_under_load_drops_no_request(tmp_path: Path, capsys: pytest.C
     assert failures == {}, results
     assert sum(results.values()) > 50
 
-
-def records(store: Store) -> List[FunctionRecord]:
-    return [FunctionRecord.from_nuctl(raw) for raw in store.records()]

@@ -15,13 +15,14 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 import uuid
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
+
+from testing.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,14 +34,6 @@ metadata:
 spec:
   taskDirs: [tasks]
 """
-
-
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def free_port() -> int:

@@ -15,24 +15,19 @@ import pytest
 from fusionizer.platforms.local import processes
 from fusionizer.platforms.local.store import Store
 from fusionizer.server import uploads
+from testing.waiting import wait_for
 
 from tests.server.conftest import (
+    PLAN,
     REPO,
     Serve,
     tree_digest,
-    wait_for,
     zip_dir,
     zip_entries,
 )
 
 TASKS = REPO / "tasks"
-SCHEDULED = """\
-apiVersion: fusionizer.io/v1
-kind: FusionPlan
-metadata:
-  name: orig
-spec:
-  taskDirs: [tasks]
+SCHEDULED = PLAN + """\
   fusion:
     schedule:
       - after: {after}
