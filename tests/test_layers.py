@@ -26,7 +26,8 @@ RANK: Dict[str, int] = {
 }
 SHARED = frozenset({"errors", "paths", ""})  # "" is the package root (__version__)
 # Within the middle layer: build reads the plan model; plan and sources know nothing of builds.
-ALLOWED_SIDEWAYS = frozenset({("build", "plan")})
+# At the top: the `serve` command starts the server (lazily); the server knows nothing of the CLI.
+ALLOWED_SIDEWAYS = frozenset({("build", "plan"), ("cli", "server")})
 
 
 def layer_of(module: Path) -> str:
