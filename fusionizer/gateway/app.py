@@ -216,7 +216,11 @@ class Gateway:
         headers = inbound.forwarded
         headers.append((b"task-name", task.encode()))
         headers.append((_HOPS, str(hops).encode()))
+        if entry.via_gateway:
+            headers.append((_PLAN, entry.plan.encode()))
         headers.extend(self._server_headers)
+        if entry.via_gateway:  # the next gateway routes on the task too
+            rest = "/" + task + (rest if rest != "/" else "")
         target = _target(rest, scope.get("query_string") or b"")
         try:
             response = await asyncio.wait_for(

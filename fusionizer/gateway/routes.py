@@ -24,6 +24,7 @@ class RouteEntry:
     function: str
     endpoint: Endpoint
     rank: str = ""  # newer deploys sort higher (e.g. the applied-at timestamp)
+    via_gateway: bool = False  # the endpoint is another gateway: tell it the plan
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ from fusionizer.platforms.base import ANNOTATION_APPLIED_AT, FunctionRecord
 Address = Callable[[FunctionRecord], Optional[str]]
 
 
-def route_entries(records: Iterable[FunctionRecord], address: Address) -> List[RouteEntry]:
-    """One entry per task of every serving function this fusionizer manages."""
+def route_entries(records: Iterable[FunctionRecord], address: Address, via_gateway: bool = False) -> List[RouteEntry]:
+    """One entry per task of every serving function this fusionizer manages (``via_gateway``:
+    the addresses are another gateway's, which routes on to the function)."""
     entries: List[RouteEntry] = []
     for record in records:
         plan = record.plan()
@@ -28,7 +29,7 @@ def route_entries(records: Iterable[FunctionRecord], address: Address) -> List[R
         except ValueError:
             continue  # not an address the gateway can call; the function stays unrouted
         rank = record.annotations.get(ANNOTATION_APPLIED_AT, "")
-        entries.extend(RouteEntry(task, plan, record.name, endpoint, rank) for task in record.tasks())
+        entries.extend(RouteEntry(task, plan, record.name, endpoint, rank, via_gateway) for task in record.tasks())
     return entries
 
 

@@ -23,12 +23,14 @@ from fusionizer.loop.looping import Loop, LoopSettings
 from fusionizer.loop.reconciling import Loaded, Runner, RunReport
 from fusionizer.loop.triggers import MANUAL, WEBHOOK, Trigger
 from fusionizer.loop.watching import Watchers
-from fusionizer.platforms.base import FunctionRecord
+from fusionizer.platforms.base import FunctionRecord, Platform
 from fusionizer.platforms.routes import Address, route_entries
 from fusionizer.reconciler.reconcile import owned
 from fusionizer.sources.base import PollableSource
 
 LOG = logging.getLogger("fusionizer.serve")
+# How the gateway reaches a platform's functions: (address of a record, through another gateway?)
+AddressFor = Callable[[Platform], Tuple[Address, bool]]
 _RUNS_KEPT = 20
 _WEBHOOK_DEBOUNCE = 0.5  # seconds of quiet that end a burst of deliveries
 _WEBHOOK_DEBOUNCE_MAX = 3.0
@@ -54,12 +56,12 @@ class Controller:
         runner: ServeRunner,
         settings: LoopSettings,
         table: RoutingTable,
-        address: Address,
+        address_for: AddressFor,
         on_run: Optional[Callable[[RunReport], None]] = None,
     ) -> None:
         self.runner = runner
         self.table = table
-        self._address = address
+        self._address_for = address_for
         self._on_run = on_run
         self.loop = Loop(runner, settings, on_run=self._ran, log=logging.getLogger("fusionizer.loop"))
         self._watchers = Watchers()
@@ -129,7 +131,8 @@ class Controller:
             LOG.warning(f"cannot list functions for the routing table: {exc}")
             return
         self.records = records
-        self.table.replace(route_entries(records, self._address))
+        address, via_gateway = self._address_for(good.platform)
+        self.table.replace(route_entries(records, address, via_gateway))
 
     def _ran(self, report: RunReport) -> None:
         self.runs.append(report)

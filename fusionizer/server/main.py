@@ -7,8 +7,10 @@ SIGTERM, 130 on Ctrl-C, as ``watch``).
 Where functions find the server (``serverUrl`` on nuctl, unless the plan sets one): in a
 cluster (``KUBERNETES_SERVICE_HOST`` set) its Service, ``http://SERVICE.NAMESPACE.svc:PORT``
 (``FUSIONIZER_SERVICE_NAME``, default ``fusionizer``; the pod's namespace); elsewhere
-``--public-url``, default this server's own address. The gateway reaches functions at
-their internal invocation URL in a cluster, their external one elsewhere.
+``--public-url``, default this server's own address. The gateway reaches nuctl functions at
+their internal invocation URL in a cluster, their external one elsewhere; on the local
+platform it goes through the namespace's own gateway, which switches and drains routes in
+step with every redeploy (so a redeploy drops no call through ``serve`` either).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 from fusionizer.errors import FusionizerError
 from fusionizer.gateway import serving
@@ -29,6 +31,8 @@ from fusionizer.loop.looping import LoopSettings
 from fusionizer.plan.model import Plan
 from fusionizer.platforms.base import FunctionRecord, Platform
 from fusionizer.platforms.factory import make_platform
+from fusionizer.platforms.local import gateway_control
+from fusionizer.platforms.local.platform import LocalPlatform
 from fusionizer.platforms.nuctl.invoking import candidate_urls
 from fusionizer.platforms.routes import Address
 from fusionizer.reconciler.reconcile import Options
@@ -75,14 +79,20 @@ def _pod_namespace() -> str:
         return os.environ.get("POD_NAMESPACE", "default")
 
 
-def function_address(cluster: bool) -> Address:
+def function_address(cluster: bool) -> Callable[[Platform], Tuple[Address, bool]]:
     def address(record: FunctionRecord) -> Optional[str]:
         if cluster and record.internal_urls:
             return "http://" + record.internal_urls[0]
         urls = candidate_urls(record)
         return urls[0] if urls else None
 
-    return address
+    def address_for(platform: Platform) -> Tuple[Address, bool]:
+        if isinstance(platform, LocalPlatform):
+            store = platform.store
+            return (lambda record: gateway_control.gateway_url(store)), True
+        return address, False
+
+    return address_for
 
 
 def platform_with_server(kind_for: Callable[[Plan], str], url: str) -> Callable[[Plan], Platform]:

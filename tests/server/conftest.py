@@ -94,9 +94,10 @@ class Serve:
         return self.request("PUT", f"/{task}", body,
                             {"Content-Type": f"multipart/form-data; boundary={boundary}", **(headers or {})})
 
-    def invoke(self, task: str, payload: Any = None, headers: Optional[Dict[str, str]] = None) -> Answer:
+    def invoke(self, task: str, payload: Any = None, headers: Optional[Dict[str, str]] = None,
+               timeout: float = 120) -> Answer:
         body = json.dumps(payload).encode() if payload is not None else b""
-        return self.request("POST", f"/{task}", body, {"Content-Type": "application/json", **(headers or {})})
+        return self.request("POST", f"/{task}", body, {"Content-Type": "application/json", **(headers or {})}, timeout)
 
     def status(self) -> Dict[str, Any]:
         answer = self.request("GET", "/-/status", headers=self.auth)

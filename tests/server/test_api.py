@@ -7,13 +7,14 @@ import hmac
 import io
 import subprocess
 import sys
+import threading
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
-from fusionizer.platforms.local import processes
-from fusionizer.platforms.local.store import Store
+from fusionizer.gateway.app import Limits
 from fusionizer.server import uploads
 from testing.waiting import wait_for
 
@@ -27,6 +28,8 @@ from tests.server.conftest import (
 )
 
 TASKS = REPO / "tasks"
+# serve's gateway and the local platform's each count a hop: 14 + 2 reaches the limit (16).
+NEARLY_LOOPING = {"Fusionizer-Hops": str(Limits().max_hops - 2)}
 SCHEDULED = PLAN + """\
   fusion:
     schedule:
@@ -50,16 +53,16 @@ def test_the_original_fusionizer_scenario(plan_dir: Path, start_serve: Callable[
     answer = serve.invoke("taska")
     assert (answer.status, answer.text) == (200, "8")
     assert serve.request("GET", "/taska").json()["fusedWith"] == []
+    # Arriving with hops to spare for exactly the hops up to taska, its call to taskb is one
+    # hop too many: it went out, through a gateway.
+    assert "loop detected" in serve.invoke("taska", headers=NEARLY_LOOPING).text
 
     # The schedule fuses them.
     wait_for(lambda: serve.request("GET", "/taska").json()["fusedWith"] == ["taskb"], "the schedule's fusion", 90)
     info = serve.request("GET", "/taska").json()
     assert (info["function"], info["state"]) == ("orig-taska-taskb", "ready")
-    # In-process now: with the namespace's gateway gone, taska still reaches taskb.
-    gateway = Store("nuclio").read("run", "gateway")
-    assert gateway is not None
-    processes.stop(processes.ProcessRef.from_json(gateway))
-    answer = serve.invoke("taska")
+    # In-process now: the same request's call to taskb no longer counts as a hop.
+    answer = serve.invoke("taska", headers=NEARLY_LOOPING)
     assert (answer.status, answer.text) == (200, "8")
 
     # DELETE taska: taskb is redeployed alone.
@@ -227,3 +230,36 @@ def test_serve_is_not_imported_by_help() -> None:
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.e2e
+def test_a_redeploy_through_serve_drops_no_request(plan_dir: Path, start_serve: Callable[..., Serve]) -> None:
+    serve = start_serve(plan_dir / "fusionizer.yaml")
+    assert serve.put_zip("taskb", zip_dir(TASKS / "taskb")).status == 200
+    outcomes: Counter[str] = Counter()
+    stop = threading.Event()
+
+    def client() -> None:
+        while not stop.is_set():
+            try:
+                answer = serve.invoke("taskb", {"value1": 1, "value2": 2}, timeout=60)
+                outcomes[f"{answer.status} {answer.text}"] += 1
+            except OSError as exc:
+                outcomes[f"error {exc}"] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    try:
+        for version in ("10", "20"):
+            source = (TASKS / "taskb" / "main.py").read_text().replace('event.body["value2"]',
+                                                                       f'event.body["value2"] + {version}')
+            answer = serve.put_zip("taskb", zip_entries([("function.yaml", (TASKS / "taskb" / "function.yaml")
+                                                           .read_bytes()), ("main.py", source.encode())]))
+            assert answer.status == 200, answer.text
+            wait_for(lambda want=f"200 {3 + int(version)}": outcomes[want] > 0, f"version +{version} serving")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+    assert {k for k in outcomes} <= {"200 3", "200 13", "200 23"}, outcomes
