@@ -305,6 +305,9 @@ class Pool:
                 if not reused or connection.answered:
                     raise
                 # The function closed this idle connection before it saw the request: retry.
+            except BaseException:
+                connection.close()  # cancelled (a timeout): its answer may still come; never reuse it
+                raise
 
     def _idle(self, state: _EndpointState) -> Optional[_Connection]:
         while state.idle:

@@ -59,7 +59,10 @@ def unpack(archive: IO[bytes], dest: Path) -> None:
             dest.mkdir(parents=True)
             budget = [MAX_UNPACKED]
             for entry in entries:
-                _extract(zf, entry, dest, prefix, budget)
+                try:
+                    _extract(zf, entry, dest, prefix, budget)
+                except OSError as exc:  # e.g. an entry twice, or a file where a directory must be
+                    raise UploadError(400, f"cannot unpack zip entry '{entry.filename}': {exc.strerror}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, ValueError) as exc:
         raise UploadError(400, f"not a readable zip file: {exc}") from None
     if not (dest / FUNCTION_YAML).is_file():

@@ -9,6 +9,8 @@ import time
 from typing import Dict, Optional, Tuple
 
 from fusionizer.gateway.app import Limits
+from fusionizer.gateway.routes import RouteEntry
+from fusionizer.gateway.upstream import Endpoint
 from fusionizer.runtime import trust
 
 from tests.gateway.conftest import SECRET, SERVER_URL, Stack, make_stack, raw_exchange
@@ -136,9 +138,6 @@ def test_unknown_ambiguous_and_unreachable_tasks(stack: Stack) -> None:
     assert call(stack.gateway.port, "POST", "/nothing")[0] == 404
     assert call(stack.gateway.port, "POST", "/")[0] == 404
     entry = stack.table.entries()[0]
-    from fusionizer.gateway.routes import RouteEntry
-    from fusionizer.gateway.upstream import Endpoint
-
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     dead = Endpoint("http", "127.0.0.1", closed.getsockname()[1])
@@ -180,5 +179,27 @@ def test_bearer_token_for_outside_callers_not_for_functions() -> None:
         token = trust.caller_token(SECRET)
         assert call(port, "POST", "/echo", b"", {trust.HEADER_CALLER: token})[0] == 203
     finally:
+        made.gateway.stop()
+        made.upstream.stop()
+
+
+def test_a_function_that_does_not_answer_gets_504_and_its_connection_is_dropped() -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    made = make_stack(Limits(answer_timeout=0.5))
+    try:
+        endpoint = Endpoint("http", "127.0.0.1", silent.getsockname()[1])
+        made.table.replace([RouteEntry("mute", "demo", "demo-mute", endpoint)])
+        status, _, body = call(made.gateway.port, "POST", "/mute", b"x")
+        assert status == 504 and b"demo-mute" in body
+        accepted, _ = silent.accept()
+        with accepted:
+            accepted.settimeout(5)
+            assert accepted.recv(65536).startswith(b"POST / HTTP/1.1")
+            assert accepted.recv(65536) == b""  # the gateway closed it: its answer would be stale
+        assert made.app.pool.in_flight(endpoint) == 0
+    finally:
+        silent.close()
         made.gateway.stop()
         made.upstream.stop()

@@ -16,6 +16,7 @@ import stat
 import subprocess
 import sys
 import uuid
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -154,7 +155,8 @@ def zip_dir(directory: Path, prefix: str = "") -> bytes:
 
 def zip_entries(entries: List[Tuple[str, bytes]], symlinks: Tuple[str, ...] = ()) -> bytes:
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as zf:
+    with zipfile.ZipFile(out, "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # duplicate names are some of the bad zips made here
         for name, data in entries:
             info = zipfile.ZipInfo(name)
             if name in symlinks:

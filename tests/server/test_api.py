@@ -87,6 +87,8 @@ def _bad_uploads() -> dict:  # type: ignore[type-arg]
         "absolute path": ("taskc", zip_entries([("function.yaml", b""), ("/tmp/evil.py", b"x")]), 400),
         "symlink": ("taskc", zip_entries([("function.yaml", b""), ("main.py", b"/etc/passwd")], ("main.py",)), 400),
         "corrupt": ("taskc", b"PK\x03\x04" + b"\x00garbage" * 50, 400),
+        "an entry twice": ("taskc", zip_entries([("function.yaml", b""), ("function.yaml", b"")]), 400),
+        "a file where a directory goes": ("taskc", zip_entries([("function.yaml", b""), ("a", b""), ("a/b", b"")]), 400),
         "truncated": ("taskc", good[: len(good) // 2], 400),
         "no function.yaml": ("taskc", zip_entries([("main.py", b"def handler(c, e):\n    return 1\n")]), 422),
         "bad task name": ("Bad_Name", good, 400),
