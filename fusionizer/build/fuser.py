@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import yaml
 
@@ -55,12 +55,12 @@ class GroupBuild:
         return f"{self.function}-{self.spec_hash[:12]}"
 
 
-def describe(plan: Plan, group: Group, server_url: Optional[str] = None) -> GroupBuild:
+def describe(plan: Plan, group: Group) -> GroupBuild:
     tasks = [plan.tasks[name] for name in sorted(group.tasks)]
     group_label = naming.group_name(group.tasks, group.name)
     function = naming.function_name(plan.name, group_label)
     files = _task_files(tasks) + list(_runtime_files())
-    config = _config(plan, function, tasks, server_url)
+    config = _config(plan, function, tasks)
     spec_hash = hashing.spec_hash(config, [(f.dest, f.source) for f in files], _manifest(plan, function, tasks))
     config["metadata"]["annotations"][ANNOTATION_SPEC_HASH] = spec_hash
     return GroupBuild(function, group_label, tuple(t.name for t in tasks), spec_hash, config, tuple(files))
@@ -107,12 +107,12 @@ def prune(root: Path, function: str, keep: Sequence[str]) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def _config(plan: Plan, function: str, tasks: List[Task], server_url: Optional[str]) -> Dict[str, Any]:
+def _config(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:
+    # The server's URL is not part of the function: each platform gives it at deploy time
+    # (env FUSIONIZER_SERVER_URL), so a server that moves redeploys nothing.
     spec = merging.merge_specs([t.config.get("spec") or {} for t in tasks])
     spec["runtime"] = tasks[0].runtime
     spec["handler"] = layout.ENTRY_HANDLER
-    if server_url:
-        spec["env"] = merging.merge_env([spec.get("env") or [], [{"name": layout.ENV_SERVER_URL, "value": server_url}]])
     labels = merging.merge_labels([t.config.get("metadata") or {} for t in tasks])
     labels.update(label_selector(plan.name))
     return {

@@ -11,14 +11,14 @@ from typing import Optional
 import click
 
 from fusionizer.cli import render
-from fusionizer.cli.context import InvalidPlan, Target, source_options
+from fusionizer.cli.context import Target, source_options
 from fusionizer.cli.plan import plan_json
 from fusionizer.cli.timearg import TIME
 from fusionizer.errors import FusionizerError
 from fusionizer.reconciler.diff import Change, summarize
 from fusionizer.reconciler.execute import DONE, FAILED, KEPT, Outcome, Progress
-from fusionizer.reconciler.reconcile import ApplyResult, Options, apply as run_apply, utcnow
-from fusionizer.reconciler.state import PlanState
+from fusionizer.reconciler.reconcile import ApplyResult, Options
+from fusionizer.reconciler.revision import Refused, apply_revision, record_refusal
 
 _VERBS = {"create": "created", "update": "updated", "delete": "deleted"}
 
@@ -44,17 +44,15 @@ def apply(ctx: click.Context, where: Target, dry_run: bool, parallel: int, no_pr
     still serve a task whose new function failed. Only functions labelled as this plan's
     are ever touched.
     """
-    try:
-        loaded = where.load()
-    except InvalidPlan as e:
-        _record_refusal(e)
-        raise
+    loaded = where.read()
+    if isinstance(loaded, Refused):
+        record_refusal(loaded)
+        raise loaded.error
     text = output == "text"
     if text:
-        click.echo(f"Applying {loaded.describe()}")
+        click.echo(f"Applying {where.describe(loaded)}")
     options = Options(parallel=parallel, prune=not no_prune, dry_run=dry_run, at=at, lock_timeout=lock_timeout)
-    result = run_apply(loaded.plan, loaded.platform, loaded.snapshot.revision, options,
-                       progress=_progress() if text else None)
+    result = apply_revision(loaded, options, progress=_progress() if text else None)
     if text:
         _report(result, dry_run)
     else:
@@ -64,16 +62,6 @@ def apply(ctx: click.Context, where: Target, dry_run: bool, parallel: int, no_pr
     changed = result.planned.has_changes if dry_run else any(o.status == DONE for o in result.outcomes)
     if detailed_exitcode and changed:
         ctx.exit(2)
-
-
-def _record_refusal(error: InvalidPlan) -> None:
-    """An invalid revision is a refused run in the history of the plan it names."""
-    if error.identity is None:
-        return
-    PlanState(error.identity.namespace, error.identity.name).record_once({
-        "at": utcnow().isoformat(timespec="seconds"), "revision": error.snapshot.revision,
-        "result": "invalid", "errors": error.errors(),
-    })
 
 
 def _progress() -> Progress:

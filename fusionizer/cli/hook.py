@@ -7,8 +7,8 @@ from typing import Optional
 
 import click
 
+from fusionizer.cli.context import Target, repo_options
 from fusionizer.loop import posthook
-from fusionizer.platforms.factory import KINDS
 
 
 @click.group("hook")
@@ -17,13 +17,10 @@ def hook() -> None:
 
 
 @hook.command("install")
-@click.argument("bare_repo", metavar="BARE_REPO")
+@repo_options
 @click.option("--branch", metavar="B", help="Branch whose pushes reconcile [default: the repository's HEAD branch].")
-@click.option("--plan-path", default="fusionizer.yaml", show_default=True,
-              help="Path of the plan file inside the repository.")
-@click.option("--platform", "platform_kind", type=click.Choice(KINDS), help="Override the plan's platform.")
 @click.option("--chain", is_flag=True, help="Keep an existing post-receive hook: it runs first, then ours.")
-def install(bare_repo: str, branch: Optional[str], plan_path: str, platform_kind: Optional[str], chain: bool) -> None:
+def install(where: Target, branch: Optional[str], chain: bool) -> None:
     """Install hooks/post-receive in BARE_REPO: a push to the branch runs `fusionizer apply`
     at the pushed commit (the pusher sees the result as `remote:` lines) and wakes any
     running `fusionizer watch --git BARE_REPO`.
@@ -31,7 +28,8 @@ def install(bare_repo: str, branch: Optional[str], plan_path: str, platform_kind
     The hook uses this python and the FUSIONIZER_HOME set now (if any), so it deploys to
     the same local platform store as your other commands. Installing again updates it.
     """
-    done = posthook.install(bare_repo, branch, plan_path, platform_kind, chain,
+    assert where.git_url is not None
+    done = posthook.install(where.git_url, branch, where.plan_path, where.platform_kind, chain,
                             home=os.environ.get("FUSIONIZER_HOME") or None)
     settings = done.settings
     verb = {"installed": "Installed", "updated": "Updated", "unchanged": "Already up to date:"}[done.action]

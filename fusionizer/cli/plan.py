@@ -27,7 +27,7 @@ def plan(ctx: click.Context, where: Target, output: str, detailed_exitcode: bool
     if output == "json":
         click.echo(json.dumps(plan_json(result), indent=2))
     else:
-        click.echo(f"Planning {loaded.describe()}")
+        click.echo(f"Planning {where.describe(loaded)}")
         click.echo(render.setup_line(result))
         for line in render.change_lines(result.changes):
             click.echo(line)

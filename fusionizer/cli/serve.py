@@ -41,18 +41,17 @@ def serve(where: Target, host: str, port: int, public_url: Optional[str], token_
     """
     from fusionizer.reconciler.reconcile import Options
     from fusionizer.server import main
-    from fusionizer.sources import open_source
 
     token = _secret(token_file, "FUSIONIZER_TOKEN", "--token-file")
     webhook = _secret(webhook_secret_file, "FUSIONIZER_WEBHOOK_SECRET", "--webhook-secret-file")
-    source = open_source(where.plan_file, where.git_url, where.ref, where.plan_path if where.git_url else None)
+    source = where.source()
     config = main.ServeConfig(
         host=host, port=port, public_url=public_url, token=token,
         webhook_secret=webhook.encode() if webhook else None,
         loop=loop_settings(where, interval, resync, debounce),
         options=Options(parallel=parallel, prune=not no_prune), verbose=verbose,
     )
-    code = main.run(source, where.kind_for, config)
+    code = main.run(source, where.platform_kind, config)
     if code:
         click.get_current_context().exit(code)
 

@@ -12,10 +12,11 @@ from typing import Dict, List, Optional, Sequence
 import click
 
 from fusionizer.cli import render
-from fusionizer.cli.context import InvalidPlan, Target, source_options
+from fusionizer.cli.context import Target, source_options
 from fusionizer.errors import FusionizerError
 from fusionizer.platforms.base import ANNOTATION_APPLIED_AT, ANNOTATION_REVISION, FunctionRecord, Platform
 from fusionizer.reconciler.reconcile import owned
+from fusionizer.reconciler.revision import Refused
 from fusionizer.reconciler.state import PlanState
 from fusionizer.sources.base import short_revision
 
@@ -25,14 +26,13 @@ from fusionizer.sources.base import short_revision
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def status(where: Target, output: str) -> None:
     """Show each function of the plan: its tasks, state, revision and URL; then recent runs."""
-    try:
-        loaded = where.load()
-    except InvalidPlan as e:
-        if e.identity is None:
-            raise
-        _show(e.identity.name, where.platform_of(e.identity), None, output, e.errors())
-        raise FusionizerError(f"the plan at {e.snapshot.short_revision} is invalid (see above); "
-                              f"the functions listed keep serving the last good revision") from None
+    loaded = where.read()
+    if isinstance(loaded, Refused):
+        if loaded.identity is None:
+            raise loaded.error
+        _show(loaded.identity.name, where.platforms.claimed_by(loaded.identity), None, output, loaded.errors)
+        raise FusionizerError(f"the plan at {loaded.snapshot.short_revision} is invalid (see above); "
+                              f"the functions listed keep serving the last good revision")
     _show(loaded.plan.name, loaded.platform, list(loaded.plan.tasks), output, [])
 
 

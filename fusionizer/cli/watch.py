@@ -14,7 +14,6 @@ from fusionizer.loop.looping import LOG, Loop, LoopSettings
 from fusionizer.loop.reconciling import Runner
 from fusionizer.loop.watching import Watchers
 from fusionizer.reconciler.reconcile import Options
-from fusionizer.sources import open_source
 
 
 def loop_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -56,10 +55,10 @@ def watch(where: Target, interval: float, resync: float, debounce: int, parallel
     the refusal shows in `fusionizer status`. Failed runs are retried with backoff
     (1 s doubling to 5 min). Ctrl-C stops after the run in progress.
     """
-    source = open_source(where.plan_file, where.git_url, where.ref, where.plan_path if where.git_url else None)
+    source = where.source()
     _setup_logging(verbose)
     settings = loop_settings(where, interval, resync, debounce)
-    runner = Runner(source, where.platform_for, Options(parallel=parallel, prune=not no_prune))
+    runner = Runner(source, where.platforms, Options(parallel=parallel, prune=not no_prune))
     loop = Loop(runner, settings)
     watchers = Watchers()
     watched = running.attach(loop, watchers, source)

@@ -6,16 +6,18 @@ it). A run has two steps:
 
 1. **Source** (for ``start``/``file``/``poll``/``hook``/``webhook``/``manual``/``retry``):
    ``source.resolve()`` (cheap: ``git ls-remote`` or a directory digest); nothing more when
-   the revision is the one already attempted. A new revision is snapshotted and validated.
-   An invalid plan (or a broken task the validator catches) is REFUSED: nothing is
-   applied, the last good plan keeps serving, and the refusal is recorded in the plan's
-   history (result ``invalid``). An unreachable source is recorded once (``unreachable``)
-   and retried with backoff.
+   the revision is the one already attempted. A new revision is loaded the one way every
+   command loads one (:func:`~fusionizer.reconciler.revision.load_revision`). An invalid
+   plan (or a broken task the validator catches) is REFUSED: nothing is applied, the last
+   good plan keeps serving, and the refusal is recorded as ``invalid`` by the one refusal
+   rule (:func:`~fusionizer.reconciler.revision.record_refusal`). An unreachable source is
+   recorded once (``unreachable``, in the last good plan's history) and retried with backoff.
 2. **Reconcile** the last good plan (after a new revision, or for ``start``/``resync``/
    ``schedule``/``retry``/``manual``): ``compute`` the diff at the current time, and
    ``apply`` only when something differs (drift, schedule, new code) or a new revision
-   has not been recorded yet. A failed deploy leaves the old function serving (the
-   reconciler's create-before-delete) and is retried with backoff.
+   has not been recorded yet; otherwise the platform is only prepared (a dead local gateway
+   comes back). A failed deploy leaves the old function serving (the reconciler's
+   create-before-delete) and is retried with backoff.
 
 Backoff counts consecutive failed runs and is reset by a success or a new revision.
 """
@@ -25,20 +27,25 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
-from typing import Callable, Dict, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
-from fusionizer.errors import FusionizerError, LockedError, PlanError
+from fusionizer.errors import FusionizerError, LockedError
 from fusionizer.loop.backoff import Backoff
 from fusionizer.loop.triggers import FILE, HOOK, MANUAL, POLL, RESYNC, RETRY, SCHEDULE, START, WEBHOOK, Trigger
-from fusionizer.plan.loader import load_plan
-from fusionizer.plan.model import Plan
-from fusionizer.platforms.base import Platform
 from fusionizer.reconciler.diff import summarize
 from fusionizer.reconciler.execute import DONE
-from fusionizer.reconciler.reconcile import ApplyResult, Clock, Options, apply, compute, utcnow
+from fusionizer.reconciler.reconcile import ApplyResult, Clock, Options, compute, utcnow
+from fusionizer.reconciler.revision import (
+    INVALID as INVALID,
+    Loaded,
+    PlatformFor,
+    Refused,
+    apply_revision,
+    load_revision,
+    record_refusal,
+)
 from fusionizer.reconciler.state import PlanState
-from fusionizer.sources.base import PollableSource, Snapshot, SourceError
+from fusionizer.sources.base import PollableSource, SourceError
 
 SOURCE_KINDS = frozenset({START, FILE, POLL, HOOK, WEBHOOK, MANUAL, RETRY})
 RECONCILE_KINDS = frozenset({START, RESYNC, SCHEDULE, RETRY, MANUAL})
@@ -46,7 +53,7 @@ RECONCILE_KINDS = frozenset({START, RESYNC, SCHEDULE, RETRY, MANUAL})
 # Run results. The first four are recorded in the plan's history by the loop or by apply.
 OK = "ok"  # apply ran and every change succeeded
 FAILED = "failed"  # apply ran and some change failed, or the platform could not be read
-INVALID = "invalid"  # the new revision was refused; the last good plan keeps serving
+# INVALID: the new revision was refused; the last good plan keeps serving (the reconciler's word).
 UNREACHABLE = "unreachable"  # the source could not be read; retried with backoff
 LOCKED = "locked"  # another apply of this plan holds the lock; retried with backoff
 IN_SYNC = "in-sync"  # the platform already matches the plan; nothing applied
@@ -57,17 +64,6 @@ ERROR = "error"  # a bug; logged with its traceback and retried with backoff
 RETRIED = frozenset({FAILED, UNREACHABLE, LOCKED, ERROR})
 
 _VERBS = {"create": "created", "update": "updated", "delete": "deleted"}
-
-PlatformFor = Callable[[Plan], Platform]
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """A validated revision: what the loop reconciles until a newer valid one arrives."""
-
-    snapshot: Snapshot
-    plan: Plan
-    platform: Platform
 
 
 @dataclass(frozen=True)
@@ -159,29 +155,27 @@ class Runner:
             return self._unreachable("", str(e))
         if revision == self._attempted and self._settled:
             return _SourceStep(revision)
+        self._attempt(revision)
         try:
-            snapshot = self.source.snapshot()
+            loaded = load_revision(self.source, self._platform_for)
         except SourceError as e:
             return self._unreachable(revision, str(e))
-        # The ref may have moved between resolve and snapshot: the snapshot is what we read.
-        return self._load(snapshot)
-
-    def _load(self, snapshot: Snapshot) -> _SourceStep:
-        """Validate a revision; it is settled once loaded or refused. A crash (a bug, an
-        OSError) leaves it unsettled, so that the retry reads it again instead of waiting
-        for the next revision; the same revision does not reset the backoff."""
-        if snapshot.revision != self._attempted:
-            self.failures = 0
-        self._attempted, self._settled = snapshot.revision, False
-        try:
-            plan = load_plan(snapshot.plan_file, shown_as=_shown_as(snapshot))
-            loaded = Loaded(snapshot, plan, self._platform_for(plan))
-        except FusionizerError as e:
-            step = self._refuse(snapshot.revision, e)
+        # The ref may have moved between resolve and the snapshot: the snapshot is what was read.
+        self._attempt(loaded.snapshot.revision)
+        if isinstance(loaded, Refused):
+            step = self._refuse(loaded)
         else:
-            self._good, step = loaded, _SourceStep(snapshot.revision, new=True)
+            self._good, step = loaded, _SourceStep(loaded.snapshot.revision, new=True)
         self._settled = True
         return step
+
+    def _attempt(self, revision: str) -> None:
+        """A revision is settled once loaded or refused. A crash (a bug, an OSError) leaves
+        it unsettled, so that the retry reads it again instead of waiting for the next
+        revision; the same revision does not reset the backoff."""
+        if revision != self._attempted:
+            self.failures = 0
+        self._attempted, self._settled = revision, False
 
     def _reconcile(self, triggers: Tuple[Trigger, ...], good: Loaded, step: _SourceStep) -> RunReport:
         revision = good.snapshot.revision
@@ -190,8 +184,9 @@ class Runner:
             planned = compute(good.plan, good.platform, self._clock)
             base = replace(base, next_due=planned.setup.next_due, checked=True)
             if not planned.has_changes and not (step.new and not self._recorded(good)):
+                good.platform.prepare()  # in sync; what the functions need around them runs too
                 return base
-            result = apply(good.plan, good.platform, revision, self._options, self._clock)
+            result = apply_revision(good, self._options, self._clock)
         except LockedError as e:
             return replace(base, result=LOCKED, error=str(e))
         except FusionizerError as e:  # the platform could not be listed or refused outright
@@ -201,11 +196,9 @@ class Runner:
 
     # -- refusals and failures -----------------------------------------------------------
 
-    def _refuse(self, revision: str, error: FusionizerError) -> _SourceStep:
-        errors = [d.render() for d in error.diagnostics if d.severity == "error"] \
-            if isinstance(error, PlanError) else [str(error)]
-        self._record_once(self._good, {"revision": revision, "result": INVALID, "errors": errors})
-        return _SourceStep(revision, result=INVALID, error=str(error))
+    def _refuse(self, refused: Refused) -> _SourceStep:
+        record_refusal(refused, self._clock)
+        return _SourceStep(refused.snapshot.revision, result=INVALID, error=str(refused.error))
 
     def _unreachable(self, revision: str, error: str) -> _SourceStep:
         self._record_once(self._good, {"revision": revision, "result": UNREACHABLE, "errors": [error]})
@@ -223,8 +216,8 @@ class Runner:
     # -- history -------------------------------------------------------------------------
 
     def _record_once(self, good: Optional[Loaded], run: Dict[str, object]) -> None:
-        """Record a run the reconciler did not record itself, in the last good plan's
-        history (an invalid revision has no plan name we could trust). A repeat of the
+        """Record a run the reconciler did not record itself (an unreachable source, a
+        platform that could not be listed) in the last good plan's history. A repeat of the
         latest record (same result, revision and errors: a long outage) is not recorded."""
         if good is None:
             return
@@ -250,11 +243,6 @@ def _applied(base: RunReport, result: ApplyResult) -> RunReport:
     if not result.ok:  # the whole detail: a failed deploy carries the function's log tail
         report = replace(report, error="\n".join(f"{o.change.function}: {o.detail.strip()}" for o in result.failures))
     return report
-
-
-def _shown_as(snapshot: Snapshot) -> Optional[Path]:
-    """Diagnostics name a git plan by its path in the repository, not the cache checkout."""
-    return snapshot.plan_file.relative_to(snapshot.root) if snapshot.is_git else None
 
 
 def _kept_note(report: RunReport) -> str:

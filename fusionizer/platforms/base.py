@@ -2,6 +2,8 @@
 
 The reconciler sees a platform only through :class:`Platform`. Records are shaped like
 ``nuctl get function -o json`` output (metadata/spec/status), whichever platform made them.
+Questions (``list``, ``server_url``) have no side effects; ``prepare``, ``deploy`` and
+``delete`` change things.
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ class FunctionRecord:
         if self.labels.get(LABEL_MANAGED_BY) != MANAGED_BY:
             return None
         return self.labels.get(LABEL_PLAN)
+
+    def env(self, name: str) -> Optional[str]:
+        """The value of ``name`` in the function's ``spec.env`` as deployed, if it is there."""
+        return spec_env(self.raw.get("spec") or {}, name)
 
     def tasks(self) -> Tuple[str, ...]:
         raw = self.annotations.get(ANNOTATION_TASKS, "")
@@ -136,8 +142,23 @@ class Platform(Protocol):
     # One request to ``task`` inside ``function``, sent with the ``Task-Name`` header.
     def invoke(self, function: FunctionRecord, task: str, request: InvokeRequest) -> InvokeResponse: ...
 
-    # Base URL of the Fusionizer server that routes calls between functions, if any.
+    # Base URL of the Fusionizer server that routes calls between functions, if one is
+    # configured or running now. A question: it starts nothing.
     def server_url(self) -> Optional[str]: ...
+
+    # Start what deploys and the functions around them need (the local platform's gateway);
+    # idempotent and cheap when all runs. Called by apply before it deploys, never by plan.
+    # Each deploy gives the function the server's URL itself (env FUSIONIZER_SERVER_URL).
+    def prepare(self) -> None: ...
+
+
+def spec_env(spec: Mapping[str, Any], name: str) -> Optional[str]:
+    """The value ``spec.env`` gives ``name``, if any. A function whose own env names the
+    server's URL keeps it: no platform gives it another."""
+    for item in spec.get("env") or []:
+        if isinstance(item, Mapping) and item.get("name") == name:
+            return str(item.get("value", ""))
+    return None
 
 
 def label_selector(plan: str) -> Dict[str, str]:

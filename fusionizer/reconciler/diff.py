@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from fusionizer.build.fuser import GroupBuild
-from fusionizer.platforms.base import ANNOTATION_SPEC_HASH, FunctionRecord
+from fusionizer.platforms.base import ANNOTATION_SPEC_HASH, FunctionRecord, spec_env
+from fusionizer.runtime.layout import ENV_SERVER_URL
 
 CREATE, UPDATE, DELETE, NOOP = "create", "update", "delete", "noop"
 _STATE_WORDS = {"error": "in error", "imported": "imported but not deployed"}
@@ -26,12 +27,17 @@ class Change:
         return {"action": self.action, "function": self.function, "tasks": list(self.tasks), "reason": self.reason}
 
 
-def diff(desired: Mapping[str, GroupBuild], actual: Mapping[str, FunctionRecord]) -> List[Change]:
+def diff(
+    desired: Mapping[str, GroupBuild], actual: Mapping[str, FunctionRecord], server_url: Optional[str] = None
+) -> List[Change]:
     """Changes that take ``actual`` (this plan's functions only) to ``desired``.
 
-    Creates, updates and no-ops come first, sorted by function; deletes last.
+    ``server_url`` is the server the platform gives functions now (None: it has no opinion,
+    e.g. the local gateway is not running): the URL is not in the spec hash, so a function
+    deployed with another one is updated by this rule instead. Creates, updates and no-ops
+    come first, sorted by function; deletes last.
     """
-    changes = [_compare(build, actual.get(name)) for name, build in sorted(desired.items())]
+    changes = [_compare(build, actual.get(name), server_url) for name, build in sorted(desired.items())]
     served_by = {task: name for name, build in desired.items() for task in build.tasks}
     for name in sorted(set(actual) - set(desired)):
         record = actual[name]
@@ -43,7 +49,7 @@ def summarize(changes: List[Change]) -> Dict[str, int]:
     return {action: sum(1 for c in changes if c.action == action) for action in ACTIONS}
 
 
-def _compare(build: GroupBuild, record: Optional[FunctionRecord]) -> Change:
+def _compare(build: GroupBuild, record: Optional[FunctionRecord], server_url: Optional[str]) -> Change:
     if record is None:
         return Change(CREATE, build.function, build.tasks, "new function", build)
     old_hash = record.annotations.get(ANNOTATION_SPEC_HASH, "")
@@ -54,6 +60,11 @@ def _compare(build: GroupBuild, record: Optional[FunctionRecord]) -> Change:
         detail = record.message.strip().splitlines()[0] if record.message.strip() else ""
         reason = f"function is {_STATE_WORDS.get(record.state, record.state or 'in an unknown state')}" \
             + (f": {detail}" if detail else "")
+        return Change(UPDATE, build.function, build.tasks, reason, build, record)
+    deployed = record.env(ENV_SERVER_URL)
+    own = spec_env(build.config.get("spec") or {}, ENV_SERVER_URL)
+    if server_url is not None and own is None and deployed != server_url:
+        reason = f"server URL changed ({deployed or 'none'} -> {server_url})"
         return Change(UPDATE, build.function, build.tasks, reason, build, record)
     return Change(NOOP, build.function, build.tasks, "up to date", build, record)
 

@@ -1,7 +1,10 @@
 """One reconcile: resolve the setup at time t, build the desired functions, list the
-platform ONCE, diff, and (for apply) execute under the plan's lock and record the run.
+platform ONCE, diff, and (for apply) prepare the platform, execute under the plan's lock
+and record the run.
 
-Both ``fusionizer plan``/``apply`` and the watch loop go through here.
+``compute`` only reads (the state dir and ``platform.list()``): ``fusionizer plan`` changes
+nothing on any platform. ``apply`` starts what deploys need first (``platform.prepare()``,
+e.g. the local gateway). Both ``fusionizer plan``/``apply`` and the watch loop go through here.
 """
 
 from __future__ import annotations
@@ -80,13 +83,12 @@ def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[
     stored = PlanState(platform.namespace, plan.name).anchor(plan)
     anchor = stored or now
     setup = resolve_setup(plan, anchor, at or now)
-    server_url = platform.server_url()
     desired: Dict[str, GroupBuild] = {}
     for group in setup.groups:
-        build = fuser.describe(plan, group, server_url)
+        build = fuser.describe(plan, group)
         desired[build.function] = build
     actual = owned(platform.list(), plan.name)
-    return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual))
+    return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual, platform.server_url()))
 
 
 def apply(
@@ -105,6 +107,7 @@ def apply(
             return ApplyResult(planned, [], revision, time.monotonic() - began)
         if planned.anchor_is_new:
             state.set_anchor(plan, planned.anchor)
+        platform.prepare()
         applied_at = clock().isoformat(timespec="seconds")
         outcomes = execute(planned.changes, plan, platform, revision, applied_at, options.parallel,
                            options.prune, progress)

@@ -3,12 +3,16 @@
 * ``history.jsonl``: the last runs (revision, result, duration, summary), shown by status;
 * ``anchor.json``: the instant relative schedule entries (``after: 40s``) count from. It is
   set by the first apply of a schedule and kept until the schedule itself changes.
+
+And per source, ``$FUSIONIZER_HOME/sources/<digest>.json``: the plan last applied from it,
+whose history records a refused revision whose file names no plan.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -17,6 +21,14 @@ from fusionizer import paths
 from fusionizer.plan.model import Plan
 
 HISTORY_KEEP = 20
+
+
+@dataclass(frozen=True)
+class PlanRef:
+    """A plan as its state is filed: by namespace and name."""
+
+    namespace: str
+    name: str
 
 
 class PlanState:
@@ -77,3 +89,26 @@ def schedule_digest(plan: Plan) -> str:
         for e in plan.schedule
     ]
     return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class SourceMemory:
+    """Which plan was last applied from one source (``key``: see ``revision.source_key``)."""
+
+    def __init__(self, key: str) -> None:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+        self.path = paths.home() / "sources" / f"{digest}.json"
+
+    def last_applied(self) -> Optional[PlanRef]:
+        try:
+            data = json.loads(self.path.read_text())
+            return PlanRef(str(data["namespace"]), str(data["plan"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def remember(self, plan: PlanRef) -> None:
+        if self.last_applied() == plan:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text(json.dumps({"namespace": plan.namespace, "plan": plan.name}))
+        tmp.replace(self.path)

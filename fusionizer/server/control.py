@@ -20,7 +20,8 @@ from typing import Callable, Deque, Dict, List, Optional, Tuple
 from fusionizer.gateway.routes import RoutingTable
 from fusionizer.loop import running
 from fusionizer.loop.looping import Loop, LoopSettings
-from fusionizer.loop.reconciling import Loaded, Runner, RunReport
+from fusionizer.loop.reconciling import Runner, RunReport
+from fusionizer.reconciler.revision import Loaded
 from fusionizer.loop.triggers import MANUAL, WEBHOOK, Trigger
 from fusionizer.loop.watching import Watchers
 from fusionizer.platforms.base import FunctionRecord, Platform

@@ -21,14 +21,13 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from fusionizer.errors import FusionizerError
 from fusionizer.gateway import serving
 from fusionizer.gateway.app import Gateway, Settings
 from fusionizer.gateway.routes import RoutingTable
 from fusionizer.loop.looping import LoopSettings
-from fusionizer.plan.model import Plan
 from fusionizer.platforms.base import FunctionRecord, Platform
 from fusionizer.platforms.factory import make_platform
 from fusionizer.platforms.local import gateway_control
@@ -36,6 +35,7 @@ from fusionizer.platforms.local.platform import LocalPlatform
 from fusionizer.platforms.nuctl.invoking import candidate_urls
 from fusionizer.platforms.routes import Address
 from fusionizer.reconciler.reconcile import Options
+from fusionizer.reconciler.revision import Platforms
 from fusionizer.server.app import Server, ServeSettings
 from fusionizer.server.control import LOG, Controller, ServeRunner
 from fusionizer.server.metrics import Metrics
@@ -95,20 +95,18 @@ def function_address(cluster: bool) -> Callable[[Platform], Tuple[Address, bool]
     return address_for
 
 
-def platform_with_server(kind_for: Callable[[Plan], str], url: str) -> Callable[[Plan], Platform]:
+def platforms_with_server(override: Optional[str], url: str) -> Platforms:
     """Platforms as the plan says, with ``serverUrl`` defaulting to this server on nuctl."""
 
-    def platform_for(plan: Plan) -> Platform:
-        kind = kind_for(plan)
-        options = dict(plan.platform.options)
+    def make(kind: str, namespace: str, options: Mapping[str, Any]) -> Platform:
         if kind == "nuctl" and not options.get("serverUrl"):
-            options["serverUrl"] = url
-        return make_platform(kind, plan.platform.namespace, options)
+            options = {**options, "serverUrl": url}
+        return make_platform(kind, namespace, options)
 
-    return platform_for
+    return Platforms(override, make=make)
 
 
-def run(source: PollableSource, kind_for: Callable[[Plan], str], config: ServeConfig) -> int:
+def run(source: PollableSource, platform_kind: Optional[str], config: ServeConfig) -> int:
     """Serve until a signal; returns the exit status."""
     _setup_logging(config.verbose)
     try:
@@ -119,7 +117,7 @@ def run(source: PollableSource, kind_for: Callable[[Plan], str], config: ServeCo
     url = server_url(config, bound)
     table = RoutingTable()
     metrics = Metrics(lambda task: bool(table.lookup(task, None).target or table.lookup(task, None).plans))
-    runner = ServeRunner(source, platform_with_server(kind_for, url), config.options)
+    runner = ServeRunner(source, platforms_with_server(platform_kind, url), config.options)
     controller = Controller(runner, config.loop, table, function_address(in_cluster()), on_run=metrics.observe_run)
     secret = os.environ.get("FUSIONIZER_SERVER_SECRET", "").encode() or None
     gateway = Gateway(table, Settings(secret=secret, server_url=url, invoke_token=config.token),

@@ -1,5 +1,6 @@
 """GitOps end to end on the embedded local platform: real git pushes to a bare repo with
 the post-receive hook, real watchdog events, real function processes on 127.0.0.1.
+Marked ``e2e``: run with ``python -m pytest -q -m e2e``.
 
 Every function process is stopped by tests/conftest.py's autouse fixture (per-test
 FUSIONIZER_HOME); the loops started here are stopped by the harness fixture.
@@ -40,6 +41,8 @@ from tests.loop.conftest import (
     wait_until,
     write_files,
 )
+
+pytestmark = pytest.mark.e2e
 
 BROKEN_HANDLER = "import no_such_module_for_fusionizer_tests\n\n\ndef handler(context, event):\n    return 'never'\n"
 TWO_GROUPS_FOR_BETA = "- [alpha, beta]\n      - [beta, gamma]"

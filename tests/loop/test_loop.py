@@ -279,3 +279,24 @@ def test_an_unreachable_remote_backs_off_keeps_serving_and_recovers(
     harness.advance(300)
     back = harness.recorder.wait(lambda r: r.result in (IN_SYNC, OK), "the recovery")
     assert back.retry_in is None and harness.runner.failures == 0
+
+
+def test_a_file_that_names_no_plan_is_refused_where_apply_records_it_too(
+        plan_dir: Path, make_harness: MakeHarness, capsys: pytest.CaptureFixture[str]) -> None:
+    platform = MemoryPlatform()
+    harness = make_harness(DirectorySource(plan_dir / "fusionizer.yaml"), lambda plan: platform)
+    assert harness.start() is not None
+    plan = plan_dir / "fusionizer.yaml"
+    plan.write_text("metadata: {name: [unclosed\n")  # not YAML: the file names no plan
+    harness.loop.trigger(FILE, "fusionizer.yaml")
+    refused = harness.recorder.next("the refusal")
+    assert refused.result == INVALID
+    # Recorded for the plan last applied from this source (the loop's) ...
+    assert [r["result"] for r in history(platform)] == [OK, INVALID]
+    assert main(["apply", "-f", str(plan)]) == 1  # ... the same refusal by apply is not recorded twice ...
+    assert [r["result"] for r in history(platform)] == [OK, INVALID]
+    plan.write_text("metadata: [still, not: a plan\n")
+    assert main(["apply", "-f", str(plan)]) == 1  # ... and apply records the next one in the same place
+    assert "error" in capsys.readouterr().err
+    runs = history(platform)
+    assert [r["result"] for r in runs] == [OK, INVALID, INVALID] and runs[-1]["revision"] != refused.revision

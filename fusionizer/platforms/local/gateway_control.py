@@ -1,8 +1,12 @@
 """Keeping one gateway process per local namespace running, on a stable port.
 
-Functions get the gateway's URL in their environment, and it is part of their spec hash;
-so the gateway is restarted on the port it had before whenever that port is free. The
-namespace's secret (``run/gateway.secret``, owner-only) is shared by the gateway and the
+Functions get the gateway's URL in their environment when their process starts (it is not
+part of their spec hash). So the gateway is restarted on the port it had before whenever
+that port is free, and running functions keep reaching it; only when another program took
+the port does it move, and the platform then restarts the functions on the new URL.
+:func:`gateway_url` is a question and starts nothing.
+
+The namespace's secret (``run/gateway.secret``, owner-only) is shared by the gateway and the
 functions: the gateway proves it knows it before a function sends a call, so whatever
 squats the port of a dead gateway gets nothing. Before an old function process is stopped,
 :func:`drain` has the gateway switch its routes away and finish what it sent there.
@@ -10,6 +14,7 @@ squats the port of a dead gateway gets nothing. Before an old function process i
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -17,7 +22,7 @@ import secrets
 import urllib.error
 import urllib.request
 import uuid
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 from fusionizer.errors import PlatformError
 from fusionizer.platforms.local import processes
@@ -30,18 +35,31 @@ _DRAIN_TIMEOUT = 60.0  # above the gateway's own drain limit, which answers firs
 
 
 def ensure_gateway(store: Store) -> str:
+    """The gateway's URL, started first if it is not running."""
+    with running_gateway(store) as url:
+        return url
+
+
+@contextlib.contextmanager
+def running_gateway(store: Store) -> Iterator[str]:
+    """The running gateway's URL (started first if needed), while holding the namespace's
+    gateway lock: parallel deploys (threads, or two plans in one namespace) must not start
+    two gateways, nor re-point the same function twice."""
     with open(store.dir("run") / "gateway.lock", "w") as lock:
-        # Parallel deploys (threads, or two plans in one namespace) must not start two gateways.
         fcntl.flock(lock, fcntl.LOCK_EX)
-        state = store.read("run", "gateway")
-        if state and processes.alive(ProcessRef.from_json(state)):
-            return _url(int(state["port"]))
-        port = int(state["port"]) if state else 0
-        started = _start(store, port) or _start(store, 0)
-        if started is None:
-            raise PlatformError(f"cannot start the local gateway; see {store.log_file('gateway')}")
-        store.write("run", "gateway", {**started.ref.to_json(), "port": int(started.ready["port"])})
-        return _url(int(started.ready["port"]))
+        yield _ensure(store)
+
+
+def _ensure(store: Store) -> str:
+    state = store.read("run", "gateway")
+    if state and processes.alive(ProcessRef.from_json(state)):
+        return _url(int(state["port"]))
+    port = int(state["port"]) if state else 0
+    started = _start(store, port) or _start(store, 0)
+    if started is None:
+        raise PlatformError(f"cannot start the local gateway; see {store.log_file('gateway')}")
+    store.write("run", "gateway", {**started.ref.to_json(), "port": int(started.ready["port"])})
+    return _url(int(started.ready["port"]))
 
 
 def stop_gateway(store: Store) -> None:

@@ -7,6 +7,15 @@ broken update leaves the old version serving. The old process is stopped only af
 namespace's gateway has switched its routes to the new one and finished the requests it
 had sent to the old (``gateway_control.drain``): a redeploy drops no call. Functions
 outlive the CLI call.
+
+Calls between functions go through the namespace's gateway (``gateway_control``). Its URL
+is given to each function process at start (env ``FUSIONIZER_SERVER_URL``, unless the
+function sets it itself; the stored record shows it in ``spec.env``, as ``nuctl get`` shows a
+``nuctl deploy -e`` variable), never part of the build or its hash: :meth:`prepare` (apply)
+starts the gateway, and should it have had to move to another port, restarts the running
+functions on the new URL from the code they already run (not a redeploy: the same code,
+spec hash and revision). Each process also gets the namespace's secret
+(``FUSIONIZER_SERVER_SECRET``), which no record shows.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from fusionizer.platforms.base import (
     InvokeRequest,
     InvokeResponse,
     LogSink,
+    spec_env,
 )
 from fusionizer.platforms.local import gateway_control, processes
 from fusionizer.platforms.local.processes import ProcessRef, StartFailed
@@ -62,7 +72,8 @@ class LocalPlatform:
         offset = log_file.stat().st_size if log_file.exists() else 0
         try:
             self._run_build_commands(name, spec, code, log_file, log)
-            started = self._start(name, code, spec, log_file)
+            server = _given_url(spec, gateway_control.ensure_gateway(self.store))
+            started = self._start(name, code, spec, log_file, server)
         except PlatformError as e:
             self._record_failure(source, str(e), code)
             raise
@@ -71,7 +82,8 @@ class LocalPlatform:
             detail = _tail(log_file, offset)
             self._record_failure(source, f"{message}\n{detail}", code)
             raise PlatformError(f"deploy of {name} failed: {e}", f"Logs:\n{detail}") from None
-        return self._commit(source, code, started)
+        record = _record(source, self.namespace, code, STATE_READY, "", int(started.ready["port"]), server)
+        return self._switch(name, record, code, started, server)
 
     def delete(self, name: str) -> None:
         proc = self.store.read("procs", name)
@@ -99,7 +111,18 @@ class LocalPlatform:
         return InvokeResponse(resp.status_code, dict(resp.headers), resp.content)
 
     def server_url(self) -> Optional[str]:
-        return gateway_control.ensure_gateway(self.store)
+        return gateway_control.gateway_url(self.store)
+
+    def prepare(self) -> None:
+        with gateway_control.running_gateway(self.store) as url:
+            for raw in self.store.records():
+                name = str((raw.get("metadata") or {}).get("name", ""))
+                proc = self.store.read("procs", name)
+                # A function being deployed right now gets the URL from its deploy; one whose
+                # restart fails keeps its old URL, and the diff then updates it.
+                if proc and proc.get("serverUrl") not in (None, url) and self.store.read("pending", name) is None \
+                        and processes.alive(ProcessRef.from_json(proc)):
+                    self._repoint(raw, proc, url)
 
     # -- deploy steps ------------------------------------------------------------------
 
@@ -121,7 +144,7 @@ class LocalPlatform:
         marker = self.store.dir("build-cache") / f"{key}.done"
         if marker.exists():
             return
-        env = _function_env(spec)
+        env = _function_env(spec, None)
         for command in commands:
             if log:
                 log(f"{name}: running build command: {command}")
@@ -137,7 +160,9 @@ class LocalPlatform:
                 )
         marker.write_text("\n".join(commands))
 
-    def _start(self, name: str, code: Path, spec: Mapping[str, Any], log_file: Path) -> processes.Started:
+    def _start(
+        self, name: str, code: Path, spec: Mapping[str, Any], log_file: Path, server_url: Optional[str]
+    ) -> processes.Started:
         nonce = uuid.uuid4().hex[:8]
         ready_file = self.store.dir("run") / f"{name}-{nonce}.ready"
         argv = processes.python_argv(
@@ -153,19 +178,33 @@ class LocalPlatform:
         def remember(ref: ProcessRef) -> None:
             self.store.write("pending", name, {**pending, "process": ref.to_json()})
 
-        env = {**_function_env(spec), trust.ENV_SECRET: gateway_control.secret(self.store).decode()}
         try:
+            env = {**_function_env(spec, server_url), trust.ENV_SECRET: gateway_control.secret(self.store).decode()}
             started = processes.start(argv, env, code, log_file, ready_file, timeout, remember)
         finally:
             self.store.remove("pending", name)
         return started
 
-    def _commit(self, source: FunctionSource, code: Path, started: processes.Started) -> FunctionRecord:
-        name = source.name
+    def _repoint(self, raw: Dict[str, Any], proc: Dict[str, Any], server_url: str) -> None:
+        """Restart a running function on the gateway's new URL, from the code it runs."""
+        name = str(raw["metadata"]["name"])
+        try:
+            started = self._start(name, Path(proc["code"]), raw.get("spec") or {}, self.store.log_file(name),
+                                  server_url)
+        except StartFailed:
+            return  # it keeps running on the old URL; the next prepare tries again
+        status = {**(raw.get("status") or {}), **_serving_status(int(started.ready["port"]))}
+        record = {**raw, "spec": _with_server(raw.get("spec") or {}, server_url), "status": status}
+        self._switch(name, record, Path(proc["code"]), started, server_url)
+
+    def _switch(
+        self, name: str, record: Dict[str, Any], code: Path, started: processes.Started, server_url: Optional[str]
+    ) -> FunctionRecord:
+        """Make ``started`` the function's process, then stop the one it replaces."""
         old = self.store.read("procs", name)
-        port = int(started.ready["port"])
-        record = _record(source, self.namespace, code, STATE_READY, "", port)
-        self.store.write("procs", name, {**started.ref.to_json(), "port": port, "code": str(code)})
+        proc = {**started.ref.to_json(), "port": int(started.ready["port"]), "code": str(code),
+                "serverUrl": server_url}
+        self.store.write("procs", name, proc)
         self.store.write("functions", name, record)
         if old and int(old.get("pid") or 0) != started.ref.pid:
             self._retire(old)
@@ -215,25 +254,50 @@ class LocalPlatform:
         return {**raw, "status": {**status, "state": STATE_UNHEALTHY, "message": message}}
 
 
-def _record(source: FunctionSource, namespace: str, code: Path, state: str, message: str, port: int) -> Dict[str, Any]:
+def _record(
+    source: FunctionSource, namespace: str, code: Path, state: str, message: str, port: int,
+    server_url: Optional[str] = None,
+) -> Dict[str, Any]:
     meta = dict(source.config.get("metadata") or {})
     labels = {"nuclio.io/project-name": "default", **(meta.get("labels") or {})}
-    spec = dict(source.config.get("spec") or {})
+    spec = _with_server(source.config.get("spec") or {}, server_url)
     spec["build"] = {**(spec.get("build") or {}), "path": str(code), "timestamp": int(time.time())}
     status: Dict[str, Any] = {"state": state}
     if message:
         status["message"] = message
     if port:
-        url = f"127.0.0.1:{port}"
-        status.update({"httpPort": port, "internalInvocationUrls": [url], "externalInvocationUrls": [url]})
+        status.update(_serving_status(port))
     return {"metadata": {**meta, "namespace": namespace, "labels": labels}, "spec": spec, "status": status}
 
 
-def _function_env(spec: Mapping[str, Any]) -> Dict[str, str]:
+def _with_server(spec: Mapping[str, Any], server_url: Optional[str]) -> Dict[str, Any]:
+    """The spec as deployed: the server's URL the platform gave is in ``spec.env``, as
+    ``nuctl get`` shows a variable ``nuctl deploy -e`` added."""
+    out = dict(spec)
+    if server_url:
+        env = [item for item in spec.get("env") or [] if item.get("name") != layout.ENV_SERVER_URL]
+        out["env"] = env + [{"name": layout.ENV_SERVER_URL, "value": server_url}]
+    return out
+
+
+def _serving_status(port: int) -> Dict[str, Any]:
+    url = f"127.0.0.1:{port}"
+    return {"httpPort": port, "internalInvocationUrls": [url], "externalInvocationUrls": [url]}
+
+
+def _given_url(spec: Mapping[str, Any], gateway: str) -> Optional[str]:
+    """The server URL the platform gives a function: none when its own env sets one (as
+    nuctl's ``-e`` is added only then)."""
+    return None if spec_env(spec, layout.ENV_SERVER_URL) is not None else gateway
+
+
+def _function_env(spec: Mapping[str, Any], server_url: Optional[str]) -> Dict[str, str]:
     env = dict(os.environ)
     for item in spec.get("env") or []:
         if "value" in item:
             env[str(item["name"])] = str(item["value"])
+    if server_url:
+        env[layout.ENV_SERVER_URL] = server_url
     return env
 
 

@@ -95,6 +95,9 @@ class NuctlPlatform:
     def server_url(self) -> Optional[str]:
         return self.options.server_url
 
+    def prepare(self) -> None:
+        """Nothing to start: the server functions call is the plan's ``serverUrl``."""
+
     # -- helpers ----------------------------------------------------------------------
 
     def get(self, name: str) -> FunctionRecord:
