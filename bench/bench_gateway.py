@@ -38,6 +38,8 @@ from typing import Any, Dict, List, Tuple
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from testing.plans import discovering_plan, write_task  # noqa: E402 - after the path is set
+
 BARE_APP = '''
 async def app(scope, receive, send):
     if scope["type"] != "http":
@@ -49,14 +51,6 @@ async def app(scope, receive, send):
     await send({"type": "http.response.body", "body": b"ok"})
 '''
 
-PLAN = """\
-apiVersion: fusionizer.io/v1
-kind: FusionPlan
-metadata:
-  name: bench
-spec:
-  taskDirs: [tasks]
-"""
 
 
 # -- the client (run in its own process: python bench_gateway.py --client JSON) -----------------
@@ -188,10 +182,7 @@ def start_bare(tmp: Path) -> Tuple["subprocess.Popen[bytes]", int]:
 def deploy(plan: Path, version: str) -> None:
     from fusionizer.cli import main
 
-    task = plan.parent / "tasks" / "trivial"
-    task.mkdir(parents=True, exist_ok=True)
-    (task / "function.yaml").write_text("metadata:\n  name: trivial\nspec:\n  runtime: python:3.9\n")
-    (task / "main.py").write_text(f"def handler(context, event):\n    return {version!r}\n")
+    write_task(plan.parent, "trivial", f"def handler(context, event):\n    return {version!r}\n")
     with contextlib.redirect_stdout(sys.stderr):  # the report alone on stdout
         code = main(["apply", "-f", str(plan)])
     if code != 0:
@@ -227,7 +218,7 @@ def bench(tmp: Path, seconds: float) -> None:
 
     plan = tmp / "plan" / "fusionizer.yaml"
     plan.parent.mkdir(parents=True)
-    plan.write_text(PLAN)
+    plan.write_text(discovering_plan("bench"))
     (plan.parent / "tasks").mkdir()
     print("deploying the trivial task on the local platform ...", file=sys.stderr)
     deploy(plan, "ok")

@@ -15,27 +15,11 @@ import pytest
 
 from fusionizer.platforms.local import gateway_control, processes
 from fusionizer.platforms.local.store import Store
+from testing.plans import discovering_plan, write_task
 from testing.waiting import wait_for
 from testing.example import ORDER, Cli, copy_example
 
 pytestmark = pytest.mark.e2e
-
-PLAN = """\
-apiVersion: fusionizer.io/v1
-kind: FusionPlan
-metadata:
-  name: {name}
-spec:
-  taskDirs: [tasks]
-"""
-
-
-def write_task(root: Path, name: str, body: str) -> None:
-    task = root / "tasks" / name
-    task.mkdir(parents=True, exist_ok=True)
-    (task / "function.yaml").write_text(f"metadata:\n  name: {name}\nspec:\n  runtime: python:3.9\n  handler: main:handler\n")
-    (task / "main.py").write_text(body)
-
 
 def post(port: int, path: str, body: bytes = b"", headers: Dict[str, str] | None = None) -> Tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -134,7 +118,7 @@ def test_a_squatter_on_a_dead_gateways_port_gets_nothing(example: Cli) -> None:
 
 
 def test_calls_looping_between_functions_end_with_508(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "fusionizer.yaml").write_text(PLAN.format(name="loop"))
+    (tmp_path / "fusionizer.yaml").write_text(discovering_plan("loop"))
     for me, other in (("ping", "pong"), ("pong", "ping")):
         write_task(tmp_path, me, f'''
 def handler(context, event, requests_session):
@@ -150,7 +134,7 @@ def handler(context, event, requests_session):
 
 
 def test_a_redeploy_under_load_drops_no_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "fusionizer.yaml").write_text(PLAN.format(name="load"))
+    (tmp_path / "fusionizer.yaml").write_text(discovering_plan("load"))
     write_task(tmp_path, "echo", 'def handler(context, event):\n    return "v0"\n')
     cli = Cli(capsys, tmp_path / "fusionizer.yaml")
     cli.ok("apply")

@@ -23,18 +23,12 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
+from testing.plans import discovering_plan
 from testing.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
-PLAN = """\
-apiVersion: fusionizer.io/v1
-kind: FusionPlan
-metadata:
-  name: orig
-spec:
-  taskDirs: [tasks]
-"""
+PLAN = discovering_plan("orig")
 
 
 def free_port() -> int:
