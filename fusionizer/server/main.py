@@ -11,6 +11,12 @@ cluster (``KUBERNETES_SERVICE_HOST`` set) its Service, ``http://SERVICE.NAMESPAC
 their internal invocation URL in a cluster, their external one elsewhere; on the local
 platform it goes through the namespace's own gateway, which switches and drains routes in
 step with every redeploy (so a redeploy drops no call through ``serve`` either).
+
+The server's secret (env ``FUSIONIZER_SERVER_SECRET``, else kept in
+``$FUSIONIZER_HOME/serve/secret``) is given to nuctl functions at deploy time: they make
+the server prove it before they call it, and it knows their calls from outside ones. It
+must outlive the server (functions keep the one they were deployed with): in a cluster,
+give it from a Kubernetes Secret.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
+from fusionizer import paths
 from fusionizer.errors import FusionizerError
 from fusionizer.gateway import serving
 from fusionizer.gateway.app import Gateway, Settings
@@ -36,6 +43,7 @@ from fusionizer.platforms.nuctl.invoking import candidate_urls
 from fusionizer.platforms.routes import Address
 from fusionizer.reconciler.reconcile import Options
 from fusionizer.reconciler.revision import Platforms
+from fusionizer.runtime.trust import ENV_SECRET
 from fusionizer.server.app import Server, ServeSettings
 from fusionizer.server.control import LOG, Controller, ServeRunner
 from fusionizer.server.metrics import Metrics
@@ -95,12 +103,18 @@ def function_address(cluster: bool) -> Callable[[Platform], Tuple[Address, bool]
     return address_for
 
 
-def platforms_with_server(override: Optional[str], url: str) -> Platforms:
-    """Platforms as the plan says, with ``serverUrl`` defaulting to this server on nuctl."""
+def server_secret() -> bytes:
+    given = os.environ.get(ENV_SECRET, "").strip()
+    return given.encode() if given else gateway_control.secret_at(paths.home() / "serve" / "secret")
+
+
+def platforms_with_server(override: Optional[str], url: str, secret: bytes) -> Platforms:
+    """Platforms as the plan says; on nuctl, ``serverUrl`` defaults to this server, and
+    functions get its secret when they call it."""
 
     def make(kind: str, namespace: str, options: Mapping[str, Any]) -> Platform:
-        if kind == "nuctl" and not options.get("serverUrl"):
-            options = {**options, "serverUrl": url}
+        if kind == "nuctl":  # a plan's own serverUrl must reach this server too (an ingress, say)
+            options = {**options, "serverUrl": options.get("serverUrl") or url, "serverSecret": secret.decode()}
         return make_platform(kind, namespace, options)
 
     return Platforms(override, make=make)
@@ -117,9 +131,9 @@ def run(source: PollableSource, platform_kind: Optional[str], config: ServeConfi
     url = server_url(config, bound)
     table = RoutingTable()
     metrics = Metrics(lambda task: bool(table.lookup(task, None).target or table.lookup(task, None).plans))
-    runner = ServeRunner(source, platforms_with_server(platform_kind, url), config.options)
+    secret = server_secret()
+    runner = ServeRunner(source, platforms_with_server(platform_kind, url, secret), config.options)
     controller = Controller(runner, config.loop, table, function_address(in_cluster()), on_run=metrics.observe_run)
-    secret = os.environ.get("FUSIONIZER_SERVER_SECRET", "").encode() or None
     gateway = Gateway(table, Settings(secret=secret, server_url=url, invoke_token=config.token),
                       observe=metrics.observe_request)
     app = Server(controller, gateway, metrics, ServeSettings(config.token, config.webhook_secret))

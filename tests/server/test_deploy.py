@@ -45,7 +45,11 @@ def test_the_manifests_refer_to_each_other() -> None:
     container = pod["spec"]["containers"][0]
     assert container["ports"][0]["containerPort"] == 8000 == service["spec"]["ports"][0]["port"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/-/healthz"
-    assert pod["spec"]["volumes"][0]["secret"]["secretName"] == by_kind("Secret")["metadata"]["name"]
+    secret = by_kind("Secret")
+    assert pod["spec"]["volumes"][0]["secret"]["secretName"] == secret["metadata"]["name"]
+    server_secret = next(e for e in container["env"] if e["name"] == "FUSIONIZER_SERVER_SECRET")
+    reference = server_secret["valueFrom"]["secretKeyRef"]
+    assert reference["name"] == secret["metadata"]["name"] and reference["key"] in secret["stringData"]
     assert {d["metadata"]["namespace"] for d in documents()} == {"nuclio"}
 
 

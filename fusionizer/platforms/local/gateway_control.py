@@ -22,6 +22,7 @@ import secrets
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 from fusionizer.errors import PlatformError
@@ -78,7 +79,12 @@ def gateway_url(store: Store) -> Optional[str]:
 
 def secret(store: Store) -> bytes:
     """The namespace's secret, made on first use (readable by this user only)."""
-    path = store.dir("run") / "gateway.secret"
+    return secret_at(store.dir("run") / "gateway.secret")
+
+
+def secret_at(path: Path) -> bytes:
+    """The secret kept in ``path``, made on first use (readable by this user only)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return path.read_bytes().strip()
     except FileNotFoundError:
