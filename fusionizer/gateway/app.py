@@ -181,8 +181,7 @@ class Gateway:
             for endpoint in endpoints
             if not self.table.routes_to(endpoint)
         ]
-        await _reply(send, 200, json.dumps({"drained": all(results)}).encode(),
-                     [(b"content-type", b"application/json")])
+        await _reply(send, 200, json.dumps({"drained": all(results)}).encode(), content_type=b"application/json")
 
     # -- forwarding ----------------------------------------------------------------------------
 
@@ -344,8 +343,11 @@ async def _read_body(receive: Receive, cap: int, timeout: float, length: Optiona
             return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-async def _reply(send: Send, status: int, body: bytes, headers: Sequence[Tuple[bytes, bytes]] = ()) -> None:
-    out = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+async def _reply(
+    send: Send, status: int, body: bytes, headers: Sequence[Tuple[bytes, bytes]] = (),
+    content_type: bytes = b"text/plain; charset=utf-8",
+) -> None:
+    out = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     out.extend(headers)
     await send({"type": "http.response.start", "status": status, "headers": out})
     await send({"type": "http.response.body", "body": body})
