@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import socket
 import subprocess
 import sys
 import threading
@@ -265,3 +266,14 @@ def test_a_redeploy_through_serve_drops_no_request(plan_dir: Path, start_serve: 
         for thread in threads:
             thread.join(60)
     assert {k for k in outcomes} <= {"200 3", "200 13", "200 23"}, outcomes
+
+
+def test_a_busy_port_is_a_clear_error(plan_dir: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "fusionizer", "serve", "-f", str(plan_dir / "fusionizer.yaml"),
+                               "--port", str(port)], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
