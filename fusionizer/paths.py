@@ -1,4 +1,5 @@
-"""Where the fusionizer keeps its state: ``$FUSIONIZER_HOME`` (default ``~/.fusionizer``).
+"""Where things are: the plan file's default name, and the fusionizer's state under
+``$FUSIONIZER_HOME`` (default ``~/.fusionizer``).
 
 Tests isolate themselves by pointing FUSIONIZER_HOME at a temporary directory.
 """
@@ -7,6 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+# The plan file a command reads when none is named (-f, --plan-path), in a directory or a repository.
+DEFAULT_PLAN_FILE = "fusionizer.yaml"
 
 
 def home() -> Path:

@@ -14,14 +14,22 @@ from collections import Counter
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from fusionizer.errors import PlatformError
-from fusionizer.platforms.base import FunctionRecord, FunctionSource, InvokeRequest, InvokeResponse, LogSink, spec_env
+from fusionizer.platforms.base import (
+    DEFAULT_NAMESPACE,
+    FunctionRecord,
+    FunctionSource,
+    InvokeRequest,
+    InvokeResponse,
+    LogSink,
+    spec_env,
+)
 from fusionizer.runtime.layout import ENV_SERVER_URL
 
 GATE_TIMEOUT = 30.0  # a held deploy fails after this long instead of hanging the test run
 
 
 class MemoryPlatform:
-    def __init__(self, namespace: str = "nuclio", deploy_seconds: float = 0.0, failing: FrozenSet[str] = frozenset(),
+    def __init__(self, namespace: str = DEFAULT_NAMESPACE, deploy_seconds: float = 0.0, failing: FrozenSet[str] = frozenset(),
                  gate: Optional[threading.Event] = None, server: Optional[str] = None):
         self.namespace = namespace
         self.deploy_seconds = deploy_seconds
@@ -63,6 +71,9 @@ class MemoryPlatform:
 
     def server_url(self) -> Optional[str]:
         return self.server
+
+    def routes_calls(self) -> bool:
+        return self.server is not None
 
     def prepare(self) -> None:
         with self._cond:

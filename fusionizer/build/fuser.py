@@ -19,6 +19,9 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 import yaml
 
 from fusionizer.build import hashing, merging, naming
+from fusionizer.errors import FusionizerError
+from fusionizer.ignore import Tree
+from fusionizer.plan.model import Group, Plan, Task
 from fusionizer.platforms.base import (
     ANNOTATION_APPLIED_AT,
     ANNOTATION_REVISION,
@@ -27,7 +30,6 @@ from fusionizer.platforms.base import (
     FunctionSource,
     label_selector,
 )
-from fusionizer.plan.model import Group, Plan, Task
 from fusionizer.runtime import layout
 
 _RUNTIME_SRC = Path(layout.__file__).parent
@@ -36,7 +38,7 @@ _RUNTIME_SRC = Path(layout.__file__).parent
 @dataclass(frozen=True)
 class BuildFile:
     dest: str  # path inside the build dir, POSIX style
-    source: Path
+    source: str  # the file to copy
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def describe(plan: Plan, group: Group) -> GroupBuild:
     tasks = [plan.tasks[name] for name in sorted(group.tasks)]
     group_label = naming.group_name(group.tasks, group.name)
     function = naming.function_name(plan.name, group_label)
-    files = _task_files(tasks) + list(_runtime_files())
+    files = _task_files(plan.root, tasks) + list(_runtime_files())
     config = _config(plan, function, tasks)
     spec_hash = hashing.spec_hash(config, [(f.dest, f.source) for f in files], _manifest(plan, function, tasks))
     config["metadata"]["annotations"][ANNOTATION_SPEC_HASH] = spec_hash
@@ -69,18 +71,18 @@ def describe(plan: Plan, group: Group) -> GroupBuild:
 def materialize(build: GroupBuild, plan: Plan, root: Path) -> Path:
     """Write the build dir under ``root`` (reused when it exists: same hash, same content)."""
     target = root / build.dir_name
-    if (target / "function.yaml").is_file():
+    if (target / layout.FUNCTION_CONFIG).is_file():
         return target
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{build.dir_name}-", dir=root))
     for item in build.files:
         dest = tmp / item.dest
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(item.source, dest)
+        shutil.copy(item.source, dest)  # with its mode: an executable stays executable
     tasks = [plan.tasks[t] for t in build.tasks]
     (tmp / layout.MANIFEST).write_text(json.dumps(_manifest(plan, build.function, tasks), indent=2, sort_keys=True))
     (tmp / f"{layout.ENTRY_MODULE}.py").write_text(layout.ENTRY_SOURCE)
-    _write_yaml(tmp / "function.yaml", build.config)
+    _write_yaml(tmp / layout.FUNCTION_CONFIG, build.config)
     try:
         os.rename(tmp, target)
     except OSError:
@@ -94,7 +96,7 @@ def finalize(build: GroupBuild, build_dir: Path, revision: str, applied_at: str)
     annotations = config["metadata"]["annotations"]
     annotations[ANNOTATION_REVISION] = revision
     annotations[ANNOTATION_APPLIED_AT] = applied_at
-    _write_yaml(build_dir / "function.yaml", config)
+    _write_yaml(build_dir / layout.FUNCTION_CONFIG, config)
     return FunctionSource(build.function, build_dir, config)
 
 
@@ -113,6 +115,10 @@ def _config(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:
     spec = merging.merge_specs([t.config.get("spec") or {} for t in tasks])
     spec["runtime"] = tasks[0].runtime
     spec["handler"] = layout.ENTRY_HANDLER
+    runtime_commands = _runtime_commands(tasks)
+    if runtime_commands:
+        build = spec.setdefault("build", {})
+        build["commands"] = merging.merge_commands([runtime_commands, build.get("commands") or []])
     labels = merging.merge_labels([t.config.get("metadata") or {} for t in tasks])
     labels.update(label_selector(plan.name))
     return {
@@ -125,7 +131,13 @@ def _config(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:
     }
 
 
-def _manifest(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:
+def _runtime_commands(tasks: List[Task]) -> List[str]:
+    """What the runtime needs beyond Nuclio's Python image (the standard library, msgpack
+    and nuclio-sdk): requests, for a task that takes a requests_session."""
+    return [layout.REQUESTS_BUILD_COMMAND] if any(t.takes_session for t in tasks) else []
+
+
+def _manifest(plan: Plan, function: str, tasks: List[Task]) -> layout.Manifest:
     return {
         "plan": plan.name,
         "function": function,
@@ -133,21 +145,32 @@ def _manifest(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:
     }
 
 
-def _task_files(tasks: List[Task]) -> List[BuildFile]:
+def _task_files(plan_root: Path, tasks: List[Task]) -> List[BuildFile]:
     files: List[BuildFile] = []
+    plan_tree = Tree(plan_root)
     for task in tasks:
         prefix = f"{layout.TASKS_DIR}/{task.name}"
-        files.extend(BuildFile(f"{prefix}/{rel}", task.path / rel) for rel in hashing.list_files(task.path))
+        files.extend(BuildFile(f"{prefix}/{rel}", source) for rel, source in task_content(plan_tree, task))
     return files
+
+
+def task_content(plan_tree: Tree, task: Task) -> List[Tuple[str, str]]:
+    """The task's files by the ignore rule, exactly as a directory source's revision sees them."""
+    tree, start = plan_tree.locate(task.path)
+    try:
+        found = [f for f in tree.files(start) if not f.rule]
+    except OSError as e:
+        raise FusionizerError(f"cannot read task {task.name}: {e.strerror or e} ({e.filename})") from e
+    return [(f.rel[len(start) + 1 :] if start else f.rel, f.path) for f in found]
 
 
 @functools.lru_cache(maxsize=1)
 def _runtime_files() -> Tuple[BuildFile, ...]:
     # The runtime package ships inside every function: its files count in every hash.
     return tuple(
-        BuildFile(f"{layout.RUNTIME_PACKAGE}/{rel}", _RUNTIME_SRC / rel)
-        for rel in hashing.list_files(_RUNTIME_SRC)
-        if rel.endswith(".py")
+        BuildFile(f"{layout.RUNTIME_PACKAGE}/{f.rel}", f.path)
+        for f in Tree(_RUNTIME_SRC).files()
+        if f.rel.endswith(".py")
     )
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 from typing import Iterable, Optional
 
-MAX_NAME = 63
+from fusionizer.plan.values import MAX_NAME
+
 _HASH_LEN = 8
 
 

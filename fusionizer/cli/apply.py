@@ -16,7 +16,7 @@ from fusionizer.cli.plan import plan_json
 from fusionizer.cli.timearg import TIME
 from fusionizer.errors import FusionizerError
 from fusionizer.reconciler.diff import Change, summarize
-from fusionizer.reconciler.execute import DONE, FAILED, KEPT, Outcome, Progress
+from fusionizer.reconciler.execute import ChangeStatus, Outcome, Progress
 from fusionizer.reconciler.reconcile import ApplyResult, Options
 from fusionizer.reconciler.revision import Refused, apply_revision, record_refusal
 
@@ -59,7 +59,7 @@ def apply(ctx: click.Context, where: Target, dry_run: bool, parallel: int, no_pr
         click.echo(json.dumps(_json(result), indent=2))
     if not result.ok:
         raise FusionizerError(f"{len(result.failures)} change(s) failed; the functions they replace keep serving.")
-    changed = result.planned.has_changes if dry_run else any(o.status == DONE for o in result.outcomes)
+    changed = result.planned.has_changes if dry_run else any(o.status == ChangeStatus.DONE for o in result.outcomes)
     if detailed_exitcode and changed:
         ctx.exit(2)
 
@@ -82,9 +82,9 @@ def _progress() -> Progress:
 
 def _outcome_line(outcome: Outcome) -> str:
     change = outcome.change
-    if outcome.status == DONE:
+    if outcome.status == ChangeStatus.DONE:
         return click.style(f"  ✓ {change.function} {_VERBS[change.action]} ({outcome.seconds:.1f}s)", fg="green")
-    if outcome.status == KEPT:
+    if outcome.status == ChangeStatus.KEPT:
         return click.style(f"  ! {change.function} {outcome.detail}", fg="yellow")
     first, _, rest = outcome.detail.partition("\n")
     body = f"\n{_indent(rest)}" if rest else ""
@@ -93,12 +93,14 @@ def _outcome_line(outcome: Outcome) -> str:
 
 def _report(result: ApplyResult, dry_run: bool) -> None:
     click.echo(render.setup_line(result.planned))
+    for line in render.warning_lines(result.planned):
+        click.echo(line)
     if dry_run:
         for line in render.change_lines(result.planned.changes):
             click.echo(line)
         click.echo(render.summary_line(result.planned.summary, "Dry run"))
         return
-    done = summarize([o.change for o in result.outcomes if o.status == DONE])
+    done = summarize([o.change for o in result.outcomes if o.status == ChangeStatus.DONE])
     failed = len(result.failures)
     verb = "Apply complete" if result.ok else "Apply finished with errors"
     click.echo(f"{verb}: {done['create']} created, {done['update']} updated, {done['delete']} deleted, "
@@ -115,8 +117,8 @@ def _json(result: ApplyResult) -> dict[str, object]:
         "outcomes": [o.to_json() for o in result.outcomes],
     })
     if result.outcomes:
-        data["applied"] = summarize([o.change for o in result.outcomes if o.status == DONE])
-        data["failed"] = [o.to_json() for o in result.outcomes if o.status == FAILED]
+        data["applied"] = summarize([o.change for o in result.outcomes if o.status == ChangeStatus.DONE])
+        data["failed"] = [o.to_json() for o in result.outcomes if o.status == ChangeStatus.FAILED]
     return data
 
 

@@ -17,9 +17,10 @@ from typing import Any, Callable, List, Optional
 import click
 
 from fusionizer.errors import FusionizerError
+from fusionizer.paths import DEFAULT_PLAN_FILE
 from fusionizer.platforms.factory import KINDS
 from fusionizer.reconciler.revision import Loaded, Platforms, Revision, load_revision
-from fusionizer.sources import DEFAULT_PLAN_FILE, PollableSource, open_source
+from fusionizer.sources import PollableSource, open_source
 
 
 @dataclass(frozen=True)

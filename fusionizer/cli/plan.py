@@ -29,7 +29,7 @@ def plan(ctx: click.Context, where: Target, output: str, detailed_exitcode: bool
     else:
         click.echo(f"Planning {where.describe(loaded)}")
         click.echo(render.setup_line(result))
-        for line in render.change_lines(result.changes):
+        for line in render.warning_lines(result) + render.change_lines(result.changes):
             click.echo(line)
         click.echo(render.summary_line(result.summary))
     if detailed_exitcode and result.has_changes:
@@ -41,5 +41,6 @@ def plan_json(result: PlanResult) -> dict[str, object]:
         "plan": result.plan.name,
         "changes": [c.to_json() for c in result.changes],
         "summary": result.summary,
+        "warnings": list(result.warnings),
         "setup": {"entry": result.setup.entry, "nextDue": render.iso(result.setup.next_due) if result.setup.next_due else None},
     }

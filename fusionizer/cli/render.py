@@ -38,6 +38,10 @@ def setup_line(result: PlanResult) -> str:
     return line
 
 
+def warning_lines(result: PlanResult) -> List[str]:
+    return [click.style(f"Warning: {warning}", fg="yellow") for warning in result.warnings]
+
+
 def iso(moment: Optional[datetime]) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z") if moment else "-"
 

@@ -17,7 +17,7 @@ from fusionizer.errors import FusionizerError
 from fusionizer.platforms.base import ANNOTATION_APPLIED_AT, ANNOTATION_REVISION, FunctionRecord, Platform
 from fusionizer.reconciler.reconcile import owned
 from fusionizer.reconciler.revision import Refused
-from fusionizer.reconciler.state import PlanState
+from fusionizer.reconciler.state import PlanState, RunRecord, RunResult
 from fusionizer.sources.base import short_revision
 
 
@@ -61,9 +61,9 @@ def _show(plan: str, platform: Platform, tasks: Optional[Sequence[str]], output:
         click.echo(render.table([_run_row(run) for run in reversed(history)],
                                 ["AT", "REVISION", "RESULT", "DURATION", "CHANGES"]))
         latest = history[-1]
-        if latest.get("result") != "ok":
-            for error in latest.get("errors") or []:
-                click.echo(click.style(f"  {latest.get('result')}: {error}", fg="red"))
+        if latest["result"] != RunResult.OK:
+            for error in latest["errors"]:
+                click.echo(click.style(f"  {latest['result']}: {error}", fg="red"))
 
 
 def _state(record: FunctionRecord) -> str:
@@ -84,9 +84,7 @@ def _function_json(record: FunctionRecord) -> Dict[str, object]:
     }
 
 
-def _run_row(run: Dict[str, object]) -> List[str]:
+def _run_row(run: RunRecord) -> List[str]:
     summary = run.get("summary") or {}
-    assert isinstance(summary, dict)
     changes = ", ".join(f"{n} {k}" for k, n in summary.items() if n and k != "noop") or "none"
-    return [str(run.get("at", "")), short_revision(str(run.get("revision", ""))), str(run.get("result", "")),
-            f"{float(str(run.get('seconds', 0))):.1f}s", changes]
+    return [run["at"], short_revision(run["revision"]), run["result"], f"{run.get('seconds', 0.0):.1f}s", changes]

@@ -34,6 +34,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from fusionizer.errors import FusionizerError
 from fusionizer.loop import notifications
+from fusionizer.paths import DEFAULT_PLAN_FILE
 
 MARKER = "# fusionizer post-receive hook"
 HOOK_NAME = "post-receive"
@@ -48,7 +49,7 @@ class HookSettings:
 
     repo: str  # absolute path of the repository pushes go to (what ``apply --git`` reads)
     branch: str  # only pushes to refs/heads/<branch> reconcile
-    plan_path: str = "fusionizer.yaml"
+    plan_path: str = DEFAULT_PLAN_FILE
     platform: Optional[str] = None  # --platform for apply; None: the plan / FUSIONIZER_PLATFORM decides
     home: Optional[str] = None  # FUSIONIZER_HOME at install time; None: the pusher's environment decides
     python: str = sys.executable
@@ -186,7 +187,7 @@ def render(settings: HookSettings) -> str:
 def install(
     repo: str,
     branch: Optional[str] = None,
-    plan_path: str = "fusionizer.yaml",
+    plan_path: str = DEFAULT_PLAN_FILE,
     platform: Optional[str] = None,
     chain: bool = False,
     home: Optional[str] = None,

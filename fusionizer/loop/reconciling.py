@@ -27,16 +27,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Dict, Mapping, Optional, Tuple
+from typing import List, Mapping, Optional, Tuple
 
 from fusionizer.errors import FusionizerError, LockedError
 from fusionizer.loop.backoff import Backoff
 from fusionizer.loop.triggers import FILE, HOOK, MANUAL, POLL, RESYNC, RETRY, SCHEDULE, START, WEBHOOK, Trigger
 from fusionizer.reconciler.diff import summarize
-from fusionizer.reconciler.execute import DONE
-from fusionizer.reconciler.reconcile import ApplyResult, Clock, Options, compute, utcnow
+from fusionizer.reconciler.execute import ChangeStatus
+from fusionizer.reconciler.reconcile import ApplyResult, Clock, Options, PlanResult, compute, utcnow
 from fusionizer.reconciler.revision import (
-    INVALID as INVALID,
     Loaded,
     PlatformFor,
     Refused,
@@ -44,24 +43,13 @@ from fusionizer.reconciler.revision import (
     load_revision,
     record_refusal,
 )
-from fusionizer.reconciler.state import PlanState
+from fusionizer.reconciler.state import PlanState, RunResult
 from fusionizer.sources.base import PollableSource, SourceError
 
 SOURCE_KINDS = frozenset({START, FILE, POLL, HOOK, WEBHOOK, MANUAL, RETRY})
 RECONCILE_KINDS = frozenset({START, RESYNC, SCHEDULE, RETRY, MANUAL})
 
-# Run results. The first four are recorded in the plan's history by the loop or by apply.
-OK = "ok"  # apply ran and every change succeeded
-FAILED = "failed"  # apply ran and some change failed, or the platform could not be read
-# INVALID: the new revision was refused; the last good plan keeps serving (the reconciler's word).
-UNREACHABLE = "unreachable"  # the source could not be read; retried with backoff
-LOCKED = "locked"  # another apply of this plan holds the lock; retried with backoff
-IN_SYNC = "in-sync"  # the platform already matches the plan; nothing applied
-UNCHANGED = "unchanged"  # the source did not move; nothing to do
-IDLE = "idle"  # no valid plan has been seen yet; waiting for a new revision
-ERROR = "error"  # a bug; logged with its traceback and retried with backoff
-
-RETRIED = frozenset({FAILED, UNREACHABLE, LOCKED, ERROR})
+RETRIED = frozenset({RunResult.FAILED, RunResult.UNREACHABLE, RunResult.LOCKED, RunResult.ERROR})
 
 _VERBS = {"create": "created", "update": "updated", "delete": "deleted"}
 
@@ -71,7 +59,7 @@ class RunReport:
     """What one run saw and did; the loop logs it as one line and arms its timers from it."""
 
     triggers: Tuple[Trigger, ...]
-    result: str
+    result: RunResult
     revision: str = ""  # the source's revision this run saw ("" when not read)
     serving: str = ""  # the revision of the plan reconciled / kept serving ("" when none)
     done: Mapping[str, int] = field(default_factory=dict)  # changes carried out, by action
@@ -86,11 +74,11 @@ class RunReport:
 
 @dataclass(frozen=True)
 class _SourceStep:
-    """Outcome of looking at the source: ``result`` is "" when it is fine."""
+    """Outcome of looking at the source: ``result`` is None when it is fine."""
 
     revision: str = ""
     new: bool = False
-    result: str = ""
+    result: Optional[RunResult] = None
     error: str = ""
 
 
@@ -125,7 +113,7 @@ class Runner:
 
     def failed(self, triggers: Tuple[Trigger, ...], error: str, seconds: float) -> RunReport:
         """A run that crashed with a bug: counted as a failure, so it is retried with backoff."""
-        report = RunReport(triggers, ERROR, serving=self._serving(), error=error, seconds=seconds)
+        report = RunReport(triggers, RunResult.ERROR, serving=self._serving(), error=error, seconds=seconds)
         return self._account(report)
 
     # -- the two steps -------------------------------------------------------------------
@@ -137,9 +125,10 @@ class Runner:
         if step.result and not (reconcile and self._good is not None):
             return RunReport(triggers, step.result, step.revision, self._serving(), error=step.error)
         if not reconcile:
-            return RunReport(triggers, UNCHANGED, step.revision, self._serving())
+            return RunReport(triggers, RunResult.UNCHANGED, step.revision, self._serving())
         if self._good is None:
-            return RunReport(triggers, IDLE, step.revision, error="no valid plan yet; waiting for a new revision")
+            return RunReport(triggers, RunResult.IDLE, step.revision,
+                             error="no valid plan yet; waiting for a new revision")
         report = self._reconcile(triggers, self._good, step)
         if step.result:  # the source failed, but the good plan was still reconciled (self-heal)
             # A failed heal must still be retried, even when the run also refused a revision.
@@ -179,65 +168,69 @@ class Runner:
 
     def _reconcile(self, triggers: Tuple[Trigger, ...], good: Loaded, step: _SourceStep) -> RunReport:
         revision = good.snapshot.revision
-        base = RunReport(triggers, IN_SYNC, step.revision or self._attempted or "", revision)
+        base = RunReport(triggers, RunResult.IN_SYNC, step.revision or self._attempted or "", revision)
         try:
             planned = compute(good.plan, good.platform, self._clock)
             base = replace(base, next_due=planned.setup.next_due, checked=True)
-            if not planned.has_changes and not (step.new and not self._recorded(good)):
+            if not planned.has_changes and not (step.new and not self._recorded(good, planned)):
                 good.platform.prepare()  # in sync; what the functions need around them runs too
                 return base
             result = apply_revision(good, self._options, self._clock)
         except LockedError as e:
-            return replace(base, result=LOCKED, error=str(e))
+            return replace(base, result=RunResult.LOCKED, error=str(e))
         except FusionizerError as e:  # the platform could not be listed or refused outright
-            self._record_once(good, {"revision": revision, "result": FAILED, "errors": [_first_line(str(e))]})
-            return replace(base, result=FAILED, error=str(e))
+            self._record_once(good, revision, RunResult.FAILED, [_first_line(str(e))])
+            return replace(base, result=RunResult.FAILED, error=str(e))
         return _applied(base, result)
 
     # -- refusals and failures -----------------------------------------------------------
 
     def _refuse(self, refused: Refused) -> _SourceStep:
         record_refusal(refused, self._clock)
-        return _SourceStep(refused.snapshot.revision, result=INVALID, error=str(refused.error))
+        return _SourceStep(refused.snapshot.revision, result=RunResult.INVALID, error=str(refused.error))
 
     def _unreachable(self, revision: str, error: str) -> _SourceStep:
-        self._record_once(self._good, {"revision": revision, "result": UNREACHABLE, "errors": [error]})
-        return _SourceStep(revision, result=UNREACHABLE, error=error)
+        self._record_once(self._good, revision, RunResult.UNREACHABLE, [error])
+        return _SourceStep(revision, result=RunResult.UNREACHABLE, error=error)
 
     def _account(self, report: RunReport) -> RunReport:
         """Count failures; a retried result gets its backoff delay."""
         if report.result in RETRIED:
             self.failures += 1
             return replace(report, retry_in=self._backoff.delay(self.failures))
-        if report.result in (OK, IN_SYNC):
+        if report.result in (RunResult.OK, RunResult.IN_SYNC):
             self.failures = 0
         return report
 
     # -- history -------------------------------------------------------------------------
 
-    def _record_once(self, good: Optional[Loaded], run: Dict[str, object]) -> None:
+    def _record_once(self, good: Optional[Loaded], revision: str, result: RunResult, errors: List[str]) -> None:
         """Record a run the reconciler did not record itself (an unreachable source, a
         platform that could not be listed) in the last good plan's history. A repeat of the
         latest record (same result, revision and errors: a long outage) is not recorded."""
         if good is None:
             return
         state = PlanState(good.platform.namespace, good.plan.name)
-        state.record_once({"at": self._clock().isoformat(timespec="seconds"), **run})
+        at = self._clock().isoformat(timespec="seconds")
+        state.record_once({"at": at, "revision": revision, "result": result, "errors": errors})
 
-    def _recorded(self, good: Loaded) -> bool:
-        """Is this revision already the latest successful record (e.g. the hook applied it)?"""
+    def _recorded(self, good: Loaded, planned: PlanResult) -> bool:
+        """Does the latest successful record stand for this revision already: the same one
+        (e.g. the hook applied it), or one with exactly these functions (a comment in the
+        plan, a file only the build ignores)? Then a new revision is not recorded again."""
         history = PlanState(good.platform.namespace, good.plan.name).history(1)
-        return bool(history) and history[-1].get("revision") == good.snapshot.revision \
-            and history[-1].get("result") == OK
+        if not history or history[-1]["result"] != RunResult.OK:
+            return False
+        return history[-1]["revision"] == good.snapshot.revision or history[-1].get("desired") == planned.desired
 
     def _serving(self) -> str:
         return self._good.snapshot.revision if self._good else ""
 
 
 def _applied(base: RunReport, result: ApplyResult) -> RunReport:
-    done = [o.change for o in result.outcomes if o.status == DONE]
+    done = [o.change for o in result.outcomes if o.status == ChangeStatus.DONE]
     counts = {k: n for k, n in summarize(done).items() if n and k != "noop"}
-    report = replace(base, result=OK if result.ok else FAILED, done=counts,
+    report = replace(base, result=RunResult.OK if result.ok else RunResult.FAILED, done=counts,
                      functions=tuple(sorted({c.function for c in done})),
                      next_due=result.planned.setup.next_due)
     if not result.ok:  # the whole detail: a failed deploy carries the function's log tail
@@ -246,9 +239,11 @@ def _applied(base: RunReport, result: ApplyResult) -> RunReport:
 
 
 def _kept_note(report: RunReport) -> str:
-    if report.result == OK and report.done:
+    if report.result == RunResult.OK and report.done:
         return "healed: " + counted(report.done)
-    return {OK: "in sync", IN_SYNC: "in sync"}.get(report.result, f"{report.result}: {report.error}")
+    if report.result in (RunResult.OK, RunResult.IN_SYNC):
+        return "in sync"
+    return f"{report.result}: {report.error}"
 
 
 def counted(done: Mapping[str, int]) -> str:

@@ -70,7 +70,7 @@ class _Signals:
 def attach(loop: Loop, watchers: Watchers, source: Source) -> str:
     """Wire the source's push-style triggers to the loop; returns what is watched."""
     if isinstance(source, DirectorySource):
-        watchers.watch_directory(source.root, loop.file_changed)
+        watchers.watch_directory(source, loop.file_changed, loop.file_ignored)
         return f"file changes under {source.root}"
     if isinstance(source, GitSource):
         path = watchers.watch_notifications(source.url, loop.trigger)

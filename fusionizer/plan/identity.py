@@ -12,12 +12,15 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
+from fusionizer.platforms.base import DEFAULT_NAMESPACE
+from fusionizer.platforms.factory import DEFAULT_KIND
+
 
 @dataclass(frozen=True)
 class Identity:
     name: str
-    kind: str = "local"
-    namespace: str = "nuclio"
+    kind: str = DEFAULT_KIND
+    namespace: str = DEFAULT_NAMESPACE
     options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -33,7 +36,8 @@ def read_identity(path: Path) -> Optional[Identity]:
     if not isinstance(name, str) or not name:
         return None
     options = {k: v for k, v in platform.items() if k not in ("kind", "namespace")}
-    return Identity(name, str(platform.get("kind") or "local"), str(platform.get("namespace") or "nuclio"), options)
+    kind, namespace = str(platform.get("kind") or DEFAULT_KIND), str(platform.get("namespace") or DEFAULT_NAMESPACE)
+    return Identity(name, kind, namespace, options)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -16,14 +16,16 @@ from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlparse
 
 from fusionizer.errors import Diagnostic, PlanError
+from fusionizer.paths import DEFAULT_PLAN_FILE
 from fusionizer.plan.documents import Document, DocumentError, JsonPath, as_dict, as_list, as_str, load_document
 from fusionizer.plan.model import Group, OptimizerSpec, Plan, PlatformSettings, ScheduleEntry
 from fusionizer.plan.schema import check_schema
 from fusionizer.plan.setups import SetupCheck, parse_groups
 from fusionizer.plan.tasks import Paths, TaskTable, collect_tasks
 from fusionizer.plan.values import DURATION_HELP, parse_duration, parse_time
+from fusionizer.platforms.base import DEFAULT_NAMESPACE
+from fusionizer.platforms.factory import DEFAULT_KIND
 
-DEFAULT_PLAN_FILE = "fusionizer.yaml"
 _PLATFORM_KEYS = ("kind", "namespace")  # everything else under spec.platform is an option
 
 
@@ -182,8 +184,8 @@ class _Builder:
         self._check_server_url(raw.get("serverUrl"))
         options = {k: v for k, v in raw.items() if k not in _PLATFORM_KEYS}
         return PlatformSettings(
-            kind=as_str(raw.get("kind")) or "local",
-            namespace=as_str(raw.get("namespace")) or "nuclio",
+            kind=as_str(raw.get("kind")) or DEFAULT_KIND,
+            namespace=as_str(raw.get("namespace")) or DEFAULT_NAMESPACE,
             options=options,
         )
 

@@ -35,11 +35,11 @@ from fusionizer.plan.values import (
     normalise_runtime,
     suggest_dns_label,
 )
+from fusionizer.runtime.layout import DEFAULT_HANDLER, HANDLER_REGEX
+from fusionizer.runtime.layout import FUNCTION_CONFIG as FUNCTION_YAML
 
-FUNCTION_YAML = "function.yaml"
-DEFAULT_HANDLER = "main:handler"
-# Nuclio's wrapper accepts exactly this (reference/nuclio.md §6).
-_HANDLER = re.compile(r"^([\w|-]+(\.[\w|-]+)*):(\w+)$")
+# Nuclio's wrapper accepts exactly HANDLER_REGEX (reference/nuclio.md §6); the runtime enforces it too.
+_HANDLER = re.compile(HANDLER_REGEX)
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def _discover(
             f"path (relative to the plan file)"
         )))
         return
-    subdirs = _task_subdirs(directory)
+    subdirs = task_subdirs(directory)
     if not subdirs:
         out.append(plan.diagnostic(at, (
             f"no task found in {paths.show(directory)}: no subdirectory holds a {FUNCTION_YAML}; "
@@ -146,7 +146,8 @@ def _discover(
         )))
 
 
-def _task_subdirs(directory: Path) -> List[Path]:
+def task_subdirs(directory: Path) -> List[Path]:
+    """The tasks a ``spec.taskDirs`` entry holds; a directory source's revision covers the same."""
     return sorted(
         d for d in directory.iterdir()
         # Hidden directories (.git, .venv, ...) are never tasks, whatever they hold.
@@ -199,12 +200,13 @@ def read_task(name: str, directory: Path, paths: Paths, at: JsonPath, out: List[
         )))
         return None
     runtime = _check_runtime(config, out)
-    handler = _check_handler(config, directory, paths, out)
+    checked = _check_handler(config, directory, paths, out)
     _check_env(config, out)
     _check_build_commands(config, out)
-    if runtime is None or handler is None:
+    if runtime is None or checked is None:
         return None
-    return TaskSource(Task(name, directory, handler, runtime, config.data), config, at)
+    handler, takes_session = checked
+    return TaskSource(Task(name, directory, handler, runtime, config.data, takes_session), config, at)
 
 
 def _check_runtime(config: Document, out: List[Diagnostic]) -> Optional[str]:
@@ -246,7 +248,10 @@ def _runtime_verdict(config: Document, raw: str, out: List[Diagnostic]) -> Optio
     return runtime
 
 
-def _check_handler(config: Document, directory: Path, paths: Paths, out: List[Diagnostic]) -> Optional[str]:
+def _check_handler(
+    config: Document, directory: Path, paths: Paths, out: List[Diagnostic]
+) -> Optional[Tuple[str, bool]]:
+    """(handler, whether it takes a requests_session), or None when it is unusable."""
     raw = config.get(("spec", "handler"))
     at: JsonPath = ("spec", "handler")
     if raw is None:
@@ -268,7 +273,8 @@ def _check_handler(config: Document, directory: Path, paths: Paths, out: List[Di
             f"{paths.show(directory)}; {fix}"
         ), key=at == ("spec",)))
         return None
-    return raw if _check_function(config, at, source, function, paths, out) else None
+    takes_session = _check_function(config, at, source, function, paths, out)
+    return None if takes_session is None else (raw, takes_session)
 
 
 def _module_file(directory: Path, module: str) -> Optional[Path]:
@@ -281,25 +287,30 @@ def _module_file(directory: Path, module: str) -> Optional[Path]:
 
 def _check_function(
     config: Document, at: JsonPath, source: Path, function: str, paths: Paths, out: List[Diagnostic],
-) -> bool:
+) -> Optional[bool]:
+    """None when the handler is missing or cannot be called, else whether it takes a
+    requests_session (True when it is not a def: its parameters are unknown)."""
     tree = _parse_module(source, paths, out)
     if tree is None:
-        return False
+        return None
     binding = _top_level_binding(tree, function)
     if binding is None:
         out.append(config.diagnostic(at, (
             f"{paths.show(source)} defines no top-level {function!r}; define `def {function}(context, event):` "
             f"there or fix spec.handler"
         ), key=at == ("spec",)))
-        return False
-    if isinstance(binding, (ast.FunctionDef, ast.AsyncFunctionDef)) and not _callable_as_handler(binding.args):
+        return None
+    if not isinstance(binding, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return True
+    if not _callable_as_handler(binding.args):
         out.append(Diagnostic(
             f"handler {function!r} cannot be called as {function}(context, event) or "
             f"{function}(context, event, requests_session); fix its parameters",
             paths.show(source), binding.lineno, binding.col_offset + 1,
         ))
-        return False
-    return True
+        return None
+    # As the runtime decides it: three or more positional parameters.
+    return len(binding.args.posonlyargs) + len(binding.args.args) >= 3
 
 
 def _parse_module(source: Path, paths: Paths, out: List[Diagnostic]) -> Optional[ast.Module]:

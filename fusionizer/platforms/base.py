@@ -20,6 +20,8 @@ ANNOTATION_SPEC_HASH = "fusionizer.io/spec-hash"
 ANNOTATION_REVISION = "fusionizer.io/revision"
 ANNOTATION_APPLIED_AT = "fusionizer.io/applied-at"
 MANAGED_BY = "fusionizer"
+# Where functions go when a plan names no namespace: Nuclio's own default.
+DEFAULT_NAMESPACE = "nuclio"
 
 # Provisioned states of a Nuclio function (reference/nuclio.md §3).
 STATE_READY = "ready"
@@ -145,6 +147,10 @@ class Platform(Protocol):
     # Base URL of the Fusionizer server that routes calls between functions, if one is
     # configured or running now. A question: it starts nothing.
     def server_url(self) -> Optional[str]: ...
+
+    # Whether calls between functions have a Fusionizer server to go through: a configured
+    # one, or one the platform runs itself (the local gateway, started by ``prepare``).
+    def routes_calls(self) -> bool: ...
 
     # Start what deploys and the functions around them need (the local platform's gateway);
     # idempotent and cheap when all runs. Called by apply before it deploys, never by plan.

@@ -9,20 +9,23 @@ e.g. the local gateway). Both ``fusionizer plan``/``apply`` and the watch loop g
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from fusionizer.build import fuser
+from fusionizer.build.calls import cross_function_calls
 from fusionizer.build.fuser import GroupBuild
 from fusionizer.plan.model import Plan
 from fusionizer.plan.schedule import Setup, resolve_setup
 from fusionizer.platforms.base import FunctionRecord, Platform
 from fusionizer.reconciler.diff import Change, diff, summarize
-from fusionizer.reconciler.execute import FAILED, KEPT, Outcome, Progress, execute
+from fusionizer.reconciler.execute import ChangeStatus, Outcome, Progress, execute
 from fusionizer.reconciler.lock import PlanLock
-from fusionizer.reconciler.state import PlanState
+from fusionizer.reconciler.state import PlanState, RunRecord, RunResult
 
 Clock = Callable[[], datetime]
 
@@ -47,6 +50,7 @@ class PlanResult:
     anchor: datetime
     anchor_is_new: bool  # no apply of this schedule yet: the anchor is "now"
     changes: List[Change]
+    warnings: Tuple[str, ...] = ()  # about the setup, e.g. calls that need a missing server
 
     @property
     def summary(self) -> Dict[str, int]:
@@ -55,6 +59,13 @@ class PlanResult:
     @property
     def has_changes(self) -> bool:
         return any(c.action != "noop" for c in self.changes)
+
+    @property
+    def desired(self) -> str:
+        """A digest of the functions the plan wants (names and spec hashes): revisions with
+        the same digest deploy exactly the same functions."""
+        builds = sorted((c.function, c.build.spec_hash) for c in self.changes if c.build is not None)
+        return hashlib.sha256(json.dumps(builds).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -66,11 +77,11 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
-        return all(o.status != FAILED for o in self.outcomes)
+        return all(o.status != ChangeStatus.FAILED for o in self.outcomes)
 
     @property
     def failures(self) -> List[Outcome]:
-        return [o for o in self.outcomes if o.status == FAILED]
+        return [o for o in self.outcomes if o.status == ChangeStatus.FAILED]
 
 
 def owned(records: List[FunctionRecord], plan: str) -> Dict[str, FunctionRecord]:
@@ -88,7 +99,18 @@ def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[
         build = fuser.describe(plan, group)
         desired[build.function] = build
     actual = owned(platform.list(), plan.name)
-    return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual, platform.server_url()))
+    warnings = _warnings(plan, setup, platform)
+    return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual, platform.server_url()), warnings)
+
+
+def _warnings(plan: Plan, setup: Setup, platform: Platform) -> Tuple[str, ...]:
+    if platform.routes_calls():
+        return ()
+    return tuple(
+        f"{call.describe()} in another function, but no Fusionizer server is set "
+        f"(spec.platform.serverUrl): that call will be answered 503; set serverUrl or fuse them"
+        for call in cross_function_calls(plan, setup.groups)
+    )
 
 
 def apply(
@@ -116,14 +138,15 @@ def apply(
         return result
 
 
-def _run_record(result: ApplyResult, applied_at: str) -> Dict[str, object]:
+def _run_record(result: ApplyResult, applied_at: str) -> RunRecord:
     return {
         "revision": result.revision,
         "at": applied_at,
-        "result": "ok" if result.ok else "failed",
+        "result": RunResult.OK if result.ok else RunResult.FAILED,
         "seconds": round(result.seconds, 3),
-        "summary": summarize([o.change for o in result.outcomes if o.status != KEPT]),
+        "summary": summarize([o.change for o in result.outcomes if o.status != ChangeStatus.KEPT]),
         "errors": [f"{o.change.function}: {o.detail.splitlines()[0] if o.detail else ''}" for o in result.failures],
+        "desired": result.planned.desired,
     }
 
 

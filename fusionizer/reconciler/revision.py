@@ -35,13 +35,12 @@ from fusionizer.platforms.base import Platform
 from fusionizer.platforms.factory import make_platform
 from fusionizer.reconciler.execute import Progress
 from fusionizer.reconciler.reconcile import ApplyResult, Clock, Options, apply, utcnow
-from fusionizer.reconciler.state import PlanRef, PlanState, SourceMemory
+from fusionizer.reconciler.state import PlanRef, PlanState, RunResult, SourceMemory
 from fusionizer.sources.base import Snapshot, Source
 from fusionizer.sources.directory import DirectorySource
 from fusionizer.sources.gitsource import GitSource
 
 ENV_PLATFORM = "FUSIONIZER_PLATFORM"
-INVALID = "invalid"  # the result a refused revision is recorded with
 
 PlatformFor = Callable[[Plan], Platform]
 MakePlatform = Callable[[str, str, Mapping[str, Any]], Platform]
@@ -129,7 +128,7 @@ def record_refusal(refused: Refused, clock: Clock = utcnow) -> Optional[PlanRef]
     not written again); returns the owner, None when there is none to record it in."""
     if refused.owner is not None:
         PlanState(refused.owner.namespace, refused.owner.name).record_once({
-            "at": _stamp(clock()), "revision": refused.snapshot.revision, "result": INVALID,
+            "at": _stamp(clock()), "revision": refused.snapshot.revision, "result": RunResult.INVALID,
             "errors": refused.errors,
         })
     return refused.owner

@@ -1,6 +1,7 @@
 """Per-plan bookkeeping under ``$FUSIONIZER_HOME/plans/<namespace>/<plan>``.
 
-* ``history.jsonl``: the last runs (revision, result, duration, summary), shown by status;
+* ``history.jsonl``: the last runs (:class:`RunRecord`: revision, result, duration,
+  summary), shown by status;
 * ``anchor.json``: the instant relative schedule entries (``after: 40s``) count from. It is
   set by the first apply of a schedule and kept until the schedule itself changes.
 
@@ -15,12 +16,47 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, TypedDict
 
 from fusionizer import paths
+from fusionizer.enums import StrEnum
 from fusionizer.plan.model import Plan
 
 HISTORY_KEEP = 20
+_REQUIRED_TYPES = (("at", str), ("revision", str), ("errors", list))
+
+
+class RunResult(StrEnum):
+    """How a run ended: apply, a refusal, or one run of the watch loop. Only :data:`RECORDED`
+    results are written to the history; the others describe loop runs in its log."""
+
+    OK = "ok"  # apply ran and every change succeeded
+    FAILED = "failed"  # apply ran and some change failed, or the platform could not be read
+    INVALID = "invalid"  # the new revision was refused; the last good plan keeps serving
+    UNREACHABLE = "unreachable"  # the source could not be read; retried with backoff
+    LOCKED = "locked"  # another apply of this plan holds the lock; retried with backoff
+    IN_SYNC = "in-sync"  # the platform already matches the plan; nothing applied
+    UNCHANGED = "unchanged"  # the source did not move; nothing to do
+    IDLE = "idle"  # no valid plan has been seen yet; waiting for a new revision
+    ERROR = "error"  # a bug; logged with its traceback and retried with backoff
+
+
+RECORDED = frozenset({RunResult.OK, RunResult.FAILED, RunResult.INVALID, RunResult.UNREACHABLE})
+
+
+class _RunRequired(TypedDict):
+    at: str  # ISO 8601, UTC
+    revision: str  # the source's revision the run read ("" when it could not be read)
+    result: RunResult  # one of RECORDED
+    errors: List[str]  # one line each
+
+
+class RunRecord(_RunRequired, total=False):
+    """One line of ``history.jsonl``."""
+
+    seconds: float
+    summary: Dict[str, int]  # changes by action (create, update, delete, noop)
+    desired: str  # digest of the functions the plan wanted (apply only; see PlanResult.desired)
 
 
 @dataclass(frozen=True)
@@ -39,31 +75,27 @@ class PlanState:
     def lock_path(self) -> Path:
         return self.dir / "apply.lock"
 
-    def history(self, limit: int = HISTORY_KEEP) -> List[Dict[str, Any]]:
+    def history(self, limit: int = HISTORY_KEEP) -> List[RunRecord]:
         try:
             lines = (self.dir / "history.jsonl").read_text().splitlines()
         except OSError:
             return []
-        runs = []
-        for line in lines[-limit:]:
-            try:
-                runs.append(json.loads(line))
-            except ValueError:
-                continue
-        return runs
+        runs = (_record(line) for line in lines[-limit:])
+        return [run for run in runs if run is not None]
 
-    def record_run(self, run: Dict[str, Any]) -> None:
+    def record_run(self, run: RunRecord) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         runs = self.history(HISTORY_KEEP - 1) + [run]
         tmp = self.dir / ".history.jsonl.tmp"
         tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in runs))
         tmp.replace(self.dir / "history.jsonl")
 
-    def record_once(self, run: Dict[str, Any]) -> None:
+    def record_once(self, run: RunRecord) -> None:
         """Record a run unless it repeats the latest record (same result, revision and
         errors), so a long outage or a bad revision retried in a loop is one entry."""
-        last = (self.history(1) or [{}])[-1]
-        if all(last.get(k) == run.get(k) for k in ("result", "revision", "errors")):
+        history = self.history(1)
+        last = history[-1] if history else None
+        if last is not None and all(last[k] == run[k] for k in ("result", "revision", "errors")):
             return
         self.record_run({"seconds": 0.0, "summary": {}, **run})
 
@@ -80,6 +112,19 @@ class PlanState:
         self.dir.mkdir(parents=True, exist_ok=True)
         data = {"schedule": schedule_digest(plan), "anchor": anchor.isoformat()}
         (self.dir / "anchor.json").write_text(json.dumps(data))
+
+
+def _record(line: str) -> Optional[RunRecord]:
+    """A history line, or None for one this version cannot read (damaged, or unknown words)."""
+    try:
+        raw: Any = json.loads(line)
+        result = RunResult(raw["result"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if result not in RECORDED or not all(isinstance(raw.get(k), t) for k, t in _REQUIRED_TYPES):
+        return None
+    run: RunRecord = {**raw, "result": result}  # type: ignore[typeddict-item]
+    return run
 
 
 def schedule_digest(plan: Plan) -> str:

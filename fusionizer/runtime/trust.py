@@ -11,8 +11,8 @@ gateway (``fusionizer.gateway``) imports the same names, so both sides agree by 
   threads until the machine gives in.
 - **A per-namespace secret** (env ``FUSIONIZER_SERVER_SECRET``, shared by the functions and
   their server) decides trust both ways. Before a function sends anything on a new
-  connection to its configured server, the server proves it knows the secret
-  (:func:`prove_server`: ``GET /-/proof`` with a fresh challenge, answered with an HMAC), so
+  connection to its configured server (every one the keep-alive pool, ``pool``, opens
+  there), the server proves it knows the secret (:func:`prove_server`: ``GET /-/proof`` with a fresh challenge, answered with an HMAC), so
   a process squatting a dead server's port gets neither the request nor the secret. Then
   every call carries ``Fusionizer-Caller`` (an HMAC of the secret): the server knows it comes
   from one of its functions, not from outside.
@@ -107,30 +107,22 @@ def prove_server(sock: socket.socket, host: str, secret: bytes) -> None:
         )
 
 
-class _Proving:
-    """Mixed into an ``http.client`` connection: proven right after it connects."""
+class Proving:
+    """Mixed into an ``http.client`` connection (urllib3's too): with ``proof`` set, the
+    server proves it knows that secret right after the connection is made, before any
+    request is sent on it; a connection whose peer does not is closed."""
 
     host: str
     port: int
     sock: Any
-    _fz_secret: bytes
+    proof: Optional[bytes] = None
 
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
+        if self.proof is None:
+            return
         try:
-            prove_server(self.sock, f"{self.host}:{self.port}", self._fz_secret)
+            prove_server(self.sock, f"{self.host}:{self.port}", self.proof)
         except ServerNotProven:
             self.close()  # type: ignore[attr-defined]
             raise
-
-
-class ProvingConnection(_Proving, http.client.HTTPConnection):
-    def __init__(self, host: str, secret: bytes, timeout: Any = None) -> None:
-        super().__init__(host, timeout=timeout)
-        self._fz_secret = secret
-
-
-class ProvingHTTPSConnection(_Proving, http.client.HTTPSConnection):
-    def __init__(self, host: str, secret: bytes, timeout: Any = None) -> None:
-        super().__init__(host, timeout=timeout)
-        self._fz_secret = secret

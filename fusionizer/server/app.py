@@ -39,9 +39,10 @@ from starlette.routing import Route
 
 from fusionizer.errors import PlanError
 from fusionizer.gateway.app import Gateway, Message, Receive, Scope, Send
-from fusionizer.loop.reconciling import IN_SYNC, OK, RunReport
+from fusionizer.loop.reconciling import RunReport
 from fusionizer.plan.loader import load_plan
 from fusionizer.platforms.base import ANNOTATION_APPLIED_AT, ANNOTATION_REVISION, FunctionRecord
+from fusionizer.reconciler.state import RunResult
 from fusionizer.runtime import trust
 from fusionizer.server import uploads, webhooks
 from fusionizer.server.control import Controller
@@ -302,7 +303,7 @@ def _plan_file(controller: Controller) -> Path:
 
 def _serves(report: RunReport) -> bool:
     """The run applied the revision that holds the change, and it serves."""
-    return report.result in (OK, IN_SYNC) and bool(report.revision) and report.serving == report.revision
+    return report.result in (RunResult.OK, RunResult.IN_SYNC) and bool(report.revision) and report.serving == report.revision
 
 
 def _newest(records: List[FunctionRecord]) -> FunctionRecord:

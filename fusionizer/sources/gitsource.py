@@ -37,8 +37,9 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import git
 
+from fusionizer.paths import DEFAULT_PLAN_FILE
 from fusionizer.paths import home as fusionizer_home
-from fusionizer.sources.base import DEFAULT_PLAN_FILE, Snapshot, SourceError
+from fusionizer.sources.base import Snapshot, SourceError
 
 if sys.platform != "win32":
     import fcntl

@@ -12,6 +12,7 @@ from fusionizer.gateway.app import Limits
 from fusionizer.gateway.routes import RouteEntry
 from fusionizer.gateway.upstream import Endpoint
 from fusionizer.runtime import trust
+from fusionizer.runtime.pool import ConnectionPool, Origin
 
 from tests.gateway.conftest import SECRET, SERVER_URL, Stack, make_stack, raw_exchange
 
@@ -156,11 +157,11 @@ def test_proof_of_the_secret() -> None:
         status, headers, _ = call(made.gateway.port, "GET", trust.PROOF_PATH, None, {trust.HEADER_CHALLENGE: "abc"})
         assert status == 200
         assert headers[trust.HEADER_PROOF] == trust.server_proof(SECRET, "abc")
-        # and the runtime's connection accepts it
-        conn = trust.ProvingConnection(f"127.0.0.1:{made.gateway.port}", SECRET, timeout=5)
-        conn.request("POST", "/echo", body=b"hi")
-        assert conn.getresponse().status == 203
-        conn.close()
+        # and the runtime's pool accepts it
+        pool = ConnectionPool()
+        origin = Origin("http", "127.0.0.1", made.gateway.port)
+        assert pool.request(origin, "POST", "/echo", b"hi", {}, 5, 5, SECRET)[0].status == 203
+        pool.clear()
     finally:
         made.gateway.stop()
         made.upstream.stop()

@@ -10,7 +10,7 @@ from typing import Dict, Tuple
 import pytest
 
 from fusionizer.errors import LockedError
-from fusionizer.reconciler.execute import DONE, FAILED, KEPT, UNCHANGED
+from fusionizer.reconciler.execute import ChangeStatus
 from fusionizer.reconciler.lock import PlanLock
 from fusionizer.reconciler.reconcile import ApplyResult, Options, apply, compute, destroy
 from fusionizer.reconciler.state import PlanState
@@ -35,9 +35,9 @@ def test_every_deploy_is_ready_before_the_first_delete(plans: PlanDir, memory: M
     result = apply(plans.plan([["b", "c"], ["d", "e"]]), memory, "r2")
     assert result.ok
     assert statuses(result) == {
-        "demo-a": ("create", DONE), "demo-b-c": ("create", DONE), "demo-d-e": ("create", DONE),
-        "demo-a-b": ("delete", DONE), "demo-c": ("delete", DONE), "demo-d": ("delete", DONE),
-        "demo-e": ("delete", DONE)}
+        "demo-a": ("create", ChangeStatus.DONE), "demo-b-c": ("create", ChangeStatus.DONE), "demo-d-e": ("create", ChangeStatus.DONE),
+        "demo-a-b": ("delete", ChangeStatus.DONE), "demo-c": ("delete", ChangeStatus.DONE), "demo-d": ("delete", ChangeStatus.DONE),
+        "demo-e": ("delete", ChangeStatus.DONE)}
     order = [call for call, _ in memory.order("deployed", "delete")]
     assert order == ["deployed"] * 3 + ["delete"] * 4  # create-before-delete
 
@@ -50,11 +50,11 @@ def test_a_delete_is_kept_while_it_serves_a_task_whose_new_function_failed(
     result = apply(plans.plan([["b", "c"]]), memory, "r2")
     assert not result.ok
     found = statuses(result)
-    assert found["demo-b-c"] == ("create", FAILED)
-    assert found["demo-a"] == ("create", DONE) and found["demo-d"] == ("create", DONE)
+    assert found["demo-b-c"] == ("create", ChangeStatus.FAILED)
+    assert found["demo-a"] == ("create", ChangeStatus.DONE) and found["demo-d"] == ("create", ChangeStatus.DONE)
     # Both old functions still serve b or c, whose new function failed: neither is deleted.
-    assert found["demo-a-b"] == ("delete", KEPT) and found["demo-c-d"] == ("delete", KEPT)
-    assert found["demo-e"] == ("noop", UNCHANGED)
+    assert found["demo-a-b"] == ("delete", ChangeStatus.KEPT) and found["demo-c-d"] == ("delete", ChangeStatus.KEPT)
+    assert found["demo-e"] == ("noop", ChangeStatus.UNCHANGED)
     kept = next(o for o in result.outcomes if o.change.function == "demo-a-b")
     assert kept.detail == "kept: it still serves b, whose new function failed to deploy"
     assert {"demo-a-b", "demo-c-d", "demo-a", "demo-d"} <= set(memory.records)
@@ -74,8 +74,8 @@ def test_independent_deletes_go_through_when_another_deploy_fails(plans: PlanDir
     memory.failing = frozenset({"demo-a-c"})
     result = apply(plans.plan([["a", "c"]]), memory, "r2")
     found = statuses(result)
-    assert found["demo-a-c"] == ("create", FAILED) and found["demo-a-b"] == ("delete", KEPT)
-    assert found["demo-d-e"] == ("delete", DONE)  # d and e have their new functions
+    assert found["demo-a-c"] == ("create", ChangeStatus.FAILED) and found["demo-a-b"] == ("delete", ChangeStatus.KEPT)
+    assert found["demo-d-e"] == ("delete", ChangeStatus.DONE)  # d and e have their new functions
     assert "demo-d-e" not in memory.records and "demo-c" in memory.records
 
 

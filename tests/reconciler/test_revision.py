@@ -12,7 +12,6 @@ from fusionizer.errors import PlanError
 from fusionizer.platforms.base import Platform
 from fusionizer.reconciler.reconcile import Options
 from fusionizer.reconciler.revision import (
-    INVALID,
     Loaded,
     Platforms,
     Refused,
@@ -21,7 +20,7 @@ from fusionizer.reconciler.revision import (
     record_refusal,
     shown_as,
 )
-from fusionizer.reconciler.state import PlanRef, PlanState
+from fusionizer.reconciler.state import PlanRef, PlanState, RunResult
 from fusionizer.sources import DirectorySource
 from testing.memory_platform import MemoryPlatform
 from tests.reconciler.conftest import PlanDir
@@ -66,7 +65,7 @@ def test_a_refusal_goes_to_the_plan_the_file_names_once(plans: PlanDir, memory: 
     assert isinstance(refused, Refused) and record_refusal(refused) == PlanRef("nuclio", "other")
     assert record_refusal(refused) == PlanRef("nuclio", "other")  # the same refusal again ...
     runs = PlanState("nuclio", "other").history()
-    assert len(runs) == 1 and runs[0]["result"] == INVALID  # ... is recorded once
+    assert len(runs) == 1 and runs[0]["result"] == RunResult.INVALID  # ... is recorded once
     assert runs[0]["revision"] == refused.snapshot.revision and "already in group" in runs[0]["errors"][0]
     assert [r["result"] for r in PlanState("nuclio", "demo").history()] == ["ok"]
 
@@ -82,7 +81,7 @@ def test_a_file_that_names_no_plan_is_recorded_for_the_plan_last_applied_from_th
     refused = load_revision(DirectorySource(plans.file), lambda plan: memory)  # another process, same source
     assert isinstance(refused, Refused) and refused.identity is None
     assert record_refusal(refused) == PlanRef("nuclio", "demo")
-    assert [r["result"] for r in PlanState("nuclio", "demo").history()] == ["ok", INVALID]
+    assert [r["result"] for r in PlanState("nuclio", "demo").history()] == ["ok", RunResult.INVALID]
 
 
 def test_a_refusal_with_no_plan_to_record_it_in_is_only_reported(

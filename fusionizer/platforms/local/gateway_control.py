@@ -27,7 +27,7 @@ from typing import Iterable, Iterator, Optional
 
 from fusionizer.errors import PlatformError
 from fusionizer.platforms.local import processes
-from fusionizer.platforms.local.processes import ProcessRef, StartFailed
+from fusionizer.platforms.local.processes import ServingProcess, StartFailed
 from fusionizer.platforms.local.store import Store
 from fusionizer.runtime import trust
 
@@ -52,29 +52,33 @@ def running_gateway(store: Store) -> Iterator[str]:
 
 
 def _ensure(store: Store) -> str:
-    state = store.read("run", "gateway")
-    if state and processes.alive(ProcessRef.from_json(state)):
-        return _url(int(state["port"]))
-    port = int(state["port"]) if state else 0
-    started = _start(store, port) or _start(store, 0)
+    state = _gateway(store)
+    if state and processes.alive(state.ref):
+        return _url(state.port)
+    started = _start(store, state.port if state else 0) or _start(store, 0)
     if started is None:
         raise PlatformError(f"cannot start the local gateway; see {store.log_file('gateway')}")
-    store.write("run", "gateway", {**started.ref.to_json(), "port": int(started.ready["port"])})
+    store.write("run", "gateway", ServingProcess(started.ref, int(started.ready["port"])).to_json())
     return _url(int(started.ready["port"]))
 
 
 def stop_gateway(store: Store) -> None:
-    state = store.read("run", "gateway")
+    state = _gateway(store)
     if state:
-        processes.stop(ProcessRef.from_json(state))
+        processes.stop(state.ref)
         store.remove("run", "gateway")
 
 
 def gateway_url(store: Store) -> Optional[str]:
-    state = store.read("run", "gateway")
-    if state and processes.alive(ProcessRef.from_json(state)):
-        return _url(int(state["port"]))
+    state = _gateway(store)
+    if state and processes.alive(state.ref):
+        return _url(state.port)
     return None
+
+
+def _gateway(store: Store) -> Optional[ServingProcess]:
+    raw = store.read("run", "gateway")
+    return ServingProcess.from_json(raw) if raw else None
 
 
 def secret(store: Store) -> bytes:

@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -34,6 +35,7 @@ import requests
 from fusionizer.errors import PlatformError
 from fusionizer.platforms.base import (
     ANNOTATION_SPEC_HASH,
+    DEFAULT_NAMESPACE,
     STATE_ERROR,
     STATE_READY,
     STATE_UNHEALTHY,
@@ -45,7 +47,7 @@ from fusionizer.platforms.base import (
     spec_env,
 )
 from fusionizer.platforms.local import gateway_control, processes
-from fusionizer.platforms.local.processes import ProcessRef, StartFailed
+from fusionizer.platforms.local.processes import PendingStart, ServingProcess, StartFailed
 from fusionizer.platforms.local.store import Store
 from fusionizer.runtime import layout, trust
 
@@ -54,7 +56,7 @@ _LOG_TAIL = 40
 
 
 class LocalPlatform:
-    def __init__(self, namespace: str = "nuclio", store: Optional[Store] = None) -> None:
+    def __init__(self, namespace: str = DEFAULT_NAMESPACE, store: Optional[Store] = None) -> None:
         self.namespace = namespace
         self.store = store or Store(namespace)
 
@@ -86,14 +88,14 @@ class LocalPlatform:
         return self._switch(name, record, code, started, server)
 
     def delete(self, name: str) -> None:
-        proc = self.store.read("procs", name)
+        proc = self._process(name)
         self.store.remove("functions", name)
         if proc:
             self._retire(proc)
         self._reap_pending(name)
         self.store.remove("procs", name)
-        if proc and proc.get("code"):
-            shutil.rmtree(proc["code"], ignore_errors=True)
+        if proc and proc.code:
+            shutil.rmtree(proc.code, ignore_errors=True)
         if next(self.store.records(), None) is None:
             # Nothing left to route to: do not leave the namespace's gateway running.
             gateway_control.stop_gateway(self.store)
@@ -113,15 +115,18 @@ class LocalPlatform:
     def server_url(self) -> Optional[str]:
         return gateway_control.gateway_url(self.store)
 
+    def routes_calls(self) -> bool:
+        return True  # its own gateway, started on demand
+
     def prepare(self) -> None:
         with gateway_control.running_gateway(self.store) as url:
             for raw in self.store.records():
                 name = str((raw.get("metadata") or {}).get("name", ""))
-                proc = self.store.read("procs", name)
+                proc = self._process(name)
                 # A function being deployed right now gets the URL from its deploy; one whose
                 # restart fails keeps its old URL, and the diff then updates it.
-                if proc and proc.get("serverUrl") not in (None, url) and self.store.read("pending", name) is None \
-                        and processes.alive(ProcessRef.from_json(proc)):
+                if proc and proc.server_url not in (None, url) and self.store.read("pending", name) is None \
+                        and processes.alive(proc.ref):
                     self._repoint(raw, proc, url)
 
     # -- deploy steps ------------------------------------------------------------------
@@ -131,7 +136,8 @@ class LocalPlatform:
         # the code a still-running process imports from, should the new one fail.
         spec_hash = source.config.get("metadata", {}).get("annotations", {}).get(ANNOTATION_SPEC_HASH, "")
         code = self.store.dir("code") / f"{source.name}-{spec_hash[:12]}-{uuid.uuid4().hex[:8]}"
-        shutil.copytree(source.path, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        # Exactly the build dir: what belongs in it was decided when it was built.
+        shutil.copytree(source.path, code)
         return code
 
     def _run_build_commands(
@@ -172,11 +178,11 @@ class LocalPlatform:
         timeout = float(spec.get("readinessTimeoutSeconds") or DEFAULT_READY_TIMEOUT)
         # Recorded before the spawn, so a deployer killed at any instant leaves a way to find
         # the process: its pid once known, until then the unique ready-file argument.
-        pending = {"deployer": processes.identify(os.getpid()).to_json(), "marker": str(ready_file)}
-        self.store.write("pending", name, pending)
+        pending = PendingStart(processes.identify(os.getpid()), str(ready_file))
+        self.store.write("pending", name, pending.to_json())
 
-        def remember(ref: ProcessRef) -> None:
-            self.store.write("pending", name, {**pending, "process": ref.to_json()})
+        def remember(ref: processes.ProcessRef) -> None:
+            self.store.write("pending", name, replace(pending, process=ref).to_json())
 
         try:
             env = {**_function_env(spec, server_url), trust.ENV_SECRET: gateway_control.secret(self.store).decode()}
@@ -185,38 +191,37 @@ class LocalPlatform:
             self.store.remove("pending", name)
         return started
 
-    def _repoint(self, raw: Dict[str, Any], proc: Dict[str, Any], server_url: str) -> None:
+    def _repoint(self, raw: Dict[str, Any], proc: ServingProcess, server_url: str) -> None:
         """Restart a running function on the gateway's new URL, from the code it runs."""
         name = str(raw["metadata"]["name"])
         try:
-            started = self._start(name, Path(proc["code"]), raw.get("spec") or {}, self.store.log_file(name),
+            started = self._start(name, Path(proc.code), raw.get("spec") or {}, self.store.log_file(name),
                                   server_url)
         except StartFailed:
             return  # it keeps running on the old URL; the next prepare tries again
         status = {**(raw.get("status") or {}), **_serving_status(int(started.ready["port"]))}
         record = {**raw, "spec": _with_server(raw.get("spec") or {}, server_url), "status": status}
-        self._switch(name, record, Path(proc["code"]), started, server_url)
+        self._switch(name, record, Path(proc.code), started, server_url)
 
     def _switch(
         self, name: str, record: Dict[str, Any], code: Path, started: processes.Started, server_url: Optional[str]
     ) -> FunctionRecord:
         """Make ``started`` the function's process, then stop the one it replaces."""
-        old = self.store.read("procs", name)
-        proc = {**started.ref.to_json(), "port": int(started.ready["port"]), "code": str(code),
-                "serverUrl": server_url}
-        self.store.write("procs", name, proc)
+        old = self._process(name)
+        proc = ServingProcess(started.ref, int(started.ready["port"]), str(code), server_url)
+        self.store.write("procs", name, proc.to_json())
         self.store.write("functions", name, record)
-        if old and int(old.get("pid") or 0) != started.ref.pid:
+        if old and old.ref.pid != started.ref.pid:
             self._retire(old)
-            if old.get("code") and old["code"] != str(code):
-                shutil.rmtree(old["code"], ignore_errors=True)
+            if old.code and old.code != str(code):
+                shutil.rmtree(old.code, ignore_errors=True)
         return FunctionRecord.from_nuctl(record)
 
-    def _retire(self, proc: Mapping[str, Any]) -> None:
+    def _retire(self, proc: ServingProcess) -> None:
         """Stop a function process no record routes to any more, once the gateway drained it."""
-        if proc.get("port"):
-            gateway_control.drain(self.store, [f"http://127.0.0.1:{int(proc['port'])}"])
-        processes.stop(ProcessRef.from_json(proc))
+        if proc.port:
+            gateway_control.drain(self.store, [f"http://127.0.0.1:{proc.port}"])
+        processes.stop(proc.ref)
 
     def _record_failure(self, source: FunctionSource, message: str, code: Path) -> None:
         # No process runs the failed version: its staged copy goes in every case.
@@ -228,15 +233,15 @@ class LocalPlatform:
 
     def _reap_pending(self, name: str) -> None:
         """Kill a process left behind by a deploy that died half-way (e.g. ``kill -9``)."""
-        pending = self.store.read("pending", name)
-        if pending is None:
+        raw = self.store.read("pending", name)
+        if raw is None:
             return
-        deployer = ProcessRef.from_json(pending.get("deployer") or {})
-        if deployer.pid != os.getpid() and processes.alive(deployer):
+        pending = PendingStart.from_json(raw)
+        if pending.deployer.pid != os.getpid() and processes.alive(pending.deployer):
             return
-        if pending.get("process"):
-            processes.stop(ProcessRef.from_json(pending["process"]))
-        for ref in processes.find_by_argument(str(pending.get("marker") or "")):
+        if pending.process:
+            processes.stop(pending.process)
+        for ref in processes.find_by_argument(pending.marker):
             processes.stop(ref)
         self.store.remove("pending", name)
 
@@ -246,12 +251,16 @@ class LocalPlatform:
         if status.get("state") != STATE_READY:
             return raw
         name = (raw.get("metadata") or {}).get("name", "")
-        proc = self.store.read("procs", name)
-        if proc and processes.alive(ProcessRef.from_json(proc)):
+        proc = self._process(name)
+        if proc and processes.alive(proc.ref):
             return raw
-        pid = proc.get("pid") if proc else "?"
+        pid = proc.ref.pid if proc else "?"
         message = f"function process (pid {pid}) is not running; see {self.store.log_file(name)}"
         return {**raw, "status": {**status, "state": STATE_UNHEALTHY, "message": message}}
+
+    def _process(self, name: str) -> Optional[ServingProcess]:
+        raw = self.store.read("procs", name)
+        return ServingProcess.from_json(raw) if raw else None
 
 
 def _record(

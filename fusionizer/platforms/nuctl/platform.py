@@ -96,6 +96,9 @@ class NuctlPlatform:
     def server_url(self) -> Optional[str]:
         return self.options.server_url
 
+    def routes_calls(self) -> bool:
+        return self.options.server_url is not None
+
     def prepare(self) -> None:
         """Nothing to start: the server functions call is the plan's ``serverUrl``."""
 
