@@ -25,6 +25,7 @@ COMMANDS: Dict[str, Entry] = {
     "logs": Entry("fusionizer.cli.logs:logs", "Print the log of a function, or of one task in it."),
     "destroy": Entry("fusionizer.cli.destroy:destroy", "Delete every function of the plan."),
     "watch": Entry("fusionizer.cli.watch:watch", "Reconcile continuously on saves, pushes, schedule, drift."),
+    "serve": Entry("fusionizer.cli.serve:serve", "The Fusionizer server: the original HTTP API, the gateway and the watch loop."),
     "hook": Entry("fusionizer.cli.hook:hook", "Git hooks: reconcile on `git push` to a repository you host."),
     "completion": Entry("fusionizer.cli.completion:completion", "Print the shell completion script for bash, zsh or fish."),
 }

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from datetime import datetime, timezone
-from typing import Dict
+from typing import Any, Callable, Dict
 
 import click
 
@@ -23,18 +23,36 @@ from fusionizer.loop.watching import Watchers
 from fusionizer.reconciler.reconcile import Options
 
 
+def loop_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The reconcile loop's options, shared by ``watch`` and ``serve``."""
+    options = [
+        click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(min=0.1), metavar="S",
+                     help="Seconds between polls of --git (±10% jitter); a post-receive hook makes them a fallback."),
+        click.option("--resync", default=60.0, show_default=True, type=click.FloatRange(min=0), metavar="S",
+                     help="Seconds between drift checks that heal deleted or dead functions (0: never)."),
+        click.option("--debounce", default=150, show_default=True, type=click.IntRange(min=0), metavar="MS",
+                     help="Milliseconds of quiet after a file change before reconciling (-f only)."),
+        click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 64),
+                     help="How many functions to deploy at once."),
+        click.option("--no-prune", is_flag=True, help="Keep functions that are no longer in the plan."),
+        click.option("-v", "--verbose", is_flag=True, help="Also log runs that found nothing to do."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def loop_settings(where: Target, interval: float, resync: float, debounce: int) -> LoopSettings:
+    return LoopSettings(
+        poll_interval=interval if where.git_url else None,
+        resync_interval=resync or None,
+        debounce=debounce / 1000.0,
+    )
+
+
 @click.command("watch")
 @source_options
-@click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(min=0.1), metavar="S",
-              help="Seconds between polls of --git (±10% jitter); a post-receive hook makes them a fallback.")
-@click.option("--resync", default=60.0, show_default=True, type=click.FloatRange(min=0), metavar="S",
-              help="Seconds between drift checks that heal deleted or dead functions (0: never).")
-@click.option("--debounce", default=150, show_default=True, type=click.IntRange(min=0), metavar="MS",
-              help="Milliseconds of quiet after a file change before reconciling (-f only).")
-@click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 64),
-              help="How many functions to deploy at once.")
-@click.option("--no-prune", is_flag=True, help="Keep functions that are no longer in the plan.")
-@click.option("-v", "--verbose", is_flag=True, help="Also log runs that found nothing to do.")
+@loop_options
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: also one JSON object per run on stdout (JSON lines); the log stays on stderr.")
 def watch(where: Target, interval: float, resync: float, debounce: int, parallel: int,
@@ -54,11 +72,7 @@ def watch(where: Target, interval: float, resync: float, debounce: int, parallel
     """
     source = where.source()
     _setup_logging(verbose)
-    settings = LoopSettings(
-        poll_interval=interval if where.git_url else None,
-        resync_interval=resync or None,
-        debounce=debounce / 1000.0,
-    )
+    settings = loop_settings(where, interval, resync, debounce)
     runner = Runner(source, where.platforms, Options(parallel=parallel, prune=not no_prune), strict=where.strict)
     loop = Loop(runner, settings, on_run=_print_json if output == "json" else None)
     watchers = Watchers()

@@ -3,7 +3,10 @@
 Needs nothing but Python. A deploy copies the build dir into the store, runs its build
 commands (once per distinct command list), starts the local processor and waits until it
 is ready; only then does it replace the process that served the function before, so a
-broken update leaves the old version serving. Functions outlive the CLI call.
+broken update leaves the old version serving. The old process is stopped only after the
+namespace's gateway has switched its routes to the new one and finished the requests it
+had sent to the old (``gateway_control.drain``): a redeploy drops no call. Functions
+outlive the CLI call.
 
 Calls between functions go through the namespace's gateway (``gateway_control``). Its URL
 is given to each function process at start (env ``FUSIONIZER_SERVER_URL``, unless the
@@ -11,7 +14,8 @@ function sets it itself; the stored record shows it in ``spec.env``, as ``nuctl 
 ``nuctl deploy -e`` variable), never part of the build or its hash: :meth:`prepare` (apply)
 starts the gateway, and should it have had to move to another port, restarts the running
 functions on the new URL from the code they already run (not a redeploy: the same code,
-spec hash and revision).
+spec hash and revision). Each process also gets the namespace's secret
+(``FUSIONIZER_SERVER_SECRET``), which no record shows.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from fusionizer.platforms.local import gateway_control, processes
 from fusionizer.platforms.local.logfile import read_log
 from fusionizer.platforms.local.processes import PendingStart, ServingProcess, StartFailed
 from fusionizer.platforms.local.store import Store
-from fusionizer.runtime import layout
+from fusionizer.runtime import layout, trust
 
 DEFAULT_READY_TIMEOUT = 60.0
 _LOG_TAIL = 40
@@ -87,10 +91,10 @@ class LocalPlatform:
 
     def delete(self, name: str) -> None:
         proc = self._process(name)
-        if proc:
-            processes.stop(proc.ref)
-        self._reap_pending(name)
         self.store.remove("functions", name)
+        if proc:
+            self._retire(proc)
+        self._reap_pending(name)
         self.store.remove("procs", name)
         if proc and proc.code:
             shutil.rmtree(proc.code, ignore_errors=True)
@@ -190,7 +194,7 @@ class LocalPlatform:
             self.store.write("pending", name, replace(pending, process=ref).to_json())
 
         try:
-            env = _function_env(spec, server_url)
+            env = {**_function_env(spec, server_url), trust.ENV_SECRET: gateway_control.secret(self.store).decode()}
             started = processes.start(argv, env, code, log_file, ready_file, timeout, remember)
         finally:
             self.store.remove("pending", name)
@@ -217,10 +221,16 @@ class LocalPlatform:
         self.store.write("procs", name, proc.to_json())
         self.store.write("functions", name, record)
         if old and old.ref.pid != started.ref.pid:
-            processes.stop(old.ref)
+            self._retire(old)
             if old.code and old.code != str(code):
                 shutil.rmtree(old.code, ignore_errors=True)
         return FunctionRecord.from_nuctl(record)
+
+    def _retire(self, proc: ServingProcess) -> None:
+        """Stop a function process no record routes to any more, once the gateway drained it."""
+        if proc.port:
+            gateway_control.drain(self.store, [f"http://127.0.0.1:{proc.port}"])
+        processes.stop(proc.ref)
 
     def _record_failure(self, source: FunctionSource, message: str, code: Path) -> None:
         # No process runs the failed version: its staged copy goes in every case.

@@ -30,6 +30,7 @@ from fusionizer.platforms.nuctl.output import (
 )
 from fusionizer.platforms.nuctl.runner import Completed, NuctlRunner, strip_ansi
 from fusionizer.runtime.layout import ENV_SERVER_URL, HEADER_TASK
+from fusionizer.runtime.trust import ENV_SECRET
 
 DEPLOY_LOG_TAIL = 20
 _PROJECT_MISSING = "Project does not exist"
@@ -156,6 +157,8 @@ class NuctlPlatform:
         # nuctl appends -e entries to spec.env: add the gateway URL only if the build lacks it.
         if opts.server_url and ENV_SERVER_URL not in _env_names(source.config):
             flags += ["-e", f"{ENV_SERVER_URL}={opts.server_url}"]
+        if opts.server_secret:  # shared with the server: calls between functions prove it (runtime.trust)
+            flags += ["-e", f"{ENV_SECRET}={opts.server_secret}"]
         return flags
 
     def _project_key(self) -> Tuple[str, ...]:
