@@ -45,7 +45,13 @@ def suggest(where: Target, write: bool, output: str, timeout: float) -> None:
     """Propose a fusion setup from the calls the plan's functions observed.
 
     Prints the changes with the optimizer's reasons and the plan diff; --write applies the
-    diff to the plan file (not to the platform).
+    diff to the plan file (not to the platform). Exits 1 when the optimizer fails.
+
+    \b
+    Examples:
+      fusionizer suggest
+      fusionizer suggest --write && git diff fusionizer.yaml
+      fusionizer suggest -o json --timeout 30
     """
     if write and where.git_url is not None:
         raise FusionizerError("suggest --write edits a plan file; with --git, print the diff and commit it yourself")
@@ -76,7 +82,7 @@ def propose(loaded: Loaded, stats: CallStats, timeout: float) -> Outcome:
     """Run the plan's optimizer on ``stats``; a broken one answers the current setup."""
     plan = loaded.plan
     now = datetime.now(timezone.utc)
-    anchor = PlanState(loaded.platform.namespace, plan.name).anchor(plan) or now
+    anchor = PlanState.of(loaded.platform, plan.name).anchor(plan) or now
     current = resolve_setup(plan, anchor, now).groups
     name = spec_of(plan).class_path
     try:

@@ -24,7 +24,17 @@ from fusionizer.optimize.traces import stats_json
 @source_options
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def traces(where: Target, output: str) -> None:
-    """Collect the call traces of every function of the plan and aggregate them per edge."""
+    """Collect the call traces of every function of the plan and aggregate them per edge.
+
+    Each function is asked through the platform (no server needed); one that does not
+    answer is named, and the others still count.
+
+    \b
+    Examples:
+      fusionizer traces
+      fusionizer traces -o json
+      fusionizer traces --platform nuctl
+    """
     loaded = where.load()
     records = plan_functions(loaded.platform, loaded.plan.name)
     stats = collect(loaded.platform, records)

@@ -21,8 +21,10 @@ from fusionizer.build.calls import cross_function_calls
 from fusionizer.build.fuser import GroupBuild
 from fusionizer.plan.model import Plan
 from fusionizer.plan.schedule import Setup, resolve_setup
+from fusionizer.paths import builds_dir
 from fusionizer.platforms.base import FunctionRecord, Platform
-from fusionizer.reconciler.diff import Change, diff, summarize
+from fusionizer.reconciler.deployed import DeployedBuilds
+from fusionizer.reconciler.diff import DELETE, Change, diff, summarize
 from fusionizer.reconciler.execute import ChangeStatus, Outcome, Progress, execute
 from fusionizer.reconciler.lock import PlanLock
 from fusionizer.reconciler.state import PlanState, RunRecord, RunResult
@@ -91,7 +93,7 @@ def owned(records: List[FunctionRecord], plan: str) -> Dict[str, FunctionRecord]
 
 def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[datetime] = None) -> PlanResult:
     now = clock()
-    stored = PlanState(platform.namespace, plan.name).anchor(plan)
+    stored = PlanState.of(platform, plan.name).anchor(plan)
     anchor = stored or now
     setup = resolve_setup(plan, anchor, at or now)
     desired: Dict[str, GroupBuild] = {}
@@ -121,7 +123,7 @@ def apply(
     clock: Clock = utcnow,
     progress: Optional[Progress] = None,
 ) -> ApplyResult:
-    state = PlanState(platform.namespace, plan.name)
+    state = PlanState.of(platform, plan.name)
     with PlanLock(state.lock_path, plan.name, options.lock_timeout):
         began = time.monotonic()
         planned = compute(plan, platform, clock, options.at)
@@ -135,7 +137,22 @@ def apply(
                            options.prune, progress)
         result = ApplyResult(planned, outcomes, revision, time.monotonic() - began)
         state.record_run(_run_record(result, applied_at))
+        _keep_deployed(DeployedBuilds(state.deployed_dir), plan, outcomes)
         return result
+
+
+def _keep_deployed(kept: DeployedBuilds, plan: Plan, outcomes: List[Outcome]) -> None:
+    """What each function runs now, for the next plan to compare with. Bookkeeping only:
+    a file system that refuses it costs ``plan`` its details, never the apply."""
+    for outcome in (o for o in outcomes if o.status == ChangeStatus.DONE):
+        change = outcome.change
+        try:
+            if change.action == DELETE:
+                kept.forget(change.function)
+            elif change.build is not None:
+                kept.keep(change.build, builds_dir(plan.name) / change.build.dir_name)
+        except OSError:
+            kept.forget(change.function)
 
 
 def _run_record(result: ApplyResult, applied_at: str) -> RunRecord:
@@ -152,9 +169,11 @@ def _run_record(result: ApplyResult, applied_at: str) -> RunRecord:
 
 def destroy(plan: Plan, platform: Platform, lock_timeout: float = 0.0) -> List[str]:
     """Delete every function labelled as this plan's; returns their names."""
-    state = PlanState(platform.namespace, plan.name)
+    state = PlanState.of(platform, plan.name)
     with PlanLock(state.lock_path, plan.name, lock_timeout):
         names = sorted(owned(platform.list(), plan.name))
+        kept = DeployedBuilds(state.deployed_dir)
         for name in names:
             platform.delete(name)
+            kept.forget(name)
         return names

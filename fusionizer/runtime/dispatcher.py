@@ -81,6 +81,7 @@ from .layout import (
     TRACES_TASK,
 )
 from .routing import OFFLINE, Router, ServerAddress, contract_url, server_address
+from .trust import ENV_SECRET, caller_token, enter_request, outbound_headers
 
 # Nuclio's wrapper accepts exactly these handler strings (``_load_entrypoint_from_handler``).
 HANDLER_PATTERN = re.compile(HANDLER_REGEX)
@@ -247,6 +248,9 @@ class Dispatcher:
         env = os.environ if environ is None else environ
         self.manifest = manifest
         self._default = server_address(env.get(ENV_SERVER_URL, ""))
+        secret = env.get(ENV_SECRET, "")
+        self._secret = secret.encode() if secret and self._default is not None else None
+        self._token = caller_token(self._secret) if self._secret else None
         # The server tasks are told about when a request names none (OFFLINE: no server).
         self._told = self._default or OFFLINE
         self._raw_events = not decodes_event_strings(env)
@@ -415,6 +419,7 @@ class Dispatcher:
             if name is not None and header_str(name) == TRACES_TASK:
                 return self._traces_response(headers)
             return self._no_such_task(header_str(name))
+        enter_request(headers)
         self._give_server_headers(headers, raw=type(name) is bytes)
         return self._serve(task, event)
 
@@ -456,9 +461,14 @@ class Dispatcher:
 
     def _give_server_headers(self, headers: Dict[Any, Any], raw: bool) -> None:
         """Both server headers, in the event's kind (``bytes`` in a raw event)."""
-        address = get_header(headers, HEADER_SERVER_ADDRESS)
-        url = get_header(headers, HEADER_SERVER_URL)
         server = self._told
+        if self._secret is not None:
+            # With a secret, only the configured server is trusted: request headers naming
+            # another one (a caller's own listener) are overridden, never followed.
+            address = url = None
+        else:
+            address = get_header(headers, HEADER_SERVER_ADDRESS)
+            url = get_header(headers, HEADER_SERVER_URL)
         if address is not None or url is not None:
             named = self._server_named(header_str(address), header_str(url))
             if named is None:
@@ -510,6 +520,15 @@ class Dispatcher:
             return result_from_call(target.run, event, getattr(target.context, "logger", None))
         finally:
             self._running.reset(token)
+
+    def proving_secret(self, server: ServerAddress) -> Optional[bytes]:
+        """The secret ``server`` must prove it knows before a call is sent to it (None: no
+        proof asked, for servers other than the configured one or without a secret)."""
+        return self._secret if self._secret is not None and server == self._default else None
+
+    def outbound(self, server: ServerAddress) -> Dict[str, str]:
+        """Headers a call to ``server`` carries: the hop count, the caller token if proven."""
+        return outbound_headers(self._token if self.proving_secret(server) is not None else None)
 
     def record(self, caller: str, callee: str, local: bool, started: float, duration: float) -> None:
         self._traces.append(TraceEdge(caller, callee, local, duration, started, self._running.get() == caller))
