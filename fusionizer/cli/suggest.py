@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Sequence
+from typing import List, Sequence
 
 import click
 
@@ -65,7 +65,7 @@ def suggest(where: Target, write: bool, output: str, timeout: float) -> None:
     if written:
         rewrite_groups(loaded.plan.file, outcome.proposed, shown_as(loaded.snapshot))
     if output == "json":
-        click.echo(json.dumps({**outcome_json(outcome, diff, written), "traces": {
+        click.echo(json.dumps({**outcome.to_json(), "diff": "\n".join(diff), "written": written, "traces": {
             "calls": stats.calls, "functions": list(stats.functions), "unreachable": list(stats.unreachable)}},
             indent=2))
     else:
@@ -132,25 +132,3 @@ def change_lines(change: Change) -> List[str]:
 
 def _groups(groups: Sequence[Group]) -> str:
     return " + ".join(f"{g.name or ''}[{', '.join(g.tasks)}]" for g in groups)
-
-
-def outcome_json(outcome: Outcome, diff: List[str], written: bool) -> Dict[str, Any]:
-    return {
-        "optimizer": outcome.optimizer,
-        "seconds": round(outcome.seconds, 4),
-        "error": None if outcome.error is None else {"kind": outcome.error.kind, "message": str(outcome.error)},
-        "current": [_group_json(g) for g in outcome.current],
-        "proposed": [_group_json(g) for g in outcome.proposed],
-        "changes": [{
-            "action": str(c.action), "before": [_group_json(g) for g in c.before],
-            "after": [_group_json(g) for g in c.after], "reasons": list(c.reasons),
-        } for c in outcome.changes],
-        "notes": list(outcome.notes),
-        "diff": "\n".join(diff),
-        "written": written,
-    }
-
-
-def _group_json(group: Group) -> Dict[str, Optional[Any]]:
-    return {"name": group.name, "tasks": list(group.tasks)}
-

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from fusionizer.enums import StrEnum
 from fusionizer.optimize.api import Optimizer, OptimizerInput, Proposal, Reason
@@ -55,6 +55,25 @@ class Outcome:
     @property
     def changed(self) -> bool:
         return bool(self.changes)
+
+    def to_json(self) -> Dict[str, Any]:
+        """As ``suggest -o json`` and the server's ``/-/status`` show it."""
+        return {
+            "optimizer": self.optimizer,
+            "seconds": round(self.seconds, 4),
+            "error": None if self.error is None else {"kind": self.error.kind, "message": str(self.error)},
+            "current": [_group_json(g) for g in self.current],
+            "proposed": [_group_json(g) for g in self.proposed],
+            "changes": [{
+                "action": str(c.action), "before": [_group_json(g) for g in c.before],
+                "after": [_group_json(g) for g in c.after], "reasons": list(c.reasons),
+            } for c in self.changes],
+            "notes": list(self.notes),
+        }
+
+
+def _group_json(group: Group) -> Dict[str, Any]:
+    return {"name": group.name, "tasks": list(group.tasks)}
 
 
 def run_optimizer(optimizer: Optimizer, given: OptimizerInput, name: str,

@@ -19,8 +19,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 from fusionizer.build import fuser
 from fusionizer.build.calls import cross_function_calls
 from fusionizer.build.fuser import GroupBuild
-from fusionizer.plan.model import Plan
-from fusionizer.plan.schedule import Setup, resolve_setup
+from fusionizer.plan.model import Group, Plan
+from fusionizer.plan.schedule import Setup, complete_groups, resolve_setup
 from fusionizer.paths import builds_dir
 from fusionizer.platforms.base import FunctionRecord, Platform
 from fusionizer.reconciler.deployed import DeployedBuilds
@@ -43,6 +43,8 @@ class Options:
     dry_run: bool = False
     at: Optional[datetime] = None  # evaluate the schedule at this instant instead of now
     lock_timeout: float = 0.0
+    # A setup decided live (serve --auto-optimize) instead of the plan's groups and schedule.
+    groups: Optional[Tuple[Group, ...]] = None
 
 
 @dataclass(frozen=True)
@@ -91,11 +93,12 @@ def owned(records: List[FunctionRecord], plan: str) -> Dict[str, FunctionRecord]
     return {r.name: r for r in records if r.plan() == plan}
 
 
-def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[datetime] = None) -> PlanResult:
+def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[datetime] = None,
+            groups: Optional[Tuple[Group, ...]] = None) -> PlanResult:
     now = clock()
     stored = PlanState.of(platform, plan.name).anchor(plan)
     anchor = stored or now
-    setup = resolve_setup(plan, anchor, at or now)
+    setup = resolve_setup(plan, anchor, at or now) if groups is None else Setup(complete_groups(groups, plan.tasks))
     desired: Dict[str, GroupBuild] = {}
     for group in setup.groups:
         build = fuser.describe(plan, group)
@@ -126,7 +129,7 @@ def apply(
     state = PlanState.of(platform, plan.name)
     with PlanLock(state.lock_path, plan.name, options.lock_timeout):
         began = time.monotonic()
-        planned = compute(plan, platform, clock, options.at)
+        planned = compute(plan, platform, clock, options.at, options.groups)
         if options.dry_run:
             return ApplyResult(planned, [], revision, time.monotonic() - began)
         if planned.anchor_is_new:
