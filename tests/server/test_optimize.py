@@ -10,6 +10,13 @@ from typing import Any, Callable, Dict
 import pytest
 
 from fusionizer.cli import main
+from fusionizer.gateway.routes import RoutingTable
+from fusionizer.loop.looping import LoopSettings
+from fusionizer.loop.triggers import START, Trigger
+from fusionizer.server.control import Controller, ServeRunner
+from fusionizer.server.optimizing import AutoOptimizer
+from fusionizer.sources import DirectorySource
+from testing.memory_platform import MemoryPlatform
 from testing.plans import write_task
 from testing.waiting import wait_for
 
@@ -71,3 +78,23 @@ def test_every_goes_with_auto_optimize(tmp_path: Path, capsys: pytest.CaptureFix
     assert "--every goes with --auto-optimize." in capsys.readouterr().err
     assert main(["serve", "-f", str(plan), "--auto-optimize", "--every", "soon"]) == 2
     assert "'soon' is not a duration" in capsys.readouterr().err
+
+
+def test_a_broken_optimizer_is_reported_and_the_setup_in_force_stays(tmp_path: Path) -> None:
+    (tmp_path / "fusionizer.yaml").write_text(
+        "apiVersion: fusionizer.io/v1\nkind: FusionPlan\nmetadata:\n  name: broken\nspec:\n  taskDirs: [tasks]\n"
+        "  optimizer: {class: 'myopt:Raises'}\n")
+    (tmp_path / "myopt.py").write_text("class Raises:\n    def propose(self, given):\n        raise ValueError('no')\n")
+    write_task(tmp_path, "a", BACK)
+    platform = MemoryPlatform()
+    runner = ServeRunner(DirectorySource(tmp_path / "fusionizer.yaml"), lambda plan: platform)
+    controller = Controller(runner, LoopSettings(), RoutingTable(), lambda p: ((lambda record: None), False))
+    optimizer = AutoOptimizer(controller, every_s=60)
+    assert optimizer.period() is None  # no valid plan yet
+    runner.run((Trigger(START),))
+    period = optimizer.period()
+    assert period is not None and period.outcome.error is not None and period.outcome.error.kind == "exception"
+    assert not period.applied and optimizer.live() is None
+    shown = optimizer.to_json()["periods"][0]
+    assert shown["error"] == {"kind": "exception", "message": "myopt:Raises.propose raised ValueError: no"}
+    assert shown["proposed"] == shown["current"] == [{"name": None, "tasks": ["a"]}]
