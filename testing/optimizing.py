@@ -49,7 +49,8 @@ def stats(edges: Sequence[EdgeStats], served_ms: Optional[Mapping[str, float]] =
     return CallStats(shared, served)
 
 
-def given(the_plan: Plan, the_stats: CallStats = CallStats(), current: Optional[Sequence[Group]] = None) -> OptimizerInput:
+def given(the_plan: Plan, the_stats: CallStats = CallStats(),
+          current: Optional[Sequence[Group]] = None) -> OptimizerInput:
     groups = complete_groups(the_plan.groups if current is None else current, the_plan.tasks)
     return OptimizerInput(the_plan, groups, the_stats, NOW, NOW)
 

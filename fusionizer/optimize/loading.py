@@ -69,7 +69,7 @@ def optimizer_class(root: Path, class_path: str, timeout_s: float = DEFAULT_TIME
         module = within(timeout_s, lambda: import_module(root, module_name, timeout_s / 2), f"importing {module_name}")
     except OptimizerError:
         raise
-    except Exception as exc:  # the user's module may raise anything while it loads
+    except (Exception, SystemExit) as exc:  # the user's module may raise anything (sys.exit too) while it loads
         raise OptimizerError("import", f"cannot import {module_name} {_where(root, module_name)}: "
                                        f"{type(exc).__name__}: {exc}") from None
     found = getattr(module, attribute, None)
@@ -93,7 +93,7 @@ def build(cls: type, spec: OptimizerSpec, timeout_s: float = DEFAULT_TIMEOUT_S) 
         instance: Optimizer = within(timeout_s, lambda: cls(**options), f"{spec.class_path}(**options)")
     except OptimizerError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise OptimizerError("options", f"{spec.class_path}(**options) failed: {type(exc).__name__}: {exc}") from None
     return instance
 

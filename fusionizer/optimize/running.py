@@ -86,7 +86,7 @@ def run_optimizer(optimizer: Optimizer, given: OptimizerInput, name: str,
         proposed, reasons = check_proposal(answer, given, name)
     except OptimizerError as exc:
         return Outcome(name, current, current, error=exc, seconds=time.perf_counter() - begin)
-    except Exception as exc:  # the optimizer's own code failed
+    except (Exception, SystemExit) as exc:  # the optimizer's own code failed
         error = OptimizerError("exception", f"{name}.propose raised {type(exc).__name__}: {exc}")
         return Outcome(name, current, current, error=error, seconds=time.perf_counter() - begin)
     changes, notes = compare(current, proposed, reasons)

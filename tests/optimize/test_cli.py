@@ -51,7 +51,8 @@ def write(root: Path, files: Dict[str, str]) -> None:
 def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
     config = "spec:\n  runtime: python:3.11\n  handler: main:handler\n"
     write(tmp_path, {"fusionizer.yaml": PLAN, "tasks/front/main.py": FRONT, "tasks/back/main.py": PLAIN,
-                     "tasks/side/main.py": PLAIN, **{f"tasks/{t}/function.yaml": config for t in ("front", "back", "side")}})
+                     "tasks/side/main.py": PLAIN,
+                     **{f"tasks/{t}/function.yaml": config for t in ("front", "back", "side")}})
     return Cli(capsys, tmp_path / "fusionizer.yaml")
 
 
@@ -64,7 +65,8 @@ def test_traces_and_a_suggestion_written_to_the_plan(cli: Cli) -> None:
 
     traces = cli.ok("traces", "-o", "json").json()
     edges = {(e["caller"], e["callee"]): e for e in traces["edges"]}
-    assert (edges["front", "back"]["count"], edges["front", "back"]["sync"], edges["front", "back"]["local"]) == (12, 12, 0)
+    back = edges["front", "back"]
+    assert (back["count"], back["sync"], back["local"]) == (12, 12, 0)
     assert (edges["front", "side"]["count"], edges["front", "side"]["sync"]) == (24, 0)
     assert {s["task"]: s["count"] for s in traces["served"]} == {"back": 12, "front": 12, "side": 24}
     text = cli.ok("traces").out
@@ -98,4 +100,5 @@ def test_a_broken_optimizer_exits_1_and_writes_nothing(cli: Cli) -> None:
 
 def test_write_refuses_a_git_source(cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["suggest", "--write", "--git", str(cli.plan.parent)]) == 1
-    assert "suggest --write edits a plan file; with --git, print the diff and commit it yourself" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "suggest --write edits a plan file; with --git, print the diff and commit it yourself" in err

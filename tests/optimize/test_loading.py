@@ -130,6 +130,8 @@ BROKEN = [
      "cannot import myopt (next to the plan, in"),
     ("raises", "{class: 'myopt:Pairs'}", {"myopt.py": "raise RuntimeError('no config')\n"}, "import",
      "RuntimeError: no config"),
+    ("exits", "{class: 'myopt:Pairs'}", {"myopt.py": "import sys\nsys.exit(3)\n"}, "import",
+     "cannot import myopt (next to the plan, in"),
     ("missing", "{class: 'nowhere:Pairs'}", {}, "import",
      "cannot import nowhere (no nowhere.py or nowhere/ next to the plan"),
     ("class", "{class: 'myopt:Paris'}", {"myopt.py": PAIRS.format(label="x")}, "class",

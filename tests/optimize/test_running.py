@@ -45,6 +45,7 @@ def given() -> OptimizerInput:
 
 @pytest.mark.parametrize("answer, kind, message", [
     (KeyError("boom"), "exception", "custom.propose raised KeyError: 'boom'"),
+    (SystemExit(2), "exception", "custom.propose raised SystemExit: 2"),
     ({"groups": []}, "invalid", "propose returned dict, not a fusionizer.optimize.Proposal"),
     (Proposal((("a", "ghost"),)), "invalid", "group 1 names task 'ghost', which the plan does not define"),
     (Proposal((("a", "b"), ("b", "c"))), "invalid", "task 'b' is in groups 1 and 2"),

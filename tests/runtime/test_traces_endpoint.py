@@ -49,7 +49,8 @@ TASKS = {
 
 
 @pytest.fixture(scope="module")
-def fused(module_processors: Any, module_gateway: Any, rt: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def fused(module_processors: Any, module_gateway: Any, rt: Any,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     directory = rt.build_fused(tmp_path_factory.mktemp("traced") / "fn", TASKS, function="demo-traced")
     yield module_processors.start(directory, env={"FUSIONIZER_SERVER_URL": module_gateway.url})
 
