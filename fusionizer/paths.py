@@ -18,9 +18,16 @@ def home() -> Path:
     return Path(raw).expanduser().resolve() if raw else Path.home() / ".fusionizer"
 
 
-def plan_state_dir(namespace: str, plan: str) -> Path:
-    """Per-plan bookkeeping: the apply lock, run history, schedule anchor."""
+def plan_lock_dir(namespace: str, plan: str) -> Path:
+    """Where a plan's apply lock lives: one per plan and namespace, whichever platform
+    applies it, as its build directory is (:func:`builds_dir`)."""
     return home() / "plans" / namespace / plan
+
+
+def plan_state_dir(kind: str, namespace: str, plan: str) -> Path:
+    """Per-plan bookkeeping of one deployment (platform kind + namespace): run history,
+    schedule anchor, the builds last deployed. A local and a nuctl run of one plan never mix."""
+    return home() / "state" / kind / namespace / plan
 
 
 def builds_dir(plan: str) -> Path:

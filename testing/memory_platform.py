@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from typing import Dict, FrozenSet, List, Optional, Tuple
+from datetime import datetime
+from typing import Dict, FrozenSet, Iterator, List, Optional, Tuple
 
 from fusionizer.errors import PlatformError
 from fusionizer.platforms.base import (
@@ -29,6 +30,8 @@ GATE_TIMEOUT = 30.0  # a held deploy fails after this long instead of hanging th
 
 
 class MemoryPlatform:
+    kind = "local"  # it stands in for the platform a plan names by default: histories file it so
+
     def __init__(self, namespace: str = DEFAULT_NAMESPACE, deploy_seconds: float = 0.0, failing: FrozenSet[str] = frozenset(),
                  gate: Optional[threading.Event] = None, server: Optional[str] = None):
         self.namespace = namespace
@@ -37,6 +40,7 @@ class MemoryPlatform:
         self.gate = gate  # when set, each deploy waits for it before it completes
         self.server = server  # given to each deploy in spec.env, as nuctl's -e does
         self.records: Dict[str, FunctionRecord] = {}
+        self.log_lines: Dict[str, List[str]] = {}  # what logs() answers, by function
         self.calls: Counter[str] = Counter()
         self.events: List[Tuple[str, str]] = []  # (call, function) in the order they happened
         self.in_flight = 0
@@ -78,6 +82,9 @@ class MemoryPlatform:
     def prepare(self) -> None:
         with self._cond:
             self._log("prepare")
+
+    def logs(self, name: str, since: Optional[datetime] = None, follow: bool = False) -> Iterator[str]:
+        return iter(self.log_lines.get(name, []))
 
     # -- for tests -------------------------------------------------------------------
 

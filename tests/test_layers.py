@@ -1,9 +1,8 @@
 """The architecture as a checked rule: every module imports only its own layer or layers below.
 
-cli, server -> loop -> reconciler -> plan, build, sources -> platforms -> runtime; the
-shared bottom (errors, paths, enums, the ignore rule, the file cache, the package root) is
-importable from everywhere. The runtime, which is copied into every deployed function,
-imports nothing of the package but itself.
+cli, server -> loop -> reconciler -> plan, build, sources, optimize -> platforms -> gateway -> runtime; the
+shared bottom (errors, paths, enums, the ignore rule, the file cache, the package root) is importable from
+everywhere. The runtime, which is copied into every deployed function, imports nothing of the package but itself.
 """
 
 from __future__ import annotations
@@ -16,18 +15,22 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "fusionizer"
 RANK: Dict[str, int] = {
-    "__main__": 6,
-    "cli": 5, "server": 5,
-    "loop": 4,
-    "reconciler": 3,
-    "plan": 2, "build": 2, "sources": 2,
-    "platforms": 1,
+    "__main__": 7,
+    "cli": 6, "server": 6,
+    "loop": 5,
+    "reconciler": 4,
+    "plan": 3, "build": 3, "sources": 3, "optimize": 3,
+    "platforms": 2,
+    "gateway": 1,
     "runtime": 0,
 }
 SHARED = frozenset({"errors", "paths", "ignore", "filecache", "enums", ""})  # "" is the package root (__version__)
 # Within the middle layer: build reads the plan model, a directory source reads which files a
-# plan builds from; plan and sources know nothing of builds.
-ALLOWED_SIDEWAYS = frozenset({("build", "plan"), ("sources", "plan")})
+# plan builds from, optimizers read the plan and weigh tasks as the build merges them; plan
+# and sources know nothing of builds or optimizers.
+# At the top: the `serve` command starts the server (lazily); the server knows nothing of the CLI.
+ALLOWED_SIDEWAYS = frozenset({("build", "plan"), ("sources", "plan"), ("optimize", "plan"), ("optimize", "build"),
+                              ("cli", "server")})
 
 
 def layer_of(module: Path) -> str:

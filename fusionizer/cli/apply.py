@@ -1,17 +1,23 @@
-"""``fusionizer apply``: reconcile the platform to the plan, once (e.g. in CI)."""
+"""``fusionizer apply``: reconcile the platform to the plan, once (e.g. in CI).
+
+While deploys run it says so every few seconds (``still deploying demo-billing [10s]``),
+on a terminal and off it (CI logs, the git hook's ``remote:`` lines).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 import threading
+import time
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Optional
+from typing import Callable, Dict, Iterator, Optional, Tuple
 
 import click
 
 from fusionizer.cli import render
-from fusionizer.cli.context import Target, source_options
+from fusionizer.cli.context import Target, source_options, warn
 from fusionizer.cli.plan import plan_json
 from fusionizer.cli.timearg import TIME
 from fusionizer.errors import FusionizerError
@@ -21,9 +27,11 @@ from fusionizer.reconciler.reconcile import ApplyResult, Options
 from fusionizer.reconciler.revision import Refused, apply_revision, record_refusal
 
 _VERBS = {"create": "created", "update": "updated", "delete": "deleted"}
+_ONGOING = {"create": "deploying", "update": "deploying", "delete": "deleting"}
+TICK_SECONDS = 5.0  # how often a deploy in progress is reported
 
 
-@click.command("apply", short_help="Reconcile the platform to the plan, once.")
+@click.command("apply")
 @source_options
 @click.option("--dry-run", is_flag=True, help="Compute and show the changes; deploy nothing.")
 @click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 64),
@@ -43,16 +51,28 @@ def apply(ctx: click.Context, where: Target, dry_run: bool, parallel: int, no_pr
     functions no longer in the plan are deleted only after that, and never while they
     still serve a task whose new function failed. Only functions labelled as this plan's
     are ever touched.
+
+    \b
+    Examples:
+      fusionizer apply
+      fusionizer apply --dry-run
+      fusionizer apply --git https://example.com/shop.git --ref v1.4 --strict
+      fusionizer apply -o json --detailed-exitcode     in CI: exit 2 when something changed
     """
     loaded = where.read()
     if isinstance(loaded, Refused):
         record_refusal(loaded)
         raise loaded.error
+    warn(loaded)
     text = output == "text"
     if text:
         click.echo(f"Applying {where.describe(loaded)}")
     options = Options(parallel=parallel, prune=not no_prune, dry_run=dry_run, at=at, lock_timeout=lock_timeout)
-    result = apply_revision(loaded, options, progress=_progress() if text else None)
+    if text:
+        with ticking(click.echo) as progress:
+            result = apply_revision(loaded, options, progress=progress)
+    else:
+        result = apply_revision(loaded, options)
     if text:
         _report(result, dry_run)
     else:
@@ -64,20 +84,39 @@ def apply(ctx: click.Context, where: Target, dry_run: bool, parallel: int, no_pr
         ctx.exit(2)
 
 
-def _progress() -> Progress:
-    tty = sys.stdout.isatty()
+@contextmanager
+def ticking(echo: Callable[[str], None], every: float = TICK_SECONDS) -> Iterator[Progress]:
+    """Progress that prints each outcome, and every ``every`` seconds each change still in
+    progress (``still deploying demo-billing [10s]``) until the block ends."""
     lock = threading.Lock()
+    ongoing: Dict[str, Tuple[str, float]] = {}  # function -> (action, start)
+    done = threading.Event()
 
     def started(change: Change) -> None:
-        if tty:
-            with lock:
-                click.echo(click.style(f"  … {change.function}: {change.action} in progress", dim=True))
+        with lock:
+            ongoing[change.function] = (change.action, time.monotonic())
+            if sys.stdout.isatty():
+                echo(click.style(f"  … {change.function}: {change.action} in progress", dim=True))
 
     def finished(outcome: Outcome) -> None:
         with lock:
-            click.echo(_outcome_line(outcome))
+            ongoing.pop(outcome.change.function, None)
+            echo(_outcome_line(outcome))
 
-    return Progress(started, finished)
+    def tick() -> None:
+        while not done.wait(every):
+            with lock:
+                for function, (action, since) in sorted(ongoing.items()):
+                    echo(click.style(f"  still {_ONGOING[action]} {function} [{time.monotonic() - since:.0f}s]",
+                                     dim=True))
+
+    ticker = threading.Thread(target=tick, name="apply-progress", daemon=True)
+    ticker.start()
+    try:
+        yield Progress(started, finished)
+    finally:
+        done.set()
+        ticker.join()
 
 
 def _outcome_line(outcome: Outcome) -> str:

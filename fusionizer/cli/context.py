@@ -1,25 +1,31 @@
 """What every command shares: where the plan comes from and which platform it targets.
 
-``source_options`` adds ``-f/--file`` or ``--git URL [--ref REF] [--plan-path P]`` and
-``--platform`` (``repo_options`` the part a git hook needs); a command receives them as one
-:class:`Target`. ``Target.read()`` loads the revision the one way the watch loop does too
-(:func:`fusionizer.reconciler.revision.load_revision`); ``Target.load()`` refuses an
-invalid plan, so no command can act on one.
+``source_options`` adds ``-f/--file`` or ``--git URL [--ref REF] [--plan-path P]``,
+``--platform`` and ``--strict`` (``repo_options`` the part a git hook needs); a command
+receives them as one :class:`Target`. ``Target.read()`` loads the revision the one way the
+watch loop does too (:func:`fusionizer.reconciler.revision.load_revision`); ``Target.load()``
+refuses an invalid plan, so no command can act on one, and prints the plan's warnings as
+``validate`` does. ``Target.deployed()`` answers what is deployed for the plan even when the
+source's newest revision is broken (``invoke``, ``logs``, ``status``: the last good apply
+keeps serving, and can be asked about).
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import click
 
 from fusionizer.errors import FusionizerError
 from fusionizer.paths import DEFAULT_PLAN_FILE
+from fusionizer.platforms.base import FunctionRecord, Platform
 from fusionizer.platforms.factory import KINDS
-from fusionizer.reconciler.revision import Loaded, Platforms, Revision, load_revision
+from fusionizer.reconciler.reconcile import owned
+from fusionizer.reconciler.revision import Loaded, Platforms, Refused, Revision, load_revision
 from fusionizer.sources import PollableSource, open_source
 
 
@@ -30,6 +36,7 @@ class Target:
     ref: Optional[str]
     plan_path: str
     platform_kind: Optional[str]
+    strict: bool = False
 
     @property
     def platforms(self) -> Platforms:
@@ -38,41 +45,107 @@ class Target:
     def source(self) -> PollableSource:
         return open_source(self.plan_file, self.git_url, self.ref, self.plan_path if self.git_url else None)
 
-    def read(self, strict: bool = False) -> Revision:
-        """The source's revision now: :class:`Loaded` or :class:`Refused`."""
-        return load_revision(self.source(), self.platforms, strict)
+    def read(self) -> Revision:
+        """The source's revision now: :class:`Loaded` or :class:`Refused` (with ``--strict``,
+        a plan with warnings is refused)."""
+        return load_revision(self.source(), self.platforms, self.strict)
 
     def load(self) -> Loaded:
-        """The source's revision, valid; an invalid plan raises its PlanError."""
+        """The source's revision, valid, its warnings printed; an invalid plan raises its PlanError."""
         revision = self.read()
         if not isinstance(revision, Loaded):
             raise revision.error
+        warn(revision)
         return revision
+
+    def deployed(self, announce: bool = True) -> "Deployment":
+        """What is deployed for the plan: the plan's own platform when the source's newest
+        revision is valid, else the one the broken file still names (saying so on stderr
+        when ``announce``)."""
+        revision = self.read()
+        if isinstance(revision, Loaded):
+            return Deployment(revision.plan.name, revision.platform, tuple(revision.plan.tasks), None)
+        if revision.identity is None:
+            raise revision.error
+        deployment = Deployment(revision.identity.name, self.platforms.claimed_by(revision.identity), None, revision)
+        if announce:
+            click.echo(click.style(f"Warning: {deployment.broken_note()}; answering from what is deployed, "
+                                   f"the last good apply:", fg="yellow"), err=True)
+            for error in revision.errors:
+                click.echo(click.style(f"  {error}", fg="yellow"), err=True)
+        return deployment
 
     def describe(self, loaded: Loaded) -> str:
         return (f"plan {loaded.plan.name} from {loaded.snapshot.description} ({loaded.snapshot.short_revision}), "
                 f"{self.platforms.kind(loaded.plan.platform.kind)} platform, namespace {loaded.platform.namespace}")
 
 
-_FILE = click.option("-f", "--file", "plan_file", type=click.Path(path_type=Path), default=None,
-                     help=f"Plan file [default: ./{DEFAULT_PLAN_FILE}].")
+@dataclass(frozen=True)
+class Deployment:
+    """A plan's functions as deployed: ``tasks`` are the valid plan's, None when the source
+    is broken (``refused``), and then the functions' own say which tasks they serve."""
+
+    plan: str
+    platform: Platform
+    tasks: Optional[Tuple[str, ...]]
+    refused: Optional[Refused]
+
+    def records(self) -> Dict[str, FunctionRecord]:
+        return owned(self.platform.list(), self.plan)
+
+    def broken_note(self) -> str:
+        assert self.refused is not None
+        return (f"the source is broken: the plan at {self.refused.snapshot.short_revision} is invalid "
+                f"(`fusionizer validate` says why)")
+
+    def known_tasks(self, records: Dict[str, FunctionRecord]) -> Tuple[str, ...]:
+        if self.tasks is not None:
+            return self.tasks
+        return tuple(sorted({t for r in records.values() for t in r.tasks()}))
+
+
+def warn(loaded: Loaded) -> None:
+    """The plan's warnings on stderr, as ``validate`` prints them (``--strict`` makes them errors)."""
+    for diagnostic in loaded.diagnostics:
+        click.echo(click.style(diagnostic.render(), fg="yellow"), err=True)
+
+
+def unknown(kind: str, name: str, known: Iterable[str], where: str) -> FusionizerError:
+    """``task 'pament' is not in plan demo; did you mean 'payment'?``, else the known names."""
+    names = sorted(known)
+    close = difflib.get_close_matches(name, names, n=3)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"known: {', '.join(names) or 'none'}"
+    return FusionizerError(f"{kind} '{name}' is not {where}; {hint}")
+
+
+_FILE_HELP = f"Plan file [default: ./{DEFAULT_PLAN_FILE}]."
+_FILE = click.option("-f", "--file", "plan_file", type=click.Path(path_type=Path), default=None, help=_FILE_HELP)
+# For `logs`, where -f means --follow as in kubectl and docker.
+_LONG_FILE = click.option("--file", "plan_file", type=click.Path(path_type=Path), default=None, help=_FILE_HELP)
 _GIT = click.option("--git", "git_url", metavar="URL", help="Read the plan from this git repo (URL or path).")
 _REF = click.option("--ref", metavar="REF", help="Branch, tag or commit of --git [default: the remote's HEAD].")
 _PLAN_PATH = click.option("--plan-path", default=DEFAULT_PLAN_FILE, show_default=True,
                           help="Path of the plan file inside the git repo.")
 _PLATFORM = click.option("--platform", "platform_kind", type=click.Choice(KINDS),
                          help="Override the plan's platform (also: env FUSIONIZER_PLATFORM).")
+_STRICT = click.option("--strict", is_flag=True,
+                       help="Treat the plan's warnings (e.g. a group naming an undefined task) as errors.")
 
 
-def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
+def source_options(func: Callable[..., Any], file_option: Callable[..., Any] = _FILE) -> Callable[..., Any]:
     """Add the source options; the command receives them as one ``where: Target``."""
 
     @functools.wraps(func)
     def command(*args: Any, plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str],
-                plan_path: str, platform_kind: Optional[str], **kwargs: Any) -> Any:
-        return func(*args, where=target(plan_file, git_url, ref, plan_path, platform_kind), **kwargs)
+                plan_path: str, platform_kind: Optional[str], strict: bool, **kwargs: Any) -> Any:
+        return func(*args, where=target(plan_file, git_url, ref, plan_path, platform_kind, strict), **kwargs)
 
-    return _decorate(command, [_FILE, _GIT, _REF, _PLAN_PATH, _PLATFORM])
+    return _decorate(command, [file_option, _GIT, _REF, _PLAN_PATH, _PLATFORM, _STRICT])
+
+
+def long_source_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """:func:`source_options` with the plan file as ``--file`` only, leaving ``-f`` to the command."""
+    return source_options(func, _LONG_FILE)
 
 
 def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -80,10 +153,11 @@ def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
     the platform, as in :func:`source_options`; the command receives ``where: Target``."""
 
     @functools.wraps(func)
-    def command(*args: Any, bare_repo: str, plan_path: str, platform_kind: Optional[str], **kwargs: Any) -> Any:
-        return func(*args, where=Target(None, bare_repo, None, plan_path, platform_kind), **kwargs)
+    def command(*args: Any, bare_repo: str, plan_path: str, platform_kind: Optional[str], strict: bool,
+                **kwargs: Any) -> Any:
+        return func(*args, where=Target(None, bare_repo, None, plan_path, platform_kind, strict), **kwargs)
 
-    return _decorate(command, [click.argument("bare_repo", metavar="BARE_REPO"), _PLAN_PATH, _PLATFORM])
+    return _decorate(command, [click.argument("bare_repo", metavar="BARE_REPO"), _PLAN_PATH, _PLATFORM, _STRICT])
 
 
 def _decorate(command: Callable[..., Any], decorators: List[Callable[..., Any]]) -> Callable[..., Any]:
@@ -93,7 +167,7 @@ def _decorate(command: Callable[..., Any], decorators: List[Callable[..., Any]])
 
 
 def target(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: str,
-           platform_kind: Optional[str]) -> Target:
+           platform_kind: Optional[str], strict: bool = False) -> Target:
     if plan_file is not None and git_url is not None:
         raise click.UsageError("Either -f/--file or --git can be used, not both.")
     if git_url is None and ref is not None:
@@ -104,4 +178,4 @@ def target(plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str]
             raise FusionizerError(
                 f"no {DEFAULT_PLAN_FILE} in {Path.cwd()}: pass -f PATH to a plan file, or --git URL"
             )
-    return Target(plan_file, git_url, ref, plan_path, platform_kind)
+    return Target(plan_file, git_url, ref, plan_path, platform_kind, strict)

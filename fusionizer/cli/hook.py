@@ -13,7 +13,12 @@ from fusionizer.loop import posthook
 
 @click.group("hook")
 def hook() -> None:
-    """Git hooks: reconcile on `git push` to a repository you host."""
+    """Git hooks: reconcile on `git push` to a repository you host.
+
+    \b
+    Example:
+      fusionizer hook install /srv/git/shop.git
+    """
 
 
 @hook.command("install")
@@ -26,11 +31,17 @@ def install(where: Target, branch: Optional[str], chain: bool) -> None:
     running `fusionizer watch --git BARE_REPO`.
 
     The hook uses this python and the FUSIONIZER_HOME set now (if any), so it deploys to
-    the same local platform store as your other commands. Installing again updates it.
+    the same local platform store as your other commands; the pusher sees the plan's
+    warnings, and with --strict a plan with warnings is refused. Installing again updates it.
+
+    \b
+    Examples:
+      fusionizer hook install /srv/git/shop.git
+      fusionizer hook install /srv/git/shop.git --branch release --strict
     """
     assert where.git_url is not None
     done = posthook.install(where.git_url, branch, where.plan_path, where.platform_kind, chain,
-                            home=os.environ.get("FUSIONIZER_HOME") or None)
+                            home=os.environ.get("FUSIONIZER_HOME") or None, strict=where.strict)
     settings = done.settings
     verb = {"installed": "Installed", "updated": "Updated", "unchanged": "Already up to date:"}[done.action]
     click.echo(f"{verb} {done.path}")
@@ -44,6 +55,11 @@ def install(where: Target, branch: Optional[str], chain: bool) -> None:
 @hook.command("uninstall")
 @click.argument("bare_repo", metavar="BARE_REPO")
 def uninstall(bare_repo: str) -> None:
-    """Remove the fusionizer's post-receive hook (a hook it chained is put back)."""
+    """Remove the fusionizer's post-receive hook (a hook it chained is put back).
+
+    \b
+    Example:
+      fusionizer hook uninstall /srv/git/shop.git
+    """
     restored = posthook.uninstall(bare_repo)
     click.echo(f"Removed the fusionizer hook from {bare_repo}" + (f"; restored {restored}" if restored else ""))

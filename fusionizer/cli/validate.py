@@ -15,27 +15,37 @@ import click
 
 from fusionizer.cli.context import Target, source_options
 from fusionizer.errors import Diagnostic
+from fusionizer.optimize.loading import check_optimizer
 from fusionizer.plan.model import Plan
 from fusionizer.plan.schedule import complete_groups
 from fusionizer.reconciler.revision import Loaded, shown_as
 
 
-@click.command("validate", short_help="Check the plan and report every problem at once.")
+@click.command("validate")
 @source_options
-@click.option("--strict", is_flag=True, help="Treat warnings as errors (e.g. a group naming an undefined task).")
 @click.option(
     "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
     help="text: one line per finding; json: one machine-readable object.",
 )
-def validate(where: Target, strict: bool, output: str) -> None:
+def validate(where: Target, output: str) -> None:
     """Check the plan (schema + semantic checks) and report every problem as FILE:LINE:COL.
 
-    Nothing is built or deployed. Exit status: 0 valid, 1 invalid.
+    A spec.optimizer is imported and built with its options. Nothing is built or deployed.
+    Exit status: 0 valid, 1 invalid.
+
+    \b
+    Examples:
+      fusionizer validate
+      fusionizer validate --strict -o json
+      fusionizer validate --git https://example.com/shop.git --ref main
     """
-    revision = where.read(strict)
+    revision = where.read()
     plan = revision.plan if isinstance(revision, Loaded) else None
     diagnostics = list(revision.diagnostics)
     shown = shown_as(revision.snapshot)
+    if plan is not None:
+        diagnostics += check_optimizer(plan, shown)  # imports the plan's optimizer module
+        plan = None if any(d.severity == "error" for d in diagnostics) else plan
     if output == "json":
         click.echo(json.dumps(to_json(plan, diagnostics), indent=2))
     else:

@@ -55,6 +55,7 @@ class HookSettings:
     python: str = sys.executable
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     chained: Optional[str] = None  # a pre-existing hook kept and run first
+    strict: bool = False  # apply --strict: the plan's warnings refuse the push's revision
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -139,7 +140,7 @@ def apply_argv(settings: HookSettings, sha: str) -> List[str]:
             "--plan-path", settings.plan_path, "--lock-timeout", f"{settings.lock_timeout:g}"]
     if settings.platform:
         argv += ["--platform", settings.platform]
-    return argv
+    return argv + (["--strict"] if settings.strict else [])
 
 
 def clean_env(environ: Mapping[str, str], home: Optional[str]) -> Dict[str, str]:
@@ -192,6 +193,7 @@ def install(
     chain: bool = False,
     home: Optional[str] = None,
     python: str = sys.executable,
+    strict: bool = False,
 ) -> Installed:
     """Write (or rewrite) the hook; idempotent. A foreign hook is refused, or kept with ``chain``."""
     location, hook, chained = _hook_paths(repo)
@@ -202,7 +204,7 @@ def install(
     settings = HookSettings(
         repo=str(location), branch=branch or _head_branch(location), plan_path=plan_path, platform=platform,
         home=str(Path(home).expanduser().resolve()) if home else None, python=python,
-        chained=str(chained) if chained.exists() else None,
+        chained=str(chained) if chained.exists() else None, strict=strict,
     )
     text = render(settings)
     if existing == text:

@@ -32,6 +32,7 @@ from typing import List, Mapping, Optional, Tuple
 from fusionizer.errors import FusionizerError, LockedError
 from fusionizer.loop.backoff import Backoff
 from fusionizer.loop.triggers import FILE, HOOK, MANUAL, POLL, RESYNC, RETRY, SCHEDULE, START, WEBHOOK, Trigger
+from fusionizer.plan.model import Group
 from fusionizer.reconciler.diff import summarize
 from fusionizer.reconciler.execute import ChangeStatus
 from fusionizer.reconciler.reconcile import ApplyResult, Clock, Options, PlanResult, compute, utcnow
@@ -65,6 +66,7 @@ class RunReport:
     done: Mapping[str, int] = field(default_factory=dict)  # changes carried out, by action
     functions: Tuple[str, ...] = ()  # the functions those changes touched
     error: str = ""  # why it failed or was refused (diagnostics, platform words)
+    warnings: Tuple[str, ...] = ()  # the plan's warnings, when this run read a new valid revision
     kept: str = ""  # extra note when the source step failed but the good plan was reconciled
     retry_in: Optional[float] = None  # seconds until the retry timer fires
     next_due: Optional[datetime] = None  # next schedule boundary of the reconciled plan
@@ -80,6 +82,7 @@ class _SourceStep:
     new: bool = False
     result: Optional[RunResult] = None
     error: str = ""
+    warnings: Tuple[str, ...] = ()
 
 
 class Runner:
@@ -93,8 +96,10 @@ class Runner:
         options: Options = Options(),
         backoff: Backoff = Backoff(),
         clock: Optional[Clock] = None,
+        strict: bool = False,
     ) -> None:
         self.source = source
+        self._strict = strict  # warnings refuse a revision, as `--strict` does everywhere
         self._platform_for = platform_for
         # The lock is never waited for: a concurrent apply (the post-receive hook, CI) is
         # retried with backoff instead, so the loop thread stays free to stop promptly.
@@ -104,7 +109,19 @@ class Runner:
         self._attempted: Optional[str] = None  # the last revision snapshotted
         self._settled = False  # ... and loaded or refused (not cut short by a crash)
         self._good: Optional[Loaded] = None
+        self._live: Optional[Tuple[str, Tuple[Group, ...]]] = None  # (revision, its live setup)
         self.failures = 0
+
+    def use_setup(self, groups: Optional[Tuple[Group, ...]], revision: str) -> None:
+        """Reconcile ``groups`` instead of the plan's own setup for as long as ``revision``
+        is the good one (``serve --auto-optimize``; a new revision starts from its plan
+        again); None: the plan's own. Any thread may call it; the next run applies it."""
+        self._live = (revision, groups) if groups is not None else None
+
+    def live_setup(self, revision: str) -> Optional[Tuple[Group, ...]]:
+        """The live setup in force for ``revision``, if any."""
+        live = self._live
+        return live[1] if live is not None and live[0] == revision else None
 
     def run(self, triggers: Tuple[Trigger, ...]) -> RunReport:
         began = time.monotonic()
@@ -129,7 +146,7 @@ class Runner:
         if self._good is None:
             return RunReport(triggers, RunResult.IDLE, step.revision,
                              error="no valid plan yet; waiting for a new revision")
-        report = self._reconcile(triggers, self._good, step)
+        report = replace(self._reconcile(triggers, self._good, step), warnings=step.warnings)
         if step.result:  # the source failed, but the good plan was still reconciled (self-heal)
             # A failed heal must still be retried, even when the run also refused a revision.
             result = report.result if report.result in RETRIED else step.result
@@ -146,7 +163,7 @@ class Runner:
             return _SourceStep(revision)
         self._attempt(revision)
         try:
-            loaded = load_revision(self.source, self._platform_for)
+            loaded = load_revision(self.source, self._platform_for, self._strict)
         except SourceError as e:
             return self._unreachable(revision, str(e))
         # The ref may have moved between resolve and the snapshot: the snapshot is what was read.
@@ -154,7 +171,8 @@ class Runner:
         if isinstance(loaded, Refused):
             step = self._refuse(loaded)
         else:
-            self._good, step = loaded, _SourceStep(loaded.snapshot.revision, new=True)
+            warnings = tuple(d.render() for d in loaded.diagnostics)
+            self._good, step = loaded, _SourceStep(loaded.snapshot.revision, new=True, warnings=warnings)
         self._settled = True
         return step
 
@@ -169,13 +187,14 @@ class Runner:
     def _reconcile(self, triggers: Tuple[Trigger, ...], good: Loaded, step: _SourceStep) -> RunReport:
         revision = good.snapshot.revision
         base = RunReport(triggers, RunResult.IN_SYNC, step.revision or self._attempted or "", revision)
+        options = replace(self._options, groups=self.live_setup(revision))
         try:
-            planned = compute(good.plan, good.platform, self._clock)
+            planned = compute(good.plan, good.platform, self._clock, groups=options.groups)
             base = replace(base, next_due=planned.setup.next_due, checked=True)
             if not planned.has_changes and not (step.new and not self._recorded(good, planned)):
                 good.platform.prepare()  # in sync; what the functions need around them runs too
                 return base
-            result = apply_revision(good, self._options, self._clock)
+            result = apply_revision(good, options, self._clock)
         except LockedError as e:
             return replace(base, result=RunResult.LOCKED, error=str(e))
         except FusionizerError as e:  # the platform could not be listed or refused outright
@@ -210,7 +229,7 @@ class Runner:
         latest record (same result, revision and errors: a long outage) is not recorded."""
         if good is None:
             return
-        state = PlanState(good.platform.namespace, good.plan.name)
+        state = PlanState.of(good.platform, good.plan.name)
         at = self._clock().isoformat(timespec="seconds")
         state.record_once({"at": at, "revision": revision, "result": result, "errors": errors})
 
@@ -218,7 +237,7 @@ class Runner:
         """Does the latest successful record stand for this revision already: the same one
         (e.g. the hook applied it), or one with exactly these functions (a comment in the
         plan, a file only the build ignores)? Then a new revision is not recorded again."""
-        history = PlanState(good.platform.namespace, good.plan.name).history(1)
+        history = PlanState.of(good.platform, good.plan.name).history(1)
         if not history or history[-1]["result"] != RunResult.OK:
             return False
         return history[-1]["revision"] == good.snapshot.revision or history[-1].get("desired") == planned.desired

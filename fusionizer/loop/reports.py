@@ -32,7 +32,8 @@ def level(report: RunReport) -> int:
     """Quiet when nothing happened on a periodic check; loud when something went wrong."""
     if report.result == RunResult.ERROR:
         return logging.ERROR
-    if report.result in (RunResult.INVALID, RunResult.FAILED, RunResult.UNREACHABLE, RunResult.LOCKED):
+    if report.result in (RunResult.INVALID, RunResult.FAILED, RunResult.UNREACHABLE, RunResult.LOCKED) \
+            or report.warnings:
         return logging.WARNING
     periodic = all(t.kind in (POLL, RESYNC) for t in report.triggers)
     if report.result == RunResult.UNCHANGED or (report.result == RunResult.IN_SYNC and periodic):
@@ -68,9 +69,10 @@ def _changes(report: RunReport) -> str:
 
 
 def _details(report: RunReport) -> List[str]:
+    """The plan's warnings (as validate prints them), then why the run failed."""
     if report.result in (RunResult.OK, RunResult.IN_SYNC, RunResult.UNCHANGED) or not report.error:
-        return []
-    lines = report.error.strip().splitlines()
+        return list(report.warnings)
+    lines = list(report.warnings) + report.error.strip().splitlines()
     if len(lines) > _DETAIL_LINES:
         lines = lines[:_DETAIL_LINES] + [f"... ({len(lines) - _DETAIL_LINES} more lines)"]
     return lines

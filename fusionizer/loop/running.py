@@ -111,7 +111,9 @@ def _run_loop_thread(loop: Loop, signals: _Signals, log: logging.Logger) -> Opti
             return received
         if received is None:
             received = event
-            log.info("stopping: the run in progress finishes first (Ctrl-C again to quit now)")
+            # Only an interactive Ctrl-C can be repeated; a service manager's SIGTERM cannot.
+            again = " (Ctrl-C again to quit now)" if event == signal.SIGINT else ""
+            log.info(f"stopping ({signal.Signals(event).name}): the run in progress finishes first{again}")
             loop.stop()
             continue
         log.warning("quitting without waiting for the run in progress")

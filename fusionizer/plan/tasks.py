@@ -194,7 +194,13 @@ def _register(
     if previous is not None:
         # The same directory reached twice (listed and discovered) is the same task.
         first_dir, first_at = previous
-        if first_dir.resolve() != directory.resolve():
+        if first_dir.resolve() == directory.resolve() and at[:2] == first_at[:2] == ("spec", "tasks"):
+            first_line, _ = plan.where(first_at)
+            line, _ = plan.where(at)
+            out.append(plan.diagnostic(at, (
+                f"task {name!r} is listed twice, at lines {first_line} and {line} (same path); remove one"
+            ), severity="warning"))
+        elif first_dir.resolve() != directory.resolve():
             line, _ = plan.where(first_at)
             out.append(plan.diagnostic(at, (
                 f"duplicate task name {name!r}: {paths.show(directory)} and "

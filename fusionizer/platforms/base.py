@@ -2,15 +2,16 @@
 
 The reconciler sees a platform only through :class:`Platform`. Records are shaped like
 ``nuctl get function -o json`` output (metadata/spec/status), whichever platform made them.
-Questions (``list``, ``server_url``) have no side effects; ``prepare``, ``deploy`` and
+Questions (``list``, ``server_url``, ``logs``) have no side effects; ``prepare``, ``deploy`` and
 ``delete`` change things.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Tuple
 
 # Labels and annotations the fusionizer writes on every function it deploys (DESIGN §4).
 LABEL_MANAGED_BY = "fusionizer.io/managed-by"
@@ -130,6 +131,7 @@ class Platform(Protocol):
     message when an operation fails.
     """
 
+    kind: str  # "local", "nuctl": with the namespace, what keys a plan's history
     namespace: str
 
     # Every function in the namespace, managed or not, in ONE call to the platform.
@@ -156,6 +158,11 @@ class Platform(Protocol):
     # idempotent and cheap when all runs. Called by apply before it deploys, never by plan.
     # Each deploy gives the function the server's URL itself (env FUSIONIZER_SERVER_URL).
     def prepare(self) -> None: ...
+
+    # The function's log, line by line (no newlines): lines since ``since`` (aware, UTC)
+    # when given; with ``follow``, then new lines as they come, until the caller stops
+    # iterating. PlatformError when the log cannot be read, saying how to read it instead.
+    def logs(self, name: str, since: Optional[datetime] = None, follow: bool = False) -> Iterator[str]: ...
 
 
 def spec_env(spec: Mapping[str, Any], name: str) -> Optional[str]:

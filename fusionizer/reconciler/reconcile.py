@@ -21,10 +21,12 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 from fusionizer import filecache
 from fusionizer.build import fuser
 from fusionizer.build.calls import cross_function_calls
-from fusionizer.plan.model import Plan
-from fusionizer.plan.schedule import Setup, resolve_setup
+from fusionizer.plan.model import Group, Plan
+from fusionizer.plan.schedule import Setup, complete_groups, resolve_setup
+from fusionizer.paths import builds_dir
 from fusionizer.platforms.base import FunctionRecord, Platform
-from fusionizer.reconciler.diff import Change, diff, summarize
+from fusionizer.reconciler.deployed import DeployedBuilds
+from fusionizer.reconciler.diff import DELETE, Change, diff, summarize
 from fusionizer.reconciler.execute import ChangeStatus, Outcome, Progress, execute
 from fusionizer.reconciler.lock import PlanLock
 from fusionizer.reconciler.state import PlanState, RunRecord, RunResult
@@ -43,6 +45,8 @@ class Options:
     dry_run: bool = False
     at: Optional[datetime] = None  # evaluate the schedule at this instant instead of now
     lock_timeout: float = 0.0
+    # A setup decided live (serve --auto-optimize) instead of the plan's groups and schedule.
+    groups: Optional[Tuple[Group, ...]] = None
 
 
 @dataclass(frozen=True)
@@ -105,12 +109,13 @@ def no_collection() -> Iterator[None]:
             gc.enable()
 
 
-def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[datetime] = None) -> PlanResult:
+def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[datetime] = None,
+            groups: Optional[Tuple[Group, ...]] = None) -> PlanResult:
     with no_collection():
         now = clock()
-        stored = PlanState(platform.namespace, plan.name).anchor(plan)
+        stored = PlanState.of(platform, plan.name).anchor(plan)
         anchor = stored or now
-        setup = resolve_setup(plan, anchor, at or now)
+        setup = resolve_setup(plan, anchor, at or now) if groups is None else Setup(complete_groups(groups, plan.tasks))
         desired = {build.function: build for build in fuser.describe_all(plan, setup.groups)}
         actual = owned(platform.list(), plan.name)
         warnings = _warnings(plan, setup, platform)
@@ -137,10 +142,10 @@ def apply(
     clock: Clock = utcnow,
     progress: Optional[Progress] = None,
 ) -> ApplyResult:
-    state = PlanState(platform.namespace, plan.name)
+    state = PlanState.of(platform, plan.name)
     with PlanLock(state.lock_path, plan.name, options.lock_timeout):
         began = time.monotonic()
-        planned = compute(plan, platform, clock, options.at)
+        planned = compute(plan, platform, clock, options.at, options.groups)
         if options.dry_run:
             return ApplyResult(planned, [], revision, time.monotonic() - began)
         if planned.anchor_is_new:
@@ -151,7 +156,22 @@ def apply(
                            options.prune, progress)
         result = ApplyResult(planned, outcomes, revision, time.monotonic() - began)
         state.record_run(_run_record(result, applied_at))
+        _keep_deployed(DeployedBuilds(state.deployed_dir), plan, outcomes)
         return result
+
+
+def _keep_deployed(kept: DeployedBuilds, plan: Plan, outcomes: List[Outcome]) -> None:
+    """What each function runs now, for the next plan to compare with. Bookkeeping only:
+    a file system that refuses it costs ``plan`` its details, never the apply."""
+    for outcome in (o for o in outcomes if o.status == ChangeStatus.DONE):
+        change = outcome.change
+        try:
+            if change.action == DELETE:
+                kept.forget(change.function)
+            elif change.build is not None:
+                kept.keep(change.build, builds_dir(plan.name) / change.build.dir_name)
+        except OSError:
+            kept.forget(change.function)
 
 
 def _run_record(result: ApplyResult, applied_at: str) -> RunRecord:
@@ -168,9 +188,11 @@ def _run_record(result: ApplyResult, applied_at: str) -> RunRecord:
 
 def destroy(plan: Plan, platform: Platform, lock_timeout: float = 0.0) -> List[str]:
     """Delete every function labelled as this plan's; returns their names."""
-    state = PlanState(platform.namespace, plan.name)
+    state = PlanState.of(platform, plan.name)
     with PlanLock(state.lock_path, plan.name, lock_timeout):
         names = sorted(owned(platform.list(), plan.name))
+        kept = DeployedBuilds(state.deployed_dir)
         for name in names:
             platform.delete(name)
+            kept.forget(name)
         return names

@@ -77,7 +77,7 @@ class Loaded:
 
     @property
     def ref(self) -> PlanRef:
-        return PlanRef(self.platform.namespace, self.plan.name)
+        return PlanRef(self.platform.kind, self.platform.namespace, self.plan.name)
 
     @property
     def diagnostics(self) -> Tuple[Diagnostic, ...]:
@@ -123,7 +123,7 @@ def load_revision(source: Source, platforms: PlatformFor, strict: bool = False) 
         except FusionizerError as e:  # platform settings the plan's schema could not judge
             diagnostics = [Diagnostic(str(e), str(shown), path="spec.platform")]
     identity = read_identity(snapshot.plan_file)
-    owner = PlanRef(identity.namespace, identity.name) if identity else SourceMemory(key).last_applied()
+    owner = _claimed(identity, platforms) if identity else SourceMemory(key).last_applied()
     return Refused(snapshot, tuple(diagnostics), identity, owner)
 
 
@@ -131,7 +131,7 @@ def record_refusal(refused: Refused, clock: Clock = utcnow) -> Optional[PlanRef]
     """Record the refusal in its owner's history (once: a repeat of the latest record is
     not written again); returns the owner, None when there is none to record it in."""
     if refused.owner is not None:
-        PlanState(refused.owner.namespace, refused.owner.name).record_once({
+        PlanState(refused.owner).record_once({
             "at": _stamp(clock()), "revision": refused.snapshot.revision, "result": RunResult.INVALID,
             "errors": refused.errors,
         })
@@ -147,6 +147,13 @@ def apply_revision(
     if not options.dry_run:
         SourceMemory(loaded.source_key).remember(loaded.ref)
     return result
+
+
+def _claimed(identity: Identity, platforms: PlatformFor) -> PlanRef:
+    """The plan an invalid file names, on the platform it would go to (a bare function
+    choosing platforms, as tests pass, has no override: the file's own kind counts)."""
+    kind = platforms.kind(identity.kind) if isinstance(platforms, Platforms) else identity.kind
+    return PlanRef(kind, identity.namespace, identity.name)
 
 
 def shown_as(snapshot: Snapshot) -> Path:

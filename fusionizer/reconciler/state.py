@@ -1,9 +1,16 @@
-"""Per-plan bookkeeping under ``$FUSIONIZER_HOME/plans/<namespace>/<plan>``.
+"""Per-plan bookkeeping of one deployment, under
+``$FUSIONIZER_HOME/state/<platform kind>/<namespace>/<plan>``: a plan applied to the local
+platform and to nuctl keeps two histories that never mix.
 
 * ``history.jsonl``: the last runs (:class:`RunRecord`: revision, result, duration,
   summary), shown by status;
 * ``anchor.json``: the instant relative schedule entries (``after: 40s``) count from. It is
-  set by the first apply of a schedule and kept until the schedule itself changes.
+  set by the first apply of a schedule and kept until the schedule itself changes;
+* ``deployed/<function>/``: the build last deployed (:mod:`fusionizer.reconciler.deployed`),
+  what ``plan`` compares with to say what changed.
+
+The apply lock is one per plan and namespace (``$FUSIONIZER_HOME/plans/<namespace>/<plan>``),
+whichever platform applies: the plan's build directory is shared by them too.
 
 And per source, ``$FUSIONIZER_HOME/sources/<digest>.json``: the plan last applied from it,
 whose history records a refused revision whose file names no plan.
@@ -21,6 +28,7 @@ from typing import Any, Dict, List, Optional, TypedDict
 from fusionizer import paths
 from fusionizer.enums import StrEnum
 from fusionizer.plan.model import Plan
+from fusionizer.platforms.base import Platform
 
 HISTORY_KEEP = 20
 _REQUIRED_TYPES = (("at", str), ("revision", str), ("errors", list))
@@ -61,19 +69,29 @@ class RunRecord(_RunRequired, total=False):
 
 @dataclass(frozen=True)
 class PlanRef:
-    """A plan as its state is filed: by namespace and name."""
+    """A plan as its state is filed: by platform kind, namespace and name."""
 
+    kind: str
     namespace: str
     name: str
 
 
 class PlanState:
-    def __init__(self, namespace: str, plan: str) -> None:
-        self.dir = paths.plan_state_dir(namespace, plan)
+    def __init__(self, ref: PlanRef) -> None:
+        self.ref = ref
+        self.dir = paths.plan_state_dir(ref.kind, ref.namespace, ref.name)
+
+    @classmethod
+    def of(cls, platform: Platform, plan: str) -> "PlanState":
+        return cls(PlanRef(platform.kind, platform.namespace, plan))
 
     @property
     def lock_path(self) -> Path:
-        return self.dir / "apply.lock"
+        return paths.plan_lock_dir(self.ref.namespace, self.ref.name) / "apply.lock"
+
+    @property
+    def deployed_dir(self) -> Path:
+        return self.dir / "deployed"
 
     def history(self, limit: int = HISTORY_KEEP) -> List[RunRecord]:
         try:
@@ -146,7 +164,7 @@ class SourceMemory:
     def last_applied(self) -> Optional[PlanRef]:
         try:
             data = json.loads(self.path.read_text())
-            return PlanRef(str(data["namespace"]), str(data["plan"]))
+            return PlanRef(str(data["kind"]), str(data["namespace"]), str(data["plan"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -155,5 +173,5 @@ class SourceMemory:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps({"namespace": plan.namespace, "plan": plan.name}))
+        tmp.write_text(json.dumps({"kind": plan.kind, "namespace": plan.namespace, "plan": plan.name}))
         tmp.replace(self.path)

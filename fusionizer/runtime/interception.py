@@ -19,8 +19,10 @@ what the client library would have returned, here a ``nuclio_sdk.Response`` shap
 
 Anything that cannot be reproduced exactly is sent over HTTP instead, through the server.
 A callee that lives in another function goes to the server over the process-wide
-keep-alive pool (``pool``). With no server configured, such a call is answered 503 naming
-``serverUrl`` (:func:`no_server_result`): it has nowhere to go.
+keep-alive pool (``pool``), carrying the hop count and, with the namespace's secret, the
+caller token, on connections where the server proved it knows that secret (``trust``).
+With no server configured, such a call is answered 503 naming ``serverUrl``
+(:func:`no_server_result`): it has nowhere to go.
 
 Every task-to-task call, local or remote, appends a trace edge via the link.
 """
@@ -63,6 +65,10 @@ class CallLink(Protocol):
     def raw_events(self) -> bool: ...
 
     def call_local(self, task: str, event: Any) -> HttpResult: ...
+
+    def proving_secret(self, server: ServerAddress) -> Optional[bytes]: ...
+
+    def outbound(self, server: ServerAddress) -> Dict[str, str]: ...
 
     def record(self, caller: str, callee: str, local: bool, started: float, duration: float) -> None: ...
 
@@ -210,21 +216,25 @@ def platform_response(result: HttpResult, method: str) -> Any:
     return _platform_response(result.status, headers, b"" if method == "HEAD" else result.body)
 
 
-def call_server(server: ServerAddress, task: str, event: Any, timeout: Any, plan: str = "") -> Any:
+def call_server(link: CallLink, server: ServerAddress, task: str, event: Any, timeout: Any) -> Any:
     """``call_function`` through the Fusionizer server: ``{method} {base}/<task>[path]``
-    with ``Task-Name``, on a pooled keep-alive connection; otherwise the sdk's exact
-    request and response handling, except that the caller's event is not mutated."""
+    with ``Task-Name``, the hop count and caller token (``link.outbound``), on a pooled
+    keep-alive connection (proven, when the link has a secret for the server); otherwise
+    the sdk's exact request and response handling, except that the caller's event is not
+    mutated."""
     origin, prefix = origin_of(server.url)
     body, content_type = _platform_body(event)
     headers = _sdk_headers(task, event, content_type, server)
-    if plan:
-        headers.setdefault(HEADER_PLAN, plan)
+    if link.plan:
+        headers.setdefault(HEADER_PLAN, link.plan)
+    headers.update(link.outbound(server))
     # The server routes on /<task> and forwards the rest as the function's path, so the
     # callee sees the event's path, as with Nuclio's own call_function.
     below = _event_path(event)
     path = prefix + "/" + urllib.parse.quote(task) + (below if below != "/" else "")
+    proof = link.proving_secret(server)
     try:
-        response, response_body = POOL.request(origin, event.method, path, body, headers, timeout, timeout)
+        response, response_body = POOL.request(origin, event.method, path, body, headers, timeout, timeout, proof)
     except ConnectFailed as exc:
         raise exc.__cause__ or exc from None  # the socket's own error, as the sdk raises it
     response_headers = {name.lower(): value for name, value in response.getheaders()}
@@ -264,7 +274,7 @@ class InterceptingPlatform(nuclio_sdk.Platform):  # type: ignore[misc]  # sdk is
             server = link.router.server()
             if not link.router.reachable(server):
                 return platform_response(no_server_result(link, function_name), str(event.method))
-            return call_server(server, function_name, event, timeout, link.plan)
+            return call_server(link, server, function_name, event, timeout)
         finally:
             link.record(self._fz_caller, function_name, False, started, time.perf_counter() - begin)
 

@@ -16,6 +16,9 @@ reusing one costs nothing.
   new connection. A fresh connection is never retried.
 - At most :data:`IDLE_LIMIT` idle connections per server; a forked child starts empty
   (sharing a socket with its parent would interleave their requests).
+- A request made with a ``proof`` secret goes only on a connection whose server proved it
+  knows that secret right after connecting (``trust.Proving``), before any byte of
+  a request was sent; proven connections are kept apart from the others and reused.
 
 Standard library only: this runs inside every deployed function.
 """
@@ -27,7 +30,9 @@ import os
 import select
 import socket
 import threading
-from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+
+from .trust import Proving
 
 IDLE_LIMIT = 32
 Timeout = Optional[float]
@@ -48,16 +53,25 @@ class Origin(NamedTuple):
     port: int
 
 
-class _NoDelayHTTP(http.client.HTTPConnection):
+class _NoDelay:
+    sock: Any
+
     def connect(self) -> None:
-        super().connect()
+        super().connect()  # type: ignore[misc]
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class _NoDelayHTTPS(http.client.HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+# Proving first: the proof is sent once the socket is connected and has no Nagle delay.
+class _PooledHTTP(Proving, _NoDelay, http.client.HTTPConnection):
+    pass
+
+
+class _PooledHTTPS(Proving, _NoDelay, http.client.HTTPSConnection):
+    pass
+
+
+# Idle connections are kept by where they go and the secret their server proved.
+_Key = Tuple[Origin, Optional[bytes]]
 
 
 def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
@@ -76,7 +90,7 @@ class ConnectionPool:
     """Keep-alive connections shared by every thread of the process."""
 
     def __init__(self, idle_limit: int = IDLE_LIMIT) -> None:
-        self._idle: Dict[Origin, List[http.client.HTTPConnection]] = {}
+        self._idle: Dict[_Key, List[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
         self._idle_limit = idle_limit
 
@@ -89,20 +103,24 @@ class ConnectionPool:
         headers: Mapping[str, str],
         connect_timeout: Timeout = None,
         read_timeout: Timeout = None,
+        proof: Optional[bytes] = None,
     ) -> Tuple[http.client.HTTPResponse, bytes]:
         """Send one request; the response (already read: its headers, status, reason stay
-        readable) and its body. Raises :class:`ConnectFailed` when it cannot connect (nothing
-        was sent), else OSError / http.client.HTTPException as http.client does."""
-        connection, reused = self._take(origin, connect_timeout)
+        readable) and its body. With ``proof``, only on a connection whose server proved it
+        knows that secret. Raises :class:`ConnectFailed` when it cannot connect or the
+        server does not prove itself (nothing was sent), else OSError /
+        http.client.HTTPException as http.client does."""
+        key = (origin, proof)
+        connection, reused = self._take(key, connect_timeout)
         try:
-            return self._exchange(connection, origin, method, target, body, headers, read_timeout)
+            return self._exchange(connection, key, method, target, body, headers, read_timeout)
         except _STALE:
             connection.close()
             if not reused:
                 raise
-        connection, _ = self._take(origin, connect_timeout, fresh=True)
+        connection, _ = self._take(key, connect_timeout, fresh=True)
         try:
-            return self._exchange(connection, origin, method, target, body, headers, read_timeout)
+            return self._exchange(connection, key, method, target, body, headers, read_timeout)
         except BaseException:
             connection.close()
             raise
@@ -110,7 +128,7 @@ class ConnectionPool:
     def _exchange(
         self,
         connection: http.client.HTTPConnection,
-        origin: Origin,
+        key: _Key,
         method: str,
         target: str,
         body: Body,
@@ -135,25 +153,28 @@ class ConnectionPool:
         if response.will_close:
             connection.close()
         else:
-            self._give_back(origin, connection)
+            self._give_back(key, connection)
         return response, data
 
-    def _take(self, origin: Origin, timeout: Timeout, fresh: bool = False) -> Tuple[http.client.HTTPConnection, bool]:
+    def _take(self, key: _Key, timeout: Timeout, fresh: bool = False) -> Tuple[http.client.HTTPConnection, bool]:
         while not fresh:
             with self._lock:
-                idle = self._idle.get(origin)
+                idle = self._idle.get(key)
                 connection = idle.pop() if idle else None
             if connection is None:
                 break
             if not _closed_by_peer(connection):
                 return connection, True
             connection.close()
-        kind = _NoDelayHTTPS if origin.scheme == "https" else _NoDelayHTTP
-        return kind(origin.host, origin.port, timeout=timeout), False
+        origin, proof = key
+        kind = _PooledHTTPS if origin.scheme == "https" else _PooledHTTP
+        connection = kind(origin.host, origin.port, timeout=timeout)
+        connection.proof = proof
+        return connection, False
 
-    def _give_back(self, origin: Origin, connection: http.client.HTTPConnection) -> None:
+    def _give_back(self, key: _Key, connection: http.client.HTTPConnection) -> None:
         with self._lock:
-            idle = self._idle.setdefault(origin, [])
+            idle = self._idle.setdefault(key, [])
             if len(idle) < self._idle_limit:
                 idle.append(connection)
                 return

@@ -19,7 +19,9 @@ calls still go through requests (preparation, cookies, redirects, hooks: the Res
 requests' own), with two differences that change nothing a caller can see:
 
 - the transport is :class:`PooledAdapter`, the process-wide keep-alive pool (``pool``)
-  shared with ``call_function``, instead of this session's own urllib3 pool;
+  shared with ``call_function``, instead of this session's own urllib3 pool; with the
+  namespace's secret (``trust``), every connection it opens to the server, pooled or
+  requests' own, is proven first, and calls carry the hop count and caller token;
 - the environment (proxy variables, ``REQUESTS_CA_BUNDLE``, ``.netrc``) is read once per
   server and process instead of on every call (on a small machine requests spends a few
   hundred microseconds per call there).
@@ -53,6 +55,7 @@ import requests.models
 import requests.sessions
 import requests.utils
 import urllib3
+import urllib3.connection
 from requests.cookies import RequestsCookieJar
 from requests.structures import CaseInsensitiveDict
 from urllib3._collections import HTTPHeaderDict
@@ -64,6 +67,7 @@ from .interception import CallLink, Unsupported, header_text, no_server_result, 
 from .layout import HEADER_PLAN, HEADER_SERVER_ADDRESS, HEADER_SERVER_URL, HEADER_TASK
 from .pool import POOL, ConnectFailed, Origin, Timeout
 from .routing import Route, ServerAddress
+from .trust import Proving
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _NO_BODY_METHODS = frozenset({"GET", "HEAD"})
@@ -341,6 +345,7 @@ class InterceptingSession(requests.Session):
             if not self._fz_link.router.reachable(route.server):
                 return self._fz_no_server(route, method)
             url, headers = route.remote_url, _with_server_headers(headers, route.server, self._fz_link.plan)
+            headers.update(self._fz_link.outbound(route.server))
         started, begin = time.time(), time.perf_counter()
         try:
             return super().request(
@@ -362,11 +367,14 @@ class InterceptingSession(requests.Session):
 
     def get_adapter(self, url: str) -> requests.adapters.BaseAdapter:
         """The process-wide keep-alive pool for calls to the server, unless the task mounted
-        an adapter of its own; requests' choice otherwise."""
+        an adapter of its own (and the server need not prove itself: that adapter would not
+        ask it to); requests' choice otherwise."""
         adapter = super().get_adapter(url)
-        if adapter is self._fz_http and self._fz_link.router.route(url) is not None:
-            return POOLED
-        return adapter
+        route = self._fz_link.router.route(url)
+        if route is None:
+            return adapter
+        proof = self._fz_link.proving_secret(route.server)
+        return pooled_adapter(proof) if proof is not None or adapter is self._fz_http else adapter
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
         """requests' own, with ``.netrc`` read once per server instead of per call."""
@@ -505,12 +513,42 @@ def _timeouts(timeout: Any) -> Optional[Tuple[Timeout, Timeout]]:
     return None
 
 
+def _proving_pools(secret: bytes) -> Dict[str, Any]:
+    """urllib3's connection pools, with connections whose server proves ``secret`` first."""
+
+    class HTTP(Proving, urllib3.connection.HTTPConnection):
+        proof = secret
+
+    class HTTPS(Proving, urllib3.connection.HTTPSConnection):
+        proof = secret
+
+    class HTTPPool(urllib3.HTTPConnectionPool):
+        ConnectionCls = HTTP
+
+    class HTTPSPool(urllib3.HTTPSConnectionPool):
+        ConnectionCls = HTTPS
+
+    return {"http": HTTPPool, "https": HTTPSPool}
+
+
 class PooledAdapter(requests.adapters.HTTPAdapter):
     """requests' transport for calls to the server over the process-wide keep-alive pool:
     plain HTTP without a proxy, a whole body and a whole answer. Anything else (https, a
     proxy, ``stream=True``, a streamed body, a urllib3 Timeout) goes through requests'
     own ``HTTPAdapter``. The Response is built by ``HTTPAdapter.build_response`` from a
-    urllib3 response, as requests builds it."""
+    urllib3 response, as requests builds it.
+
+    With ``proof`` (the namespace's secret), every connection either way is proven before
+    it is used, and a proxy is refused: the proof would be made to the proxy."""
+
+    def __init__(self, proof: Optional[bytes] = None) -> None:
+        self._fz_proof = proof  # read by init_poolmanager, which HTTPAdapter.__init__ calls
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        if self._fz_proof is not None:
+            self.poolmanager.pool_classes_by_scheme = _proving_pools(self._fz_proof)
 
     def send(
         self,
@@ -523,20 +561,27 @@ class PooledAdapter(requests.adapters.HTTPAdapter):
     ) -> requests.Response:
         url = request.url
         timeouts = _timeouts(timeout)
+        proxy = requests.utils.select_proxy(url, proxies) if isinstance(url, str) else None
+        if proxy and self._fz_proof is not None:
+            raise requests.exceptions.ConnectionError(
+                f"the Fusionizer server at {url} must prove itself to this function, which it "
+                f"cannot do through the proxy {proxy}: exempt the server in NO_PROXY", request=request
+            )
         if (
             stream
             or timeouts is None
             or not isinstance(url, str)
             or not url.startswith("http://")
             or not isinstance(request.body, (bytes, str, type(None)))
-            or requests.utils.select_proxy(url, proxies)
+            or proxy
         ):
             return super().send(request, stream, timeout, verify, cert, proxies)
         parts = urllib.parse.urlsplit(url)
         origin = Origin("http", parts.hostname or "", parts.port or 80)
         try:
             answer, data = POOL.request(
-                origin, str(request.method), request.path_url, request.body, request.headers, *timeouts
+                origin, str(request.method), request.path_url, request.body, request.headers, *timeouts,
+                self._fz_proof,
             )
         except ConnectFailed as exc:
             error = requests.exceptions.ConnectTimeout if isinstance(exc.__cause__, socket.timeout) else (
@@ -561,3 +606,14 @@ class PooledAdapter(requests.adapters.HTTPAdapter):
 
 
 POOLED = PooledAdapter()
+_PROVING: Dict[bytes, PooledAdapter] = {}  # by secret: one per process in practice
+
+
+def pooled_adapter(proof: Optional[bytes]) -> PooledAdapter:
+    """The transport for calls to a server that must prove ``proof`` (None: no proof)."""
+    if proof is None:
+        return POOLED
+    adapter = _PROVING.get(proof)
+    if adapter is None:
+        adapter = _PROVING.setdefault(proof, PooledAdapter(proof))
+    return adapter

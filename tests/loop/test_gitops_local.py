@@ -104,7 +104,7 @@ def test_watch_git_wakes_on_the_hook_notification_and_refuses_a_bad_push(
         refused = harness.recorder.wait(lambda r: HOOK in kinds(r), "the notification of the bad push")
         assert refused.result == RunResult.INVALID and refused.revision == bad and refused.serving == good
         assert refused.error.startswith("fusionizer.yaml:10:"), refused.error  # not the cache checkout's path
-    last = PlanState(platform.namespace, PLAN_NAME).history()[-1]
+    last = PlanState.of(platform, PLAN_NAME).history()[-1]
     assert last["result"] == RunResult.INVALID and last["revision"] == bad and last["errors"][0].startswith("fusionizer.yaml:")
     assert serving(platform, "beta") == "beta v2"
 

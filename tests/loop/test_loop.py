@@ -33,7 +33,7 @@ from tests.loop.conftest import (
 FUSED, ALPHA, BETA, GAMMA = f"{PLAN_NAME}-alpha-beta", f"{PLAN_NAME}-alpha", f"{PLAN_NAME}-beta", f"{PLAN_NAME}-gamma"
 
 def history(platform: MemoryPlatform) -> List[Dict[str, Any]]:
-    return PlanState(platform.namespace, PLAN_NAME).history()
+    return PlanState.of(platform, PLAN_NAME).history()
 
 
 def test_start_applies_then_a_resync_heals_a_deleted_function(plan_dir: Path, make_harness: MakeHarness) -> None:

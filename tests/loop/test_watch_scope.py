@@ -19,7 +19,7 @@ import pytest
 from fusionizer.cli import main
 from fusionizer.loop.looping import LOG
 from fusionizer.loop.triggers import FILE, MANUAL
-from fusionizer.reconciler.state import PlanState, RunResult
+from fusionizer.reconciler.state import PlanRef, PlanState, RunResult
 from fusionizer.sources import DirectorySource
 from testing.memory_platform import MemoryPlatform
 from tests.loop.conftest import (
@@ -120,7 +120,7 @@ def test_new_revisions_with_the_same_functions_are_not_recorded_again(
     harness = make_harness(DirectorySource(plan_dir / "fusionizer.yaml"), lambda plan: platform)
     start = harness.start()
     assert start is not None and start.result == RunResult.OK
-    state = PlanState(platform.namespace, PLAN_NAME)
+    state = PlanState.of(platform, PLAN_NAME)
     revisions = {start.revision}
     for i in range(3):  # comments in the plan, a file the build ignores: new revisions, same functions
         write_files(plan_dir, {"fusionizer.yaml": (plan_dir / "fusionizer.yaml").read_text() + f"# note {i}\n",
@@ -171,4 +171,4 @@ def test_watch_with_its_output_in_the_plan_directory_reconciles_once(plan_dir: P
     runs = [line for line in text.splitlines() if re.match(r"^\d\d:\d\d:\d\d \[", line) and IGNORED_LINE not in line]
     assert len(runs) == 1 and "[start]" in runs[0] and "ok: 2 created" in runs[0], text
     assert sum(1 for line in text.splitlines() if IGNORED_LINE in line) <= 1, text
-    assert [r["result"] for r in PlanState("nuclio", PLAN_NAME).history()] == [RunResult.OK]
+    assert [r["result"] for r in PlanState(PlanRef("local", "nuclio", PLAN_NAME)).history()] == [RunResult.OK]

@@ -13,15 +13,9 @@ from typing import List, Tuple
 import pytest
 from click.testing import CliRunner
 
-from fusionizer.cli import cli, commands, main
-from fusionizer.cli import validate as validate_module
+from fusionizer.cli import cli, main
 
 REPO = Path(__file__).resolve().parents[2]
-
-if validate_module.validate not in commands.ALL:  # until the command table lists it
-    commands.ALL.append(validate_module.validate)
-for _command in commands.ALL:
-    cli.add_command(_command)
 
 BROKEN = """\
 apiVersion: fusionizer.io/v1

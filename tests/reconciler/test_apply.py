@@ -13,7 +13,7 @@ from fusionizer.errors import LockedError
 from fusionizer.reconciler.execute import ChangeStatus
 from fusionizer.reconciler.lock import PlanLock
 from fusionizer.reconciler.reconcile import ApplyResult, Options, apply, compute, destroy
-from fusionizer.reconciler.state import PlanState
+from fusionizer.reconciler.state import PlanRef, PlanState
 from testing.memory_platform import MemoryPlatform
 from tests.reconciler.conftest import PlanDir
 
@@ -60,7 +60,7 @@ def test_a_delete_is_kept_while_it_serves_a_task_whose_new_function_failed(
     assert {"demo-a-b", "demo-c-d", "demo-a", "demo-d"} <= set(memory.records)
     assert memory.calls["delete"] == 0
 
-    last = PlanState("nuclio", "demo").history()[-1]
+    last = PlanState(PlanRef("local", "nuclio", "demo")).history()[-1]
     assert last["result"] == "failed" and last["summary"]["delete"] == 0
     assert last["errors"] == ["demo-b-c: deploy of demo-b-c failed"]
 
@@ -97,7 +97,7 @@ def test_no_more_deploys_run_at_once_than_parallel_allows(plans: PlanDir, parall
 
 def test_a_second_apply_of_the_plan_is_refused_naming_the_holder(plans: PlanDir, memory: MemoryPlatform) -> None:
     plan = plans.plan()
-    with PlanLock(PlanState("nuclio", "demo").lock_path, "demo"):
+    with PlanLock(PlanState(PlanRef("local", "nuclio", "demo")).lock_path, "demo"):
         with pytest.raises(LockedError, match=rf"another apply of plan 'demo' is running \(pid {os.getpid()} on "):
             apply(plan, memory, "r1")
         with pytest.raises(LockedError):
@@ -123,7 +123,7 @@ def test_an_apply_holds_the_lock_until_its_deploys_are_done(plans: PlanDir) -> N
         first.join(WAIT)
     waiting.join(WAIT)
     assert not waiting.is_alive()
-    runs = PlanState("nuclio", "demo").history()
+    runs = PlanState(PlanRef("local", "nuclio", "demo")).history()
     assert [r["result"] for r in runs] == ["ok", "ok"]  # the waiting apply ran after the first
     assert runs[-1]["summary"]["noop"] == 5
 

@@ -33,7 +33,7 @@ def test_a_valid_revision_is_loaded_with_its_platform(plans: PlanDir, memory: Me
     loaded = load_revision(DirectorySource(plans.file), lambda plan: memory)
     assert isinstance(loaded, Loaded)
     assert loaded.plan.name == "demo" and loaded.platform is memory and loaded.snapshot.revision.startswith("dir:")
-    assert loaded.ref == PlanRef("nuclio", "demo") and loaded.diagnostics == ()
+    assert loaded.ref == PlanRef("local", "nuclio", "demo") and loaded.diagnostics == ()
 
 
 def test_an_invalid_revision_is_refused_with_every_diagnostic(plans: PlanDir, memory: MemoryPlatform) -> None:
@@ -43,7 +43,7 @@ def test_an_invalid_revision_is_refused_with_every_diagnostic(plans: PlanDir, me
     assert sorted(d.severity for d in refused.diagnostics) == ["error", "warning"]
     assert len(refused.errors) == 1 and "task 'b' is already in group" in refused.errors[0]
     assert isinstance(refused.error, PlanError) and memory.calls["list"] == 0
-    assert refused.owner == PlanRef("nuclio", "demo")
+    assert refused.owner == PlanRef("local", "nuclio", "demo")
 
 
 def test_unusable_platform_settings_are_a_refusal_not_a_crash(plans: PlanDir) -> None:
@@ -62,12 +62,12 @@ def test_a_refusal_goes_to_the_plan_the_file_names_once(plans: PlanDir, memory: 
     assert isinstance(loaded, Loaded) and apply_revision(loaded).ok
     plans.write([["a", "b"], ["b"]], name="other")  # a rename AND an error: the file names "other"
     refused = load_revision(source, lambda plan: memory)
-    assert isinstance(refused, Refused) and record_refusal(refused) == PlanRef("nuclio", "other")
-    assert record_refusal(refused) == PlanRef("nuclio", "other")  # the same refusal again ...
-    runs = PlanState("nuclio", "other").history()
+    assert isinstance(refused, Refused) and record_refusal(refused) == PlanRef("local", "nuclio", "other")
+    assert record_refusal(refused) == PlanRef("local", "nuclio", "other")  # the same refusal again ...
+    runs = PlanState(PlanRef("local", "nuclio", "other")).history()
     assert len(runs) == 1 and runs[0]["result"] == RunResult.INVALID  # ... is recorded once
     assert runs[0]["revision"] == refused.snapshot.revision and "already in group" in runs[0]["errors"][0]
-    assert [r["result"] for r in PlanState("nuclio", "demo").history()] == ["ok"]
+    assert [r["result"] for r in PlanState(PlanRef("local", "nuclio", "demo")).history()] == ["ok"]
 
 
 def test_a_file_that_names_no_plan_is_recorded_for_the_plan_last_applied_from_the_source(
@@ -80,8 +80,8 @@ def test_a_file_that_names_no_plan_is_recorded_for_the_plan_last_applied_from_th
     plans.file.write_text(BROKEN_YAML)
     refused = load_revision(DirectorySource(plans.file), lambda plan: memory)  # another process, same source
     assert isinstance(refused, Refused) and refused.identity is None
-    assert record_refusal(refused) == PlanRef("nuclio", "demo")
-    assert [r["result"] for r in PlanState("nuclio", "demo").history()] == ["ok", RunResult.INVALID]
+    assert record_refusal(refused) == PlanRef("local", "nuclio", "demo")
+    assert [r["result"] for r in PlanState(PlanRef("local", "nuclio", "demo")).history()] == ["ok", RunResult.INVALID]
 
 
 def test_a_refusal_with_no_plan_to_record_it_in_is_only_reported(

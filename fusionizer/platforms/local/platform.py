@@ -3,7 +3,10 @@
 Needs nothing but Python. A deploy copies the build dir into the store, runs its build
 commands (once per distinct command list), starts the local processor and waits until it
 is ready; only then does it replace the process that served the function before, so a
-broken update leaves the old version serving. Functions outlive the CLI call.
+broken update leaves the old version serving. The old process is stopped only after the
+namespace's gateway has switched its routes to the new one and finished the requests it
+had sent to the old (``gateway_control.drain``): a redeploy drops no call. Functions
+outlive the CLI call.
 
 Calls between functions go through the namespace's gateway (``gateway_control``). Its URL
 is given to each function process at start (env ``FUSIONIZER_SERVER_URL``, unless the
@@ -11,7 +14,8 @@ function sets it itself; the stored record shows it in ``spec.env``, as ``nuctl 
 ``nuctl deploy -e`` variable), never part of the build or its hash: :meth:`prepare` (apply)
 starts the gateway, and should it have had to move to another port, restarts the running
 functions on the new URL from the code they already run (not a redeploy: the same code,
-spec hash and revision).
+spec hash and revision). Each process also gets the namespace's secret
+(``FUSIONIZER_SERVER_SECRET``), which no record shows.
 """
 
 from __future__ import annotations
@@ -23,10 +27,9 @@ import subprocess
 import time
 import uuid
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
-
-import requests
+from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 from fusionizer import filecache
 from fusionizer.errors import PlatformError
@@ -44,15 +47,18 @@ from fusionizer.platforms.base import (
     spec_env,
 )
 from fusionizer.platforms.local import gateway_control, processes
+from fusionizer.platforms.local.logfile import read_log
 from fusionizer.platforms.local.processes import PendingStart, ServingProcess, StartFailed
 from fusionizer.platforms.local.store import Store
-from fusionizer.runtime import layout
+from fusionizer.runtime import layout, trust
 
 DEFAULT_READY_TIMEOUT = 60.0
 _LOG_TAIL = 40
 
 
 class LocalPlatform:
+    kind = "local"
+
     def __init__(self, namespace: str = DEFAULT_NAMESPACE, store: Optional[Store] = None) -> None:
         self.namespace = namespace
         self.store = store or Store(namespace)
@@ -80,16 +86,16 @@ class LocalPlatform:
             message = f"Function wasn't ready in time: {e}"
             detail = _tail(log_file, offset)
             self._record_failure(source, f"{message}\n{detail}", code)
-            raise PlatformError(f"deploy of {name} failed: {e}", f"Logs:\n{detail}") from None
+            raise PlatformError(f"deploy of {name} failed: {e}", f"Logs ({_whole_log(name)}):\n{detail}") from None
         record = _record(source, self.namespace, code, STATE_READY, "", int(started.ready["port"]), server)
         return self._switch(name, record, code, started, server)
 
     def delete(self, name: str) -> None:
         proc = self._process(name)
-        if proc:
-            processes.stop(proc.ref)
-        self._reap_pending(name)
         self.store.remove("functions", name)
+        if proc:
+            self._retire(proc)
+        self._reap_pending(name)
         self.store.remove("procs", name)
         if proc and proc.code:
             shutil.rmtree(proc.code, ignore_errors=True)
@@ -98,6 +104,8 @@ class LocalPlatform:
             gateway_control.stop_gateway(self.store)
 
     def invoke(self, function: FunctionRecord, task: str, request: InvokeRequest) -> InvokeResponse:
+        import requests  # only invoke needs it: the other commands start faster without
+
         if not function.http_port:
             raise PlatformError(f"function {function.name} has no HTTP port (state: {function.state})")
         headers = {**request.headers, layout.HEADER_TASK: task}
@@ -114,6 +122,11 @@ class LocalPlatform:
 
     def routes_calls(self) -> bool:
         return True  # its own gateway, started on demand
+
+    def logs(self, name: str, since: Optional[datetime] = None, follow: bool = False) -> Iterator[str]:
+        if self.store.read("functions", name) is None:
+            raise PlatformError(f"no function {name} in namespace {self.namespace} of the local platform")
+        return read_log(self.store.root / "logs" / f"{name}.log", since, follow)
 
     def prepare(self) -> None:
         with gateway_control.running_gateway(self.store) as url:
@@ -159,7 +172,7 @@ class LocalPlatform:
             if done.returncode != 0:
                 raise PlatformError(
                     f"deploy of {name} failed: build command exited with {done.returncode}: {command}",
-                    f"Logs:\n{_tail(log_file, 0)}",
+                    f"Logs ({_whole_log(name)}):\n{_tail(log_file, 0)}",
                 )
         marker.write_text("\n".join(commands))
 
@@ -182,7 +195,7 @@ class LocalPlatform:
             self.store.write("pending", name, replace(pending, process=ref).to_json())
 
         try:
-            env = _function_env(spec, server_url)
+            env = {**_function_env(spec, server_url), trust.ENV_SECRET: gateway_control.secret(self.store).decode()}
             started = processes.start(argv, env, code, log_file, ready_file, timeout, remember)
         finally:
             self.store.remove("pending", name)
@@ -209,10 +222,16 @@ class LocalPlatform:
         self.store.write("procs", name, proc.to_json())
         self.store.write("functions", name, record)
         if old and old.ref.pid != started.ref.pid:
-            processes.stop(old.ref)
+            self._retire(old)
             if old.code and old.code != str(code):
                 shutil.rmtree(old.code, ignore_errors=True)
         return FunctionRecord.from_nuctl(record)
+
+    def _retire(self, proc: ServingProcess) -> None:
+        """Stop a function process no record routes to any more, once the gateway drained it."""
+        if proc.port:
+            gateway_control.drain(self.store, [f"http://127.0.0.1:{proc.port}"])
+        processes.stop(proc.ref)
 
     def _record_failure(self, source: FunctionSource, message: str, code: Path) -> None:
         # No process runs the failed version: its staged copy goes in every case.
@@ -246,7 +265,7 @@ class LocalPlatform:
         if proc and processes.alive(proc.ref):
             return raw
         pid = proc.ref.pid if proc else "?"
-        message = f"function process (pid {pid}) is not running; see {self.store.log_file(name)}"
+        message = f"function process (pid {pid}) is not running; see `fusionizer logs {name}`"
         return {**raw, "status": {**status, "state": STATE_UNHEALTHY, "message": message}}
 
     def _process(self, name: str) -> Optional[ServingProcess]:
@@ -317,6 +336,10 @@ def _function_env(spec: Mapping[str, Any], server_url: Optional[str]) -> Dict[st
     if server_url:
         env[layout.ENV_SERVER_URL] = server_url
     return env
+
+
+def _whole_log(name: str) -> str:
+    return f"all of it: `fusionizer logs {name}`"
 
 
 def _tail(log_file: Path, offset: int) -> str:
