@@ -148,7 +148,7 @@ def _sha256(path: str) -> bytes:
     return h.digest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # made by the ten thousand: slots make that cheaper
 class Listed:
     """A file that counts (by the ignore rule) in a directory a plan builds from."""
 

@@ -19,6 +19,7 @@ themselves are rules, not content: a build never copies them, a revision digests
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 import stat
@@ -110,7 +111,7 @@ class Rules:
         return Rules(self.levels + added) if added else self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # made by the ten thousand: slots make that cheaper
 class TreeFile:
     rel: str  # POSIX path from the tree's root
     path: str  # where to read it (symlinks are followed); a str: a walk makes thousands
@@ -208,7 +209,7 @@ class Tree:
                 return
             seen.add(key)
             with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = sorted(it, key=_NAME)
         except (FileNotFoundError, NotADirectoryError):
             return  # not there (yet), or removed while walking: the next look sees it
         # The listing says which ignore files are here: the rules need no look on the disk.
@@ -305,3 +306,4 @@ def _valid(line: str) -> bool:
 _DEFAULTS = Patterns.of(DEFAULT_PATTERNS)
 _TOP = Rules((("", _DEFAULTS),))
 _NONE: AbstractSet[str] = frozenset()
+_NAME = operator.attrgetter("name")

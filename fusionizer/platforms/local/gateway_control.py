@@ -19,8 +19,6 @@ import fcntl
 import json
 import os
 import secrets
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
@@ -29,7 +27,6 @@ from fusionizer.errors import PlatformError
 from fusionizer.platforms.local import processes
 from fusionizer.platforms.local.processes import ServingProcess, StartFailed
 from fusionizer.platforms.local.store import Store
-from fusionizer.runtime import trust
 
 _START_TIMEOUT = 30.0
 _DRAIN_TIMEOUT = 60.0  # above the gateway's own drain limit, which answers first
@@ -113,6 +110,11 @@ def drain(store: Store, endpoints: Iterable[str]) -> None:
     wanted = list(endpoints)
     if url is None or not wanted:
         return
+    import urllib.error  # here, not above: with trust, they load ssl, which a no-op does without
+    import urllib.request
+
+    from fusionizer.runtime import trust
+
     request = urllib.request.Request(
         url + "/-/drain", data=json.dumps({"endpoints": wanted}).encode(), method="POST",
         headers={"Content-Type": "application/json", trust.HEADER_CALLER: trust.caller_token(secret(store))},

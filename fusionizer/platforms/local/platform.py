@@ -50,7 +50,7 @@ from fusionizer.platforms.local import gateway_control, processes
 from fusionizer.platforms.local.logfile import read_log
 from fusionizer.platforms.local.processes import PendingStart, ServingProcess, StartFailed
 from fusionizer.platforms.local.store import Store
-from fusionizer.runtime import layout, trust
+from fusionizer.runtime import layout
 
 DEFAULT_READY_TIMEOUT = 60.0
 _LOG_TAIL = 40
@@ -193,6 +193,8 @@ class LocalPlatform:
 
         def remember(ref: processes.ProcessRef) -> None:
             self.store.write("pending", name, replace(pending, process=ref).to_json())
+
+        from fusionizer.runtime import trust  # here: it loads http.client and ssl, which a no-op does without
 
         try:
             env = {**_function_env(spec, server_url), trust.ENV_SECRET: gateway_control.secret(self.store).decode()}

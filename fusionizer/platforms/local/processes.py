@@ -94,7 +94,8 @@ class StartFailed(Exception):
 
 def _stat_fields(pid: int) -> Optional[List[str]]:
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
+        with open(f"/proc/{pid}/stat") as handle:  # as Path.read_text, without its cost per function
+            raw = handle.read()
     except OSError:
         return None
     # The command name (field 2) may contain spaces and parentheses: split after the last ')'.

@@ -43,7 +43,7 @@ class Store:
             return
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
             if entry.name.endswith(".json"):
-                data = read_json(Path(entry.path))
+                data = read_json(entry.path)
                 if data is not None:
                     yield data
 
@@ -66,10 +66,11 @@ def write_json(path: Path, data: Dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def read_json(path: Path) -> Optional[Dict[str, Any]]:
+def read_json(path: "os.PathLike[str] | str") -> Optional[Dict[str, Any]]:
     """The JSON object in ``path``; None when it is missing, damaged or not an object."""
     try:
-        data = json.loads(path.read_text())
+        with open(path, "rb") as handle:  # not Path.read_text: a list reads two files per function
+            data = json.loads(handle.read())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
