@@ -28,6 +28,7 @@ from fusionizer.platforms.base import (
     label_selector,
 )
 from fusionizer.plan.model import Group, Plan, Task
+from fusionizer.plan.tree import list_files
 from fusionizer.runtime import layout
 
 _RUNTIME_SRC = Path(layout.__file__).parent
@@ -137,7 +138,7 @@ def _task_files(tasks: List[Task]) -> List[BuildFile]:
     files: List[BuildFile] = []
     for task in tasks:
         prefix = f"{layout.TASKS_DIR}/{task.name}"
-        files.extend(BuildFile(f"{prefix}/{rel}", task.path / rel) for rel in hashing.list_files(task.path))
+        files.extend(BuildFile(f"{prefix}/{rel}", task.path / rel) for rel in list_files(task.path))
     return files
 
 
@@ -146,7 +147,7 @@ def _runtime_files() -> Tuple[BuildFile, ...]:
     # The runtime package ships inside every function: its files count in every hash.
     return tuple(
         BuildFile(f"{layout.RUNTIME_PACKAGE}/{rel}", _RUNTIME_SRC / rel)
-        for rel in hashing.list_files(_RUNTIME_SRC)
+        for rel in list_files(_RUNTIME_SRC)
         if rel.endswith(".py")
     )
 

@@ -9,34 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, Mapping, Sequence, Tuple
 
 from fusionizer import __version__
 
-_SKIP_DIRS = frozenset({"__pycache__", ".git", ".hg", ".svn", ".fusionizer", ".venv", ".mypy_cache", ".pytest_cache"})
-_SKIP_SUFFIXES = (".pyc", ".pyo", ".swp", ".swx", "~")
-_SKIP_NAMES = frozenset({".DS_Store", "4913"})
-
 # (path, size, mtime_ns) -> sha256: the watch loop rehashes the same files many times.
 _file_digests: Dict[Tuple[str, int, int], str] = {}
-
-
-def skipped(name: str) -> bool:
-    return name in _SKIP_NAMES or name.endswith(_SKIP_SUFFIXES) or name.startswith(".#")
-
-
-def list_files(root: Path) -> List[str]:
-    """Relative POSIX paths of the files under ``root`` that belong in a build, sorted."""
-    found: List[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
-        rel_dir = os.path.relpath(dirpath, root)
-        for name in filenames:
-            if not skipped(name):
-                found.append(name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/"))
-    return sorted(found)
 
 
 def file_digest(path: Path) -> str:

@@ -39,7 +39,7 @@ class Target:
         snapshot = source.snapshot()
         shown_as = self.plan_file if self.git_url is None else Path(self.plan_path)
         try:
-            plan = load_plan(snapshot.plan_file, shown_as=shown_as)
+            plan = load_plan(snapshot.plan_file, shown_as=shown_as, tree=snapshot.root)
         except PlanError as e:
             raise InvalidPlan(e.diagnostics, snapshot, read_identity(snapshot.plan_file)) from None
         return Loaded(snapshot, plan, self.platform_for(plan), self.kind_for(plan))

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import click
 
-from fusionizer.plan.values import DURATION_HELP, parse_duration, parse_time
+from fusionizer.plan.values import DURATION_HELP, parse_duration, parse_time, time_problem
 
 
 class _Time(click.ParamType[datetime]):
@@ -18,13 +18,16 @@ class _Time(click.ParamType[datetime]):
             return value
         text = str(value).strip()
         if text.startswith("+"):
-            delta = parse_duration(text[1:])
+            try:
+                delta = parse_duration(text[1:])
+            except ValueError as e:
+                self.fail(str(e), param, ctx)
             if delta is None:
                 self.fail(f"'{text}' is not +DURATION ({DURATION_HELP})", param, ctx)
             return datetime.now(timezone.utc) + delta
         moment = parse_time(text)
         if moment is None:
-            self.fail(f"'{text}' is not an ISO 8601 time such as 2026-12-01T08:00:00Z, nor +DURATION", param, ctx)
+            self.fail(f"{time_problem(text)}; or write +DURATION", param, ctx)
         return moment
 
 

@@ -40,8 +40,8 @@ def validate(
 
     Nothing is built or deployed. Exit status: 0 valid, 1 invalid.
     """
-    path, shown = _locate(plan_file, git_url, ref, plan_path)
-    plan, diagnostics = check_plan(path, strict=strict, shown_as=shown)
+    path, shown, tree = _locate(plan_file, git_url, ref, plan_path)
+    plan, diagnostics = check_plan(path, strict=strict, shown_as=shown, tree=tree)
     if output == "json":
         click.echo(json.dumps(to_json(plan, diagnostics), indent=2))
     else:
@@ -54,20 +54,21 @@ def validate(
 
 def _locate(
     plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: Optional[str],
-) -> Tuple[Path, Path]:
-    """``(file to read, name to show)``. A directory plan is read in place, so a missing
-    file is reported as a finding; a git plan is read from a snapshot of the ref."""
+) -> Tuple[Path, Path, Optional[Path]]:
+    """``(file to read, name to show, tree)``. A directory plan is read in place, so a missing
+    file is reported as a finding; a git plan is read from a snapshot of the ref, and may
+    read anything of that checkout."""
     if git_url is None:
         if ref is not None or plan_path is not None:
             raise click.UsageError("--ref and --plan-path go with --git URL.")
         path = plan_file if plan_file is not None else Path(DEFAULT_PLAN_FILE)
-        return path, path
+        return path, path, None
     if plan_file is not None:
         raise click.UsageError("Either -f/--file or --git can be used, not both; use --plan-path inside a repo.")
     from fusionizer.sources import open_source  # git machinery only when asked for
 
     snapshot = open_source(None, git_url, ref, plan_path).snapshot()
-    return snapshot.plan_file, Path(plan_path or DEFAULT_PLAN_FILE)
+    return snapshot.plan_file, Path(plan_path or DEFAULT_PLAN_FILE), snapshot.root
 
 
 def to_json(plan: Optional[Plan], diagnostics: List[Diagnostic]) -> Dict[str, Any]:

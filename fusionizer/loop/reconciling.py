@@ -174,7 +174,7 @@ class Runner:
             self.failures = 0
         self._attempted, self._settled = snapshot.revision, False
         try:
-            plan = load_plan(snapshot.plan_file, shown_as=_shown_as(snapshot))
+            plan = load_plan(snapshot.plan_file, shown_as=_shown_as(snapshot), tree=snapshot.root)
             loaded = Loaded(snapshot, plan, self._platform_for(plan))
         except FusionizerError as e:
             step = self._refuse(snapshot.revision, e)

@@ -21,28 +21,33 @@ from fusionizer.plan.model import Group, OptimizerSpec, Plan, PlatformSettings, 
 from fusionizer.plan.schema import check_schema
 from fusionizer.plan.setups import SetupCheck, parse_groups
 from fusionizer.plan.tasks import Paths, TaskTable, collect_tasks
-from fusionizer.plan.values import DURATION_HELP, parse_duration, parse_time
+from fusionizer.plan.tree import Limits, Tree, TreeError
+from fusionizer.plan.values import DURATION_HELP, parse_duration, parse_time, time_problem
 
 DEFAULT_PLAN_FILE = "fusionizer.yaml"
 _PLATFORM_KEYS = ("kind", "namespace")  # everything else under spec.platform is an option
 
 
-def load_plan(path: Path, strict: bool = False, shown_as: Optional[Path] = None) -> Plan:
+def load_plan(
+    path: Path, strict: bool = False, shown_as: Optional[Path] = None, tree: Optional[Path] = None
+) -> Plan:
     """The validated plan at ``path``; raises PlanError with every diagnostic of the run.
 
     With ``strict``, warnings (e.g. a group naming an undefined task) are errors.
     A valid plan keeps its warnings in ``Plan.warnings``. ``shown_as`` is how diagnostics
     name the plan file (default: ``path`` as given); task files are shown relative to it,
-    e.g. ``fusionizer.yaml`` of a git checkout rather than its cache path.
+    e.g. ``fusionizer.yaml`` of a git checkout rather than its cache path. ``tree`` is the
+    directory nothing may be read outside of (default: the plan file's; for a git source,
+    pass the checkout).
     """
-    plan, diagnostics = check_plan(path, strict, shown_as)
+    plan, diagnostics = check_plan(path, strict, shown_as, tree)
     if plan is None:
         raise PlanError(diagnostics)
     return plan
 
 
 def check_plan(
-    path: Path, strict: bool = False, shown_as: Optional[Path] = None
+    path: Path, strict: bool = False, shown_as: Optional[Path] = None, tree: Optional[Path] = None
 ) -> Tuple[Optional[Plan], List[Diagnostic]]:
     """``(plan, diagnostics)``: the plan is None exactly when a diagnostic is an error.
 
@@ -52,8 +57,9 @@ def check_plan(
     path = Path(path)
     shown = Path(shown_as) if shown_as is not None else path
     diagnostics: List[Diagnostic] = []
-    doc = _read(path, shown, diagnostics)
-    plan = _Builder(doc, path, shown, diagnostics).build() if doc is not None else None
+    paths = _paths(path, shown, tree, diagnostics)
+    doc = _read(path, shown, paths.tree, diagnostics) if paths is not None else None
+    plan = _Builder(doc, path, paths, diagnostics).build() if doc is not None and paths is not None else None
     if strict:
         diagnostics = [_as_error(d) for d in diagnostics]
     diagnostics = _ordered(diagnostics, str(shown))
@@ -63,7 +69,18 @@ def check_plan(
     return _with_warnings(plan, diagnostics), diagnostics
 
 
-def _read(path: Path, shown_path: Path, out: List[Diagnostic]) -> Optional[Document]:
+def _paths(path: Path, shown: Path, tree: Optional[Path], out: List[Diagnostic]) -> Optional[Paths]:
+    """Where the plan's paths lead and what bounds them; None (reported) for a bad setting."""
+    file = Path(os.path.normpath(path.absolute()))
+    try:
+        limits = Limits.from_env(os.environ)
+    except TreeError as e:
+        out.append(Diagnostic(str(e)))
+        return None
+    return Paths(root=file.parent, shown_root=shown.parent, tree=Tree.at(tree or file.parent), limits=limits)
+
+
+def _read(path: Path, shown_path: Path, tree: Tree, out: List[Diagnostic]) -> Optional[Document]:
     shown = str(shown_path)
     if path.is_dir():
         out.append(Diagnostic(
@@ -71,11 +88,14 @@ def _read(path: Path, shown_path: Path, out: List[Diagnostic]) -> Optional[Docum
         ))
         return None
     try:
-        text = path.read_text(encoding="utf-8")
+        text = tree.read_text(path, shown)
     except FileNotFoundError:
         out.append(Diagnostic(
             f"no plan file at {shown}; run where {DEFAULT_PLAN_FILE} is, or pass its path with -f PATH", shown
         ))
+        return None
+    except TreeError as e:
+        out.append(Diagnostic(str(e), shown))
         return None
     except (OSError, UnicodeDecodeError) as e:
         out.append(Diagnostic(f"cannot read the plan file: {e}; make it a readable UTF-8 file", shown))
@@ -97,11 +117,11 @@ def _read(path: Path, shown_path: Path, out: List[Diagnostic]) -> Optional[Docum
 class _Builder:
     """Runs the schema and the semantic checks over one plan document, then builds the model."""
 
-    def __init__(self, doc: Document, path: Path, shown: Path, out: List[Diagnostic]) -> None:
+    def __init__(self, doc: Document, path: Path, paths: Paths, out: List[Diagnostic]) -> None:
         self.doc = doc
         self.out = out
         self.file = Path(os.path.normpath(path.absolute()))
-        self.paths = Paths(root=self.file.parent, shown_root=shown.parent)
+        self.paths = paths
 
     def build(self) -> Optional[Plan]:
         self.out.extend(check_schema(self.doc))
@@ -160,20 +180,24 @@ class _Builder:
             )))
             return None
         if "after" in raw:
-            after = parse_duration(raw["after"]) if isinstance(raw["after"], str) else None
-            # A malformed duration fails the schema's pattern, which already reported it.
-            return ScheduleEntry(groups, after=after) if after is not None else None
+            return self._after(at, raw["after"], groups)
         return self._at(at, raw["at"], groups)
+
+    def _after(self, at: JsonPath, raw: Any, groups: Tuple[Group, ...]) -> Optional[ScheduleEntry]:
+        try:
+            after = parse_duration(raw) if isinstance(raw, str) else None
+        except ValueError as e:
+            self.out.append(self.doc.diagnostic(at + ("after",), str(e)))
+            return None
+        # A malformed duration fails the schema's pattern, which already reported it.
+        return ScheduleEntry(groups, after=after) if after is not None else None
 
     def _at(self, at: JsonPath, raw: Any, groups: Tuple[Group, ...]) -> Optional[ScheduleEntry]:
         if not isinstance(raw, str):
             return None  # the schema reported the type
         when = parse_time(raw)
         if when is None:
-            self.out.append(self.doc.diagnostic(at + ("at",), (
-                f"{raw!r} is not an RFC 3339 time; write date, time and zone, "
-                f"e.g. 2030-01-01T00:00:00Z or 2030-01-01T08:00:00+01:00"
-            )))
+            self.out.append(self.doc.diagnostic(at + ("at",), time_problem(raw)))
             return None
         return ScheduleEntry(groups, at=when)
 
