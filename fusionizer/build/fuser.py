@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from fusionizer.build import hashing, merging, naming
+from fusionizer.build import hashing, merging
 from fusionizer.platforms.base import (
     ANNOTATION_APPLIED_AT,
     ANNOTATION_REVISION,
@@ -27,6 +27,7 @@ from fusionizer.platforms.base import (
     FunctionSource,
     label_selector,
 )
+from fusionizer.plan import naming
 from fusionizer.plan.model import Group, Plan, Task
 from fusionizer.plan.tree import list_files
 from fusionizer.runtime import layout
