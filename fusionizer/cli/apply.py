@@ -34,9 +34,10 @@ _VERBS = {"create": "created", "update": "updated", "delete": "deleted"}
 @click.option("--at", "at", type=TIME, help="Apply the fusion setup scheduled for this instant.")
 @click.option("--lock-timeout", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Seconds to wait for another apply of this plan to finish.")
+@click.option("--adopt", is_flag=True, help="Take over functions of the plan's names that it does not own.")
 @click.pass_context
 def apply(ctx: click.Context, where: Target, dry_run: bool, parallel: int, no_prune: bool, detailed_exitcode: bool,
-          output: str, at: Optional[datetime], lock_timeout: float) -> None:
+          output: str, at: Optional[datetime], lock_timeout: float, adopt: bool) -> None:
     """Reconcile the platform to the plan once: deploy what changed, then prune.
 
     Creates and updates run in parallel and each waits until its function is ready;
@@ -52,7 +53,8 @@ def apply(ctx: click.Context, where: Target, dry_run: bool, parallel: int, no_pr
     text = output == "text"
     if text:
         click.echo(f"Applying {loaded.describe()}")
-    options = Options(parallel=parallel, prune=not no_prune, dry_run=dry_run, at=at, lock_timeout=lock_timeout)
+    options = Options(parallel=parallel, prune=not no_prune, dry_run=dry_run, at=at, lock_timeout=lock_timeout,
+                      adopt=adopt)
     result = run_apply(loaded.plan, loaded.platform, loaded.snapshot.revision, options,
                        progress=_progress() if text else None)
     if text:

@@ -27,7 +27,8 @@ class _Time(click.ParamType[datetime]):
             return datetime.now(timezone.utc) + delta
         moment = parse_time(text)
         if moment is None:
-            self.fail(f"{time_problem(text)}; or write +DURATION", param, ctx)
+            self.fail(time_problem(text) or f"'{text}' is not an ISO 8601 time such as 2026-12-01T08:00:00Z, nor "
+                      f"+DURATION", param, ctx)
         return moment
 
 

@@ -22,7 +22,7 @@ from fusionizer.plan.schema import check_schema
 from fusionizer.plan.setups import SetupCheck, parse_groups
 from fusionizer.plan.tasks import Paths, TaskTable, collect_tasks
 from fusionizer.plan.tree import Limits, Tree, TreeError
-from fusionizer.plan.values import DURATION_HELP, parse_duration, parse_time, time_problem
+from fusionizer.plan.values import DURATION_HELP, TIME_HELP, parse_duration, parse_time, time_problem
 
 DEFAULT_PLAN_FILE = "fusionizer.yaml"
 _PLATFORM_KEYS = ("kind", "namespace")  # everything else under spec.platform is an option
@@ -197,7 +197,8 @@ class _Builder:
             return None  # the schema reported the type
         when = parse_time(raw)
         if when is None:
-            self.out.append(self.doc.diagnostic(at + ("at",), time_problem(raw)))
+            problem = time_problem(raw) or f"{raw!r} is not an RFC 3339 time; {TIME_HELP}"
+            self.out.append(self.doc.diagnostic(at + ("at",), problem))
             return None
         return ScheduleEntry(groups, at=when)
 

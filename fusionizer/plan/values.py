@@ -71,15 +71,16 @@ def parse_time(text: str) -> Optional[datetime]:
         return None
 
 
-def time_problem(text: str) -> str:
-    """Why :func:`parse_time` refuses ``text``, as advice (say, February 30th)."""
+def time_problem(text: str) -> Optional[str]:
+    """Why :func:`parse_time` refuses a well-formed ``text`` (say, February 30th), as advice;
+    None when ``text`` is fine or not in the grammar at all."""
     try:
         _time(text)
     except ValueError as e:  # a date or time that does not exist, e.g. month 13 or 25:00
         return f"{text!r} is not a valid time ({e}); {TIME_HELP}"
     except OverflowError:
         return f"{text!r} is out of range (years 1 to 9999 in UTC); {TIME_HELP}"
-    return f"{text!r} is not an RFC 3339 time; {TIME_HELP}"
+    return None
 
 
 def _time(text: str) -> Optional[datetime]:

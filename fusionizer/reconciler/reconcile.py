@@ -16,7 +16,7 @@ from fusionizer.build.fuser import GroupBuild
 from fusionizer.plan.model import Plan
 from fusionizer.plan.schedule import Setup, resolve_setup
 from fusionizer.platforms.base import FunctionRecord, Platform
-from fusionizer.reconciler.diff import Change, diff, summarize
+from fusionizer.reconciler.diff import Change, ForeignFunctions, diff, foreign, summarize
 from fusionizer.reconciler.execute import FAILED, KEPT, Outcome, Progress, execute
 from fusionizer.reconciler.lock import PlanLock
 from fusionizer.reconciler.state import PlanState
@@ -35,6 +35,7 @@ class Options:
     dry_run: bool = False
     at: Optional[datetime] = None  # evaluate the schedule at this instant instead of now
     lock_timeout: float = 0.0
+    adopt: bool = False  # take over functions of the plan's names that it does not own
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,11 @@ def owned(records: List[FunctionRecord], plan: str) -> Dict[str, FunctionRecord]
     return {r.name: r for r in records if r.plan() == plan}
 
 
-def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[datetime] = None) -> PlanResult:
+def compute(
+    plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[datetime] = None, adopt: bool = False
+) -> PlanResult:
+    """The diff at ``at`` (default: now). Raises :class:`ForeignFunctions` when a function
+    the plan wants is held by one it does not own, unless ``adopt``."""
     now = clock()
     stored = PlanState(platform.namespace, plan.name).anchor(plan)
     anchor = stored or now
@@ -85,8 +90,11 @@ def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[
     for group in setup.groups:
         build = fuser.describe(plan, group, server_url)
         desired[build.function] = build
-    actual = owned(platform.list(), plan.name)
-    return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual))
+    records = platform.list()
+    held = foreign(desired, records, plan.name)
+    if held and not adopt:
+        raise ForeignFunctions(plan.name, held)
+    return PlanResult(plan, setup, anchor, stored is None, diff(desired, owned(records, plan.name), held))
 
 
 def apply(
@@ -100,7 +108,7 @@ def apply(
     state = PlanState(platform.namespace, plan.name)
     with PlanLock(state.lock_path, plan.name, options.lock_timeout):
         began = time.monotonic()
-        planned = compute(plan, platform, clock, options.at)
+        planned = compute(plan, platform, clock, options.at, options.adopt)
         if options.dry_run:
             return ApplyResult(planned, [], revision, time.monotonic() - began)
         if planned.anchor_is_new:
