@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
+from fusionizer import paths
 from fusionizer.build import hashing, merging
 from fusionizer.platforms.base import (
     ANNOTATION_APPLIED_AT,
@@ -73,15 +74,17 @@ def materialize(build: GroupBuild, plan: Plan, root: Path) -> Path:
     target = root / build.dir_name
     if (target / "function.yaml").is_file():
         return target
-    root.mkdir(parents=True, exist_ok=True)
+    paths.private_dir(root)  # function.yaml holds env values
     tmp = Path(tempfile.mkdtemp(prefix=f".{build.dir_name}-", dir=root))
     for item in build.files:
         dest = tmp / item.dest
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        paths.private_dir(dest.parent)
         shutil.copyfile(item.source, dest)
+        os.chmod(dest, paths.PRIVATE_FILE)  # a task's files may hold secrets too
     tasks = [plan.tasks[t] for t in build.tasks]
-    (tmp / layout.MANIFEST).write_text(json.dumps(_manifest(plan, build.function, tasks), indent=2, sort_keys=True))
-    (tmp / f"{layout.ENTRY_MODULE}.py").write_text(layout.ENTRY_SOURCE)
+    paths.write_atomically(tmp / layout.MANIFEST, json.dumps(_manifest(plan, build.function, tasks), indent=2,
+                                                            sort_keys=True))
+    paths.write_atomically(tmp / f"{layout.ENTRY_MODULE}.py", layout.ENTRY_SOURCE)
     _write_yaml(tmp / "function.yaml", build.config)
     try:
         os.rename(tmp, target)
@@ -154,6 +157,4 @@ def _runtime_files() -> Tuple[BuildFile, ...]:
 
 
 def _write_yaml(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(dict(data), sort_keys=True, default_flow_style=False))
-    os.replace(tmp, path)
+    paths.write_atomically(path, yaml.safe_dump(dict(data), sort_keys=True, default_flow_style=False))

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from fusionizer import paths
 from fusionizer.errors import FusionizerError
 from fusionizer.loop import notifications
 
@@ -217,7 +218,7 @@ def install(
     text = render(settings)
     if existing == text:
         return Installed(hook, "unchanged", settings)
-    notifications.write_atomically(hook, text, mode=0o755)
+    paths.write_atomically(hook, text, mode=0o755)
     return Installed(hook, "updated" if existing is not None else "installed", settings)
 
 

@@ -3,6 +3,8 @@
 * ``history.jsonl``: the last runs (revision, result, duration, summary), shown by status;
 * ``anchor.json``: the instant relative schedule entries (``after: 40s``) count from. It is
   set by the first apply of a schedule and kept until the schedule itself changes.
+
+Run errors can quote a function's log: the directory is 0700 and its files 0600.
 """
 
 from __future__ import annotations
@@ -41,11 +43,9 @@ class PlanState:
         return runs
 
     def record_run(self, run: Dict[str, Any]) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
         runs = self.history(HISTORY_KEEP - 1) + [run]
-        tmp = self.dir / ".history.jsonl.tmp"
-        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in runs))
-        tmp.replace(self.dir / "history.jsonl")
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in runs)
+        paths.write_atomically(paths.private_dir(self.dir) / "history.jsonl", text)
 
     def record_once(self, run: Dict[str, Any]) -> None:
         """Record a run unless it repeats the latest record (same result, revision and
@@ -65,9 +65,8 @@ class PlanState:
         return datetime.fromisoformat(data["anchor"])
 
     def set_anchor(self, plan: Plan, anchor: datetime) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
         data = {"schedule": schedule_digest(plan), "anchor": anchor.isoformat()}
-        (self.dir / "anchor.json").write_text(json.dumps(data))
+        paths.write_atomically(paths.private_dir(self.dir) / "anchor.json", json.dumps(data))
 
 
 def schedule_digest(plan: Plan) -> str:
