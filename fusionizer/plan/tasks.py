@@ -34,6 +34,7 @@ from fusionizer.plan.documents import (
     load_document,
 )
 from fusionizer.plan.model import Task
+from fusionizer.plan.schema import FUNCTION_SCHEMA, check_schema
 from fusionizer.plan.tree import Limits, Tree, TreeError, leads_outside
 from fusionizer.plan.values import (
     DNS_HELP,
@@ -268,7 +269,9 @@ def read_task(name: str, directory: Path, paths: Paths, at: JsonPath, out: List[
     handler = _check_handler(config, directory, paths, out)
     _check_env(config, out)
     _check_build_commands(config, out)
-    if runtime is None or handler is None:
+    shapes = check_schema(config, FUNCTION_SCHEMA)  # what the fuser merges
+    out.extend(shapes)
+    if runtime is None or handler is None or shapes:
         return None
     return TaskSource(Task(name, directory, handler, runtime, config.data), config, at)
 
