@@ -146,14 +146,14 @@ def _discover(
         )))
         return
     subdirs = _subdirs(directory)
-    tasks = [d for d in subdirs if os.path.lexists(d / FUNCTION_YAML)]
+    tasks = {d for d in subdirs if os.path.lexists(d / FUNCTION_YAML)}
     if not tasks:
         out.append(plan.diagnostic(at, (
             f"no task found in {paths.show(directory)}: no subdirectory holds a {FUNCTION_YAML}; "
             f"add tasks there or remove this entry"
         ), severity="warning"))
     for sub in subdirs:
-        if not paths.tree.contains(sub):
+        if sub.is_symlink() and not paths.tree.contains(sub):  # a real subdirectory is as inside as its parent
             out.append(plan.diagnostic(at, leads_outside(paths.show(sub))))
         elif sub in tasks:
             _discovered(plan, paths, at, sub, table, out)
@@ -249,7 +249,7 @@ def read_task(name: str, directory: Path, paths: Paths, at: JsonPath, out: List[
     config_path = directory / FUNCTION_YAML
     shown = paths.show(config_path)
     try:
-        config = load_document(paths.tree.read_text(config_path, shown), shown)
+        config = load_document(paths.tree.read_text(config_path, shown, checked=True), shown)
     except DocumentError as e:
         out.append(e.diagnostic)
         return None

@@ -19,7 +19,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Mapping, Optional, Tuple
+from typing import Iterator, List, Mapping, Tuple, Union
 
 MAX_YAML_BYTES = 1 << 20  # a plan or function.yaml; the largest plans measured are a few hundred KiB
 ENV_MAX_TASK_BYTES = "FUSIONIZER_MAX_TASK_BYTES"
@@ -48,21 +48,35 @@ def _skipped(name: str) -> bool:
 
 def list_files(root: Path) -> List[str]:
     """Relative POSIX paths of the files under ``root`` that belong in a build, sorted."""
-    return sorted(rel for rel, _, linked_dir in _walk(root) if not linked_dir)
+    return sorted(rel for rel, entry in _walk(root) if not (entry.is_symlink() and entry.is_dir()))
 
 
-def _walk(root: Path) -> Iterator[Tuple[str, str, bool]]:
-    """``(relative POSIX path, absolute path, is a link to a directory)`` of every file a
-    build takes from ``root``, and of every symbolic link to a directory (not followed: its
-    content is not built, but where it leads is checked)."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
-        rel_dir = os.path.relpath(dirpath, root)
-        for name, linked_dir in [(n, False) for n in filenames if not _skipped(n)] + [
-            (d, True) for d in dirnames if os.path.islink(os.path.join(dirpath, d))
-        ]:
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
-            yield rel, os.path.join(dirpath, name), linked_dir
+def _walk(root: Path) -> Iterator[Tuple[str, "os.DirEntry[str]"]]:
+    """``(relative POSIX path, entry)`` of every file a build takes from ``root`` (whatever
+    its kind: the checks decide), and of every symbolic link to a directory (not followed:
+    its content is not built, but where it leads is checked). Iterative: any depth."""
+    pending = [""]
+    while pending:
+        rel_dir = pending.pop()
+        with os.scandir(os.path.join(root, rel_dir)) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in _SKIP_DIRS:
+                    pending.append(rel)
+            elif _is_dir(entry):  # a link to a directory
+                if entry.name not in _SKIP_DIRS:
+                    yield rel, entry
+            elif not _skipped(entry.name):
+                yield rel, entry
+
+
+def _is_dir(entry: "os.DirEntry[str]") -> bool:
+    try:
+        return entry.is_dir()  # follows a link
+    except OSError:  # a link loop
+        return False
 
 
 @dataclass(frozen=True)
@@ -102,18 +116,19 @@ class Tree:
         real = os.path.realpath(path)
         return real == str(self.root) or real.startswith(str(self.root).rstrip(os.sep) + os.sep)
 
-    def read_text(self, path: Path, shown: str, limit: int = MAX_YAML_BYTES) -> str:
+    def read_text(self, path: Path, shown: str, limit: int = MAX_YAML_BYTES, checked: bool = False) -> str:
         """The UTF-8 text of a regular file inside the tree, at most ``limit`` bytes.
 
+        ``checked``: its directory passed :meth:`check_dir`, so where it leads is known.
         Raises :class:`TreeError` (leaves the tree, not a regular file, too large),
         FileNotFoundError, or another OSError / UnicodeDecodeError for the caller to word.
         """
-        if not self.contains(path):
+        if not checked and not self.contains(path):
             raise TreeError(leads_outside(shown))
-        real = os.path.realpath(path)
+        real = str(path) if checked else os.path.realpath(path)
         _check_regular(os.stat(real).st_mode, shown)  # a socket cannot even be opened
         # Non-blocking: should a FIFO replace the file meanwhile, opening it does not hang.
-        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as handle:
             _check_regular(os.fstat(fd).st_mode, shown)
             data = handle.read(limit + 1)
@@ -126,32 +141,37 @@ class Tree:
         broken links, more than ``limits`` allow. Nothing is opened."""
         problems: List[str] = []
         total = files = 0
-        for rel, path, linked_dir in _walk(directory):
-            problem = self._problem(path, f"{shown}/{rel}", linked_dir)
-            if problem:
-                problems.append(problem)
+        for rel, entry in _walk(directory):
+            size = self._size(entry)
+            if isinstance(size, str):
+                problems.append(size.format(f"{shown}/{rel}"))
                 if len(problems) >= MAX_PROBLEMS:
                     break
                 continue
-            if linked_dir:
-                continue  # a link to a directory inside the tree: fine, and not built
-            total, files = total + os.stat(path).st_size, files + 1
+            if size is None:
+                continue  # a link to a directory inside the tree: not built
+            total, files = total + size, files + 1
             if total > limits.max_bytes or files > limits.max_files:
                 problems.append(_too_big(shown, limits, files > limits.max_files))
                 break
         return problems
 
-    def _problem(self, path: str, shown: str, linked_dir: bool) -> Optional[str]:
-        if os.path.islink(path) and not self.contains(Path(path)):
-            return leads_outside(shown)
+    def _size(self, entry: "os.DirEntry[str]") -> Union[int, str, None]:
+        """The size of a regular file a build takes; None for a link to a directory inside
+        the tree; else the problem, with ``{}`` for the file's name."""
+        link = entry.is_symlink()
+        if link and not self.contains(Path(entry.path)):
+            return leads_outside("{}")
         try:
-            mode = os.stat(path).st_mode
+            st = os.stat(entry.path) if link else entry.stat(follow_symlinks=False)
         except FileNotFoundError:
-            return f"{shown} is a broken symbolic link; remove it or point it at a file inside the plan's directory"
+            return "{} is a broken symbolic link; remove it or point it at a file inside the plan's directory"
         except OSError as e:
-            return _unreadable(shown, e)
-        kind = "" if linked_dir else _special(mode)
-        return _not_regular(shown, kind) if kind else None
+            return _unreadable("{}", e)
+        if link and stat.S_ISDIR(st.st_mode):
+            return None
+        kind = _special(st.st_mode)
+        return _not_regular("{}", kind) if kind else st.st_size
 
 
 def _special(mode: int) -> str:
