@@ -3,6 +3,8 @@
 - :mod:`~fusionizer.plan.model`: the frozen dataclasses everyone else reads.
 - :mod:`~fusionizer.plan.loader`: :func:`load_plan` / :func:`check_plan` (schema + semantic checks).
 - :mod:`~fusionizer.plan.schedule`: :func:`resolve_setup`, the setup in force at an instant.
+- :mod:`~fusionizer.plan.tree`: what a plan may read (its own tree, regular files, bounded).
+- :mod:`~fusionizer.plan.naming`: the function name of each group.
 """
 
 from fusionizer.plan.loader import check_plan, load_plan
