@@ -242,12 +242,13 @@ def read_task(name: str, directory: Path, paths: Paths, at: JsonPath, out: List[
 
     The directory is checked first (:meth:`Tree.check_dir`); a directory with a problem is
     not read at all."""
-    problems = paths.tree.check_dir(directory, paths.show(directory), paths.limits)
+    shown_dir = paths.show(directory)
+    problems = paths.tree.check_dir(directory, shown_dir, paths.limits)
     if problems:
-        out.extend(Diagnostic(f"task {name!r}: {problem}", paths.show(directory)) for problem in problems)
+        out.extend(Diagnostic(f"task {name!r}: {problem}", shown_dir) for problem in problems)
         return None
     config_path = directory / FUNCTION_YAML
-    shown = paths.show(config_path)
+    shown = os.path.join(shown_dir, FUNCTION_YAML)
     try:
         config = load_document(paths.tree.read_text(config_path, shown, checked=True), shown)
     except DocumentError as e:

@@ -123,15 +123,21 @@ class Tree:
         Raises :class:`TreeError` (leaves the tree, not a regular file, too large),
         FileNotFoundError, or another OSError / UnicodeDecodeError for the caller to word.
         """
-        if not checked and not self.contains(path):
+        if checked:
+            real = str(path)
+        elif self.contains(path):
+            real = os.path.realpath(path)
+            _check_regular(os.stat(real).st_mode, shown)  # a socket cannot even be opened
+        else:
             raise TreeError(leads_outside(shown))
-        real = str(path) if checked else os.path.realpath(path)
-        _check_regular(os.stat(real).st_mode, shown)  # a socket cannot even be opened
         # Non-blocking: should a FIFO replace the file meanwhile, opening it does not hang.
         fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as handle:
-            _check_regular(os.fstat(fd).st_mode, shown)
-            data = handle.read(limit + 1)
+        try:
+            st = os.fstat(fd)
+            _check_regular(st.st_mode, shown)
+            data = _read_at_most(fd, limit + 1, st.st_size)
+        finally:
+            os.close(fd)
         if len(data) > limit:
             raise TreeError(f"{shown} is larger than {_size(limit)}; a plan or function.yaml is never that big")
         return data.decode("utf-8")
@@ -172,6 +178,21 @@ class Tree:
             return None
         kind = _special(st.st_mode)
         return _not_regular("{}", kind) if kind else st.st_size
+
+
+def _read_at_most(fd: int, limit: int, expected: int) -> bytes:
+    """Up to ``limit`` bytes; reads sized by the file's ``expected`` size (a buffer of the
+    whole limit per read would cost a megabyte for every small function.yaml)."""
+    chunks: List[bytes] = []
+    size = 0
+    while size < limit:
+        want = expected - size + 1 if size < expected else 1 << 16  # past the size: it grows
+        chunk = os.read(fd, min(want, limit - size, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _special(mode: int) -> str:
