@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Dict
+from typing import List
 
 from fusionizer.platforms.local import processes
+from fusionizer.platforms.local.processes import PendingStart, ProcessRef, ServingProcess
+from fusionizer.platforms.local.store import read_json
 
 
 def stop_local_processes(home: Path) -> None:
     """Functions, pending deploys and gateways of every namespace under ``home``."""
     local = home / "local"
-    for state in [*local.glob("*/procs/*.json"), *local.glob("*/run/gateway.json"), *local.glob("*/pending/*.json")]:
-        try:
-            data: Dict[str, Any] = json.loads(state.read_text())
-        except (OSError, ValueError):
-            continue
-        # A pending record names the process under "process" (its "deployer" is the caller).
-        for ref in (data, data.get("process") or {}):
-            if isinstance(ref, dict) and ref.get("pid"):
-                processes.stop(processes.ProcessRef.from_json(ref), grace=2.0)
-        for found in processes.find_by_argument(str(data.get("marker") or "")):
-            processes.stop(found, grace=2.0)
+    refs: List[ProcessRef] = []
+    for path in [*local.glob("*/procs/*.json"), *local.glob("*/run/gateway.json")]:
+        data = read_json(path)
+        refs += [ServingProcess.from_json(data).ref] if data else []
+    for path in local.glob("*/pending/*.json"):
+        data = read_json(path)
+        if data:  # the process being started, not its deployer (the caller)
+            pending = PendingStart.from_json(data)
+            refs += [pending.process] if pending.process else []
+            refs += processes.find_by_argument(pending.marker)
+    for ref in refs:
+        if ref.pid:
+            processes.stop(ref, grace=2.0)

@@ -11,15 +11,20 @@ import functools
 import json
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import yaml
 
 from fusionizer import paths
 from fusionizer.build import hashing, merging
+from fusionizer.errors import FusionizerError
+from fusionizer.ignore import Tree
+from fusionizer.plan import naming
+from fusionizer.plan.model import Group, Plan, Task
 from fusionizer.platforms.base import (
     ANNOTATION_APPLIED_AT,
     ANNOTATION_REVISION,
@@ -28,9 +33,6 @@ from fusionizer.platforms.base import (
     FunctionSource,
     label_selector,
 )
-from fusionizer.plan import naming
-from fusionizer.plan.model import Group, Plan, Task
-from fusionizer.plan.tree import list_files
 from fusionizer.runtime import layout
 
 _RUNTIME_SRC = Path(layout.__file__).parent
@@ -39,7 +41,7 @@ _RUNTIME_SRC = Path(layout.__file__).parent
 @dataclass(frozen=True)
 class BuildFile:
     dest: str  # path inside the build dir, POSIX style
-    source: Path
+    source: str  # the file to copy
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,12 @@ class GroupBuild:
         return f"{self.function}-{self.spec_hash[:12]}"
 
 
-def describe(plan: Plan, group: Group, server_url: Optional[str] = None) -> GroupBuild:
+def describe(plan: Plan, group: Group) -> GroupBuild:
     tasks = [plan.tasks[name] for name in sorted(group.tasks)]
     group_label = naming.group_name(group.tasks, group.name)
     function = naming.function_name(plan.name, group_label)
-    files = _task_files(tasks) + list(_runtime_files())
-    config = _config(plan, function, tasks, server_url)
+    files = _task_files(plan.root, tasks) + list(_runtime_files())
+    config = _config(plan, function, tasks)
     spec_hash = hashing.spec_hash(config, [(f.dest, f.source) for f in files], _manifest(plan, function, tasks))
     config["metadata"]["annotations"][ANNOTATION_SPEC_HASH] = spec_hash
     return GroupBuild(function, group_label, tuple(t.name for t in tasks), spec_hash, config, tuple(files))
@@ -72,20 +74,20 @@ def describe(plan: Plan, group: Group, server_url: Optional[str] = None) -> Grou
 def materialize(build: GroupBuild, plan: Plan, root: Path) -> Path:
     """Write the build dir under ``root`` (reused when it exists: same hash, same content)."""
     target = root / build.dir_name
-    if (target / "function.yaml").is_file():
+    if (target / layout.FUNCTION_CONFIG).is_file():
         return target
     paths.private_dir(root)  # function.yaml holds env values
     tmp = Path(tempfile.mkdtemp(prefix=f".{build.dir_name}-", dir=root))
     for item in build.files:
         dest = tmp / item.dest
         paths.private_dir(dest.parent)
-        shutil.copyfile(item.source, dest)
-        os.chmod(dest, paths.PRIVATE_FILE)  # a task's files may hold secrets too
+        shutil.copy(item.source, dest)  # with its mode: an executable stays executable
+        os.chmod(dest, stat.S_IMODE(os.stat(dest).st_mode) & 0o700)  # ... and its owner's only
     tasks = [plan.tasks[t] for t in build.tasks]
     paths.write_atomically(tmp / layout.MANIFEST, json.dumps(_manifest(plan, build.function, tasks), indent=2,
                                                             sort_keys=True))
     paths.write_atomically(tmp / f"{layout.ENTRY_MODULE}.py", layout.ENTRY_SOURCE)
-    _write_yaml(tmp / "function.yaml", build.config)
+    _write_yaml(tmp / layout.FUNCTION_CONFIG, build.config)
     try:
         os.rename(tmp, target)
     except OSError:
@@ -99,7 +101,7 @@ def finalize(build: GroupBuild, build_dir: Path, revision: str, applied_at: str)
     annotations = config["metadata"]["annotations"]
     annotations[ANNOTATION_REVISION] = revision
     annotations[ANNOTATION_APPLIED_AT] = applied_at
-    _write_yaml(build_dir / "function.yaml", config)
+    _write_yaml(build_dir / layout.FUNCTION_CONFIG, config)
     return FunctionSource(build.function, build_dir, config)
 
 
@@ -112,12 +114,16 @@ def prune(root: Path, function: str, keep: Sequence[str]) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def _config(plan: Plan, function: str, tasks: List[Task], server_url: Optional[str]) -> Dict[str, Any]:
+def _config(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:
+    # The server's URL is not part of the function: each platform gives it at deploy time
+    # (env FUSIONIZER_SERVER_URL), so a server that moves redeploys nothing.
     spec = merging.merge_specs([t.config.get("spec") or {} for t in tasks])
     spec["runtime"] = tasks[0].runtime
     spec["handler"] = layout.ENTRY_HANDLER
-    if server_url:
-        spec["env"] = merging.merge_env([spec.get("env") or [], [{"name": layout.ENV_SERVER_URL, "value": server_url}]])
+    runtime_commands = _runtime_commands(tasks)
+    if runtime_commands:
+        build = spec.setdefault("build", {})
+        build["commands"] = merging.merge_commands([runtime_commands, build.get("commands") or []])
     labels = merging.merge_labels([t.config.get("metadata") or {} for t in tasks])
     labels.update(label_selector(plan.name))
     return {
@@ -130,7 +136,13 @@ def _config(plan: Plan, function: str, tasks: List[Task], server_url: Optional[s
     }
 
 
-def _manifest(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:
+def _runtime_commands(tasks: List[Task]) -> List[str]:
+    """What the runtime needs beyond Nuclio's Python image (the standard library, msgpack
+    and nuclio-sdk): requests, for a task that takes a requests_session."""
+    return [layout.REQUESTS_BUILD_COMMAND] if any(t.takes_session for t in tasks) else []
+
+
+def _manifest(plan: Plan, function: str, tasks: List[Task]) -> layout.Manifest:
     return {
         "plan": plan.name,
         "function": function,
@@ -138,21 +150,32 @@ def _manifest(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:
     }
 
 
-def _task_files(tasks: List[Task]) -> List[BuildFile]:
+def _task_files(plan_root: Path, tasks: List[Task]) -> List[BuildFile]:
     files: List[BuildFile] = []
+    plan_tree = Tree(plan_root)
     for task in tasks:
         prefix = f"{layout.TASKS_DIR}/{task.name}"
-        files.extend(BuildFile(f"{prefix}/{rel}", task.path / rel) for rel in list_files(task.path))
+        files.extend(BuildFile(f"{prefix}/{rel}", source) for rel, source in task_content(plan_tree, task))
     return files
+
+
+def task_content(plan_tree: Tree, task: Task) -> List[Tuple[str, str]]:
+    """The task's files by the ignore rule, exactly as a directory source's revision sees them."""
+    tree, start = plan_tree.locate(task.path)
+    try:
+        found = [f for f in tree.files(start) if not f.rule]
+    except OSError as e:
+        raise FusionizerError(f"cannot read task {task.name}: {e.strerror or e} ({e.filename})") from e
+    return [(f.rel[len(start) + 1 :] if start else f.rel, f.path) for f in found]
 
 
 @functools.lru_cache(maxsize=1)
 def _runtime_files() -> Tuple[BuildFile, ...]:
     # The runtime package ships inside every function: its files count in every hash.
     return tuple(
-        BuildFile(f"{layout.RUNTIME_PACKAGE}/{rel}", _RUNTIME_SRC / rel)
-        for rel in list_files(_RUNTIME_SRC)
-        if rel.endswith(".py")
+        BuildFile(f"{layout.RUNTIME_PACKAGE}/{f.rel}", f.path)
+        for f in Tree(_RUNTIME_SRC).files()
+        if f.rel.endswith(".py")
     )
 
 

@@ -1,7 +1,7 @@
 """Merging the function.yaml specs of the tasks in one group into one Nuclio spec.
 
-Env and build commands are unions (plan validation rejects conflicting env values and
-different runtimes), resources take the largest request and limit of each kind, replica
+Env and build commands are unions in order (plan validation rejects conflicting env values
+and different runtimes), resources take the largest request and limit of each kind, replica
 bounds and timeouts the largest value; anything else comes from the first task that sets it.
 """
 
@@ -60,16 +60,23 @@ def merge_labels(metas: Sequence[Mapping[str, Any]]) -> Dict[str, str]:
     return labels
 
 
-def _merge_build(builds: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
-    merged: Dict[str, Any] = {}
+def merge_commands(lists: Sequence[Sequence[str]]) -> List[str]:
+    """Build commands of several lists in order, each once (the first occurrence stays)."""
     commands: List[str] = []
-    for build in builds:
-        for command in build.get("commands") or []:
+    for listed in lists:
+        for command in listed:
             if command not in commands:
                 commands.append(command)
+    return commands
+
+
+def _merge_build(builds: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    merged: Dict[str, Any] = {}
+    for build in builds:
         for key, value in build.items():
             if key not in ("commands", "path"):
                 merged.setdefault(key, value)
+    commands = merge_commands([build.get("commands") or [] for build in builds])
     if commands:
         merged["commands"] = commands
     return merged

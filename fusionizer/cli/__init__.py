@@ -1,5 +1,10 @@
 """The ``fusionizer`` command: a click group, one module per command, one error handler.
 
+Commands are looked up in :data:`fusionizer.cli.commands.COMMANDS` and imported only when
+used (:class:`LazyGroup`), so ``fusionizer --help`` imports click and nothing heavy. Colour
+follows ``--no-color`` and the ``NO_COLOR`` convention (https://no-color.org), and is
+never written where stdout is not a terminal.
+
 Expected failures (:class:`fusionizer.errors.FusionizerError`) print their message and exit
 1; Ctrl-C exits 130; anything else is a bug: exit 3, with the traceback written to
 ``$FUSIONIZER_HOME/crash.log`` instead of the screen.
@@ -7,32 +12,72 @@ Expected failures (:class:`fusionizer.errors.FusionizerError`) print their messa
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import click
 
 from fusionizer import __version__, paths
+from fusionizer.cli.commands import COMMANDS
 from fusionizer.errors import FusionizerError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def _colour(ctx: click.Context, param: click.Parameter, no_color: bool) -> None:
+    if no_color or os.environ.get("NO_COLOR"):
+        ctx.color = False
+
+
+def _no_color_option() -> click.Option:
+    return click.Option(["--no-color"], is_flag=True, expose_value=False, is_eager=True, callback=_colour,
+                        help="No colour in the output (also: env NO_COLOR).")
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use; ``--help`` lists them from the table."""
+
+    def list_commands(self, ctx: click.Context) -> List[str]:
+        return list(COMMANDS) + sorted(set(self.commands) - set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return self.commands.get(cmd_name)
+        module, _, attribute = COMMANDS[cmd_name].target.partition(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        if not isinstance(command, click.Group):  # `fusionizer status --no-color` works too
+            command.params.append(_no_color_option())
+        self.commands[cmd_name] = command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, entry.help) for name, entry in COMMANDS.items()]
+        rows += [(name, self.commands[name].get_short_help_str()) for name in self.list_commands(ctx)[len(COMMANDS):]]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="fusionizer")
 def cli() -> None:
     """Fuse Nuclio tasks into functions, declaratively.
 
     Keep your tasks and a fusionizer.yaml in a directory or a git repo; the fusionizer
     builds each fusion group into ONE Nuclio function and reconciles the platform to it.
+
+    \b
+    Examples:
+      fusionizer validate                 check ./fusionizer.yaml
+      fusionizer plan --diff              what apply would change, line by line
+      fusionizer apply                    reconcile once (CI)
+      fusionizer logs payment -f          follow one task's log lines
+      fusionizer --no-color status        the same answers, plain
     """
 
 
-def _register() -> None:
-    from fusionizer.cli import commands
-
-    for command in commands.ALL:
-        cli.add_command(command)
+cli.params.append(_no_color_option())
 
 
 def _crash_report() -> Path:
@@ -44,7 +89,6 @@ def _crash_report() -> Path:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    _register()
     try:
         # Without standalone mode click returns a command's ctx.exit(n) code instead of exiting.
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="fusionizer", standalone_mode=False)

@@ -1,29 +1,37 @@
-"""``fusionizer apply``: reconcile the platform to the plan, once (e.g. in CI)."""
+"""``fusionizer apply``: reconcile the platform to the plan, once (e.g. in CI).
+
+While deploys run it says so every few seconds (``still deploying demo-billing [10s]``),
+on a terminal and off it (CI logs, the git hook's ``remote:`` lines).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 import threading
+import time
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Optional
+from typing import Callable, Dict, Iterator, Optional, Tuple
 
 import click
 
 from fusionizer.cli import render
-from fusionizer.cli.context import InvalidPlan, Target, source_options
+from fusionizer.cli.context import Target, source_options, warn
 from fusionizer.cli.plan import plan_json
 from fusionizer.cli.timearg import TIME
 from fusionizer.errors import FusionizerError
 from fusionizer.reconciler.diff import Change, summarize
-from fusionizer.reconciler.execute import DONE, FAILED, KEPT, Outcome, Progress
-from fusionizer.reconciler.reconcile import ApplyResult, Options, apply as run_apply, utcnow
-from fusionizer.reconciler.state import PlanState
+from fusionizer.reconciler.execute import ChangeStatus, Outcome, Progress
+from fusionizer.reconciler.reconcile import ApplyResult, Options
+from fusionizer.reconciler.revision import Refused, apply_revision, record_refusal
 
 _VERBS = {"create": "created", "update": "updated", "delete": "deleted"}
+_ONGOING = {"create": "deploying", "update": "deploying", "delete": "deleting"}
+TICK_SECONDS = 5.0  # how often a deploy in progress is reported
 
 
-@click.command("apply", short_help="Reconcile the platform to the plan, once.")
+@click.command("apply")
 @source_options
 @click.option("--dry-run", is_flag=True, help="Compute and show the changes; deploy nothing.")
 @click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 64),
@@ -44,61 +52,80 @@ def apply(ctx: click.Context, where: Target, dry_run: bool, parallel: int, no_pr
     functions no longer in the plan are deleted only after that, and never while they
     still serve a task whose new function failed. Only functions labelled as this plan's
     are ever touched.
+
+    \b
+    Examples:
+      fusionizer apply
+      fusionizer apply --dry-run
+      fusionizer apply --git https://example.com/shop.git --ref v1.4 --strict
+      fusionizer apply -o json --detailed-exitcode     in CI: exit 2 when something changed
     """
-    try:
-        loaded = where.load()
-    except InvalidPlan as e:
-        _record_refusal(e)
-        raise
+    loaded = where.read()
+    if isinstance(loaded, Refused):
+        record_refusal(loaded)
+        raise loaded.error
+    warn(loaded)
     text = output == "text"
     if text:
-        click.echo(f"Applying {loaded.describe()}")
+        click.echo(f"Applying {where.describe(loaded)}")
     options = Options(parallel=parallel, prune=not no_prune, dry_run=dry_run, at=at, lock_timeout=lock_timeout,
                       adopt=adopt)
-    result = run_apply(loaded.plan, loaded.platform, loaded.snapshot.revision, options,
-                       progress=_progress() if text else None)
+    if text:
+        with ticking(click.echo) as progress:
+            result = apply_revision(loaded, options, progress=progress)
+    else:
+        result = apply_revision(loaded, options)
     if text:
         _report(result, dry_run)
     else:
         click.echo(json.dumps(_json(result), indent=2))
     if not result.ok:
         raise FusionizerError(f"{len(result.failures)} change(s) failed; the functions they replace keep serving.")
-    changed = result.planned.has_changes if dry_run else any(o.status == DONE for o in result.outcomes)
+    changed = result.planned.has_changes if dry_run else any(o.status == ChangeStatus.DONE for o in result.outcomes)
     if detailed_exitcode and changed:
         ctx.exit(2)
 
 
-def _record_refusal(error: InvalidPlan) -> None:
-    """An invalid revision is a refused run in the history of the plan it names."""
-    if error.identity is None:
-        return
-    PlanState(error.identity.namespace, error.identity.name).record_once({
-        "at": utcnow().isoformat(timespec="seconds"), "revision": error.snapshot.revision,
-        "result": "invalid", "errors": error.errors(),
-    })
-
-
-def _progress() -> Progress:
-    tty = sys.stdout.isatty()
+@contextmanager
+def ticking(echo: Callable[[str], None], every: float = TICK_SECONDS) -> Iterator[Progress]:
+    """Progress that prints each outcome, and every ``every`` seconds each change still in
+    progress (``still deploying demo-billing [10s]``) until the block ends."""
     lock = threading.Lock()
+    ongoing: Dict[str, Tuple[str, float]] = {}  # function -> (action, start)
+    done = threading.Event()
 
     def started(change: Change) -> None:
-        if tty:
-            with lock:
-                click.echo(click.style(f"  … {change.function}: {change.action} in progress", dim=True))
+        with lock:
+            ongoing[change.function] = (change.action, time.monotonic())
+            if sys.stdout.isatty():
+                echo(click.style(f"  … {change.function}: {change.action} in progress", dim=True))
 
     def finished(outcome: Outcome) -> None:
         with lock:
-            click.echo(_outcome_line(outcome))
+            ongoing.pop(outcome.change.function, None)
+            echo(_outcome_line(outcome))
 
-    return Progress(started, finished)
+    def tick() -> None:
+        while not done.wait(every):
+            with lock:
+                for function, (action, since) in sorted(ongoing.items()):
+                    echo(click.style(f"  still {_ONGOING[action]} {function} [{time.monotonic() - since:.0f}s]",
+                                     dim=True))
+
+    ticker = threading.Thread(target=tick, name="apply-progress", daemon=True)
+    ticker.start()
+    try:
+        yield Progress(started, finished)
+    finally:
+        done.set()
+        ticker.join()
 
 
 def _outcome_line(outcome: Outcome) -> str:
     change = outcome.change
-    if outcome.status == DONE:
+    if outcome.status == ChangeStatus.DONE:
         return click.style(f"  ✓ {change.function} {_VERBS[change.action]} ({outcome.seconds:.1f}s)", fg="green")
-    if outcome.status == KEPT:
+    if outcome.status == ChangeStatus.KEPT:
         return click.style(f"  ! {change.function} {outcome.detail}", fg="yellow")
     first, _, rest = outcome.detail.partition("\n")
     body = f"\n{_indent(rest)}" if rest else ""
@@ -107,12 +134,14 @@ def _outcome_line(outcome: Outcome) -> str:
 
 def _report(result: ApplyResult, dry_run: bool) -> None:
     click.echo(render.setup_line(result.planned))
+    for line in render.warning_lines(result.planned):
+        click.echo(line)
     if dry_run:
         for line in render.change_lines(result.planned.changes):
             click.echo(line)
         click.echo(render.summary_line(result.planned.summary, "Dry run"))
         return
-    done = summarize([o.change for o in result.outcomes if o.status == DONE])
+    done = summarize([o.change for o in result.outcomes if o.status == ChangeStatus.DONE])
     failed = len(result.failures)
     verb = "Apply complete" if result.ok else "Apply finished with errors"
     click.echo(f"{verb}: {done['create']} created, {done['update']} updated, {done['delete']} deleted, "
@@ -129,8 +158,8 @@ def _json(result: ApplyResult) -> dict[str, object]:
         "outcomes": [o.to_json() for o in result.outcomes],
     })
     if result.outcomes:
-        data["applied"] = summarize([o.change for o in result.outcomes if o.status == DONE])
-        data["failed"] = [o.to_json() for o in result.outcomes if o.status == FAILED]
+        data["applied"] = summarize([o.change for o in result.outcomes if o.status == ChangeStatus.DONE])
+        data["failed"] = [o.to_json() for o in result.outcomes if o.status == ChangeStatus.FAILED]
     return data
 
 

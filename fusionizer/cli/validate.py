@@ -9,39 +9,38 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import click
 
+from fusionizer.cli.context import Target, source_options
 from fusionizer.errors import Diagnostic
-from fusionizer.plan.loader import DEFAULT_PLAN_FILE, check_plan
 from fusionizer.plan.model import Plan
 from fusionizer.plan.schedule import complete_groups
+from fusionizer.reconciler.revision import Loaded, shown_as
 
 
-@click.command("validate", short_help="Check the plan and report every problem at once.")
-@click.option(
-    "-f", "--file", "plan_file", type=click.Path(path_type=Path), default=None,
-    help=f"The plan file [default: ./{DEFAULT_PLAN_FILE}].",
-)
-@click.option("--git", "git_url", metavar="URL", help="Validate the plan of this git repo (URL or path) instead.")
-@click.option("--ref", metavar="REF", help="Branch, tag or commit of --git [default: the remote's HEAD].")
-@click.option("--plan-path", metavar="P", help=f"Path of the plan file inside the --git repo [default: {DEFAULT_PLAN_FILE}].")
-@click.option("--strict", is_flag=True, help="Treat warnings as errors (e.g. a group naming an undefined task).")
+@click.command("validate")
+@source_options
 @click.option(
     "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
     help="text: one line per finding; json: one machine-readable object.",
 )
-def validate(
-    plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: Optional[str],
-    strict: bool, output: str,
-) -> None:
+def validate(where: Target, output: str) -> None:
     """Check the plan (schema + semantic checks) and report every problem as FILE:LINE:COL.
 
     Nothing is built or deployed. Exit status: 0 valid, 1 invalid.
+
+    \b
+    Examples:
+      fusionizer validate
+      fusionizer validate --strict -o json
+      fusionizer validate --git https://example.com/shop.git --ref main
     """
-    path, shown, tree = _locate(plan_file, git_url, ref, plan_path)
-    plan, diagnostics = check_plan(path, strict=strict, shown_as=shown, tree=tree)
+    revision = where.read()
+    plan = revision.plan if isinstance(revision, Loaded) else None
+    diagnostics = list(revision.diagnostics)
+    shown = shown_as(revision.snapshot)
     if output == "json":
         click.echo(json.dumps(to_json(plan, diagnostics), indent=2))
     else:
@@ -50,25 +49,6 @@ def validate(
         click.echo(summary(shown, plan, diagnostics))
     if plan is None:
         raise click.exceptions.Exit(1)
-
-
-def _locate(
-    plan_file: Optional[Path], git_url: Optional[str], ref: Optional[str], plan_path: Optional[str],
-) -> Tuple[Path, Path, Optional[Path]]:
-    """``(file to read, name to show, tree)``. A directory plan is read in place, so a missing
-    file is reported as a finding; a git plan is read from a snapshot of the ref, and may
-    read anything of that checkout."""
-    if git_url is None:
-        if ref is not None or plan_path is not None:
-            raise click.UsageError("--ref and --plan-path go with --git URL.")
-        path = plan_file if plan_file is not None else Path(DEFAULT_PLAN_FILE)
-        return path, path, None
-    if plan_file is not None:
-        raise click.UsageError("Either -f/--file or --git can be used, not both; use --plan-path inside a repo.")
-    from fusionizer.sources import open_source  # git machinery only when asked for
-
-    snapshot = open_source(None, git_url, ref, plan_path).snapshot()
-    return snapshot.plan_file, Path(plan_path or DEFAULT_PLAN_FILE), snapshot.root
 
 
 def to_json(plan: Optional[Plan], diagnostics: List[Diagnostic]) -> Dict[str, Any]:

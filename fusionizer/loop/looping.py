@@ -18,17 +18,30 @@ import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Set, Tuple
 
 from fusionizer.loop import reports
 from fusionizer.loop.backoff import jittered
-from fusionizer.loop.reconciling import IN_SYNC, OK, UNREACHABLE, Runner, RunReport
+from fusionizer.loop.reconciling import Runner, RunReport
 from fusionizer.loop.timebase import SystemTime, Timebase
-from fusionizer.loop.triggers import FILE, POLL, RESYNC, RETRY, SCHEDULE, START, Trigger, TriggerQueue
+from fusionizer.loop.triggers import (
+    FILE,
+    IGNORED,
+    POLL,
+    RESYNC,
+    RETRY,
+    SCHEDULE,
+    START,
+    Trigger,
+    TriggerQueue,
+    describe,
+)
+from fusionizer.reconciler.state import RunResult
 
 LOG = logging.getLogger("fusionizer.loop")
 
 OnRun = Callable[[RunReport], None]
+_NAMED_LIMIT = 1000  # ignored paths remembered as already logged
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,7 @@ class Loop:
         self.queue = TriggerQueue(self.timebase)
         self._on_run = on_run
         self._log = log
+        self._named: Set[str] = set()  # ignored paths already logged (each is named once)
 
     # -- posting (any thread) ------------------------------------------------------------
 
@@ -80,6 +94,10 @@ class Loop:
     def file_changed(self, path: str) -> None:
         """A relevant file changed: reconcile once the burst of events is over."""
         self.queue.debounce(FILE, Trigger(FILE, path), self.settings.debounce, self.settings.debounce_max)
+
+    def file_ignored(self, path: str) -> None:
+        """A file the plan does not build from changed: logged once the burst is over, no run."""
+        self.queue.debounce(IGNORED, Trigger(IGNORED, path), self.settings.debounce, self.settings.debounce_max)
 
     def stop(self) -> None:
         """End :meth:`run_forever` after the run in progress (if any) finishes."""
@@ -93,7 +111,11 @@ class Loop:
             batch = self.queue.take()
             if not batch:
                 return
-            report = self._run_batch(batch)
+            work = tuple(t for t in batch if t.kind != IGNORED)
+            if not work:
+                self._log_ignored(batch)
+                continue
+            report = self._run_batch(work)
             self._arm(report)
             self._emit(report)
 
@@ -109,7 +131,7 @@ class Loop:
         now = self.timebase.now()
         if report.retry_in is not None:
             self.queue.set_timer(RETRY, now + timedelta(seconds=report.retry_in), Trigger(RETRY))
-        elif report.result in (OK, IN_SYNC):
+        elif report.result in (RunResult.OK, RunResult.IN_SYNC):
             self.queue.set_timer(RETRY, None, Trigger(RETRY))
         if report.checked:
             # The schedule timer follows the plan that was just reconciled; None disarms it.
@@ -122,7 +144,7 @@ class Loop:
         if not interval:
             return
         due = self.queue.timers().get(POLL) or now + timedelta(seconds=jittered(interval, self.settings.poll_jitter))
-        if report.result == UNREACHABLE and report.retry_in is not None:
+        if report.result == RunResult.UNREACHABLE and report.retry_in is not None:
             # The retry timer covers it: polling an unreachable remote faster than the
             # backoff would defeat the backoff.
             due = max(due, now + timedelta(seconds=report.retry_in))
@@ -136,6 +158,18 @@ class Loop:
         # interval later.
         if report.checked or RESYNC not in self.queue.timers():
             self.queue.set_timer(RESYNC, now + timedelta(seconds=interval), Trigger(RESYNC))
+
+    def _log_ignored(self, batch: Tuple[Trigger, ...]) -> None:
+        """One debug line per burst that touched only files the plan does not build from.
+        Each path is named once: with its output redirected into the plan directory, the
+        loop's own line would otherwise be the next burst, forever."""
+        new = tuple(t for t in batch if t.detail not in self._named)
+        if not new:
+            return
+        if len(self._named) > _NAMED_LIMIT:
+            self._named.clear()
+        self._named.update(t.detail for t in new)
+        self._log.debug(f"[{describe(new)}] not part of what the plan builds from: nothing to do")
 
     def _emit(self, report: RunReport) -> None:
         self._log.log(reports.level(report), reports.format_report(report))

@@ -41,6 +41,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 from fusionizer import paths
 from fusionizer.errors import FusionizerError
 from fusionizer.loop import notifications
+from fusionizer.paths import DEFAULT_PLAN_FILE
 
 MARKER = "# fusionizer post-receive hook"
 HOOK_NAME = "post-receive"
@@ -57,12 +58,13 @@ class HookSettings:
 
     repo: str  # absolute path of the repository pushes go to (what ``apply --git`` reads)
     branch: str  # only pushes to refs/heads/<branch> reconcile
-    plan_path: str = "fusionizer.yaml"
+    plan_path: str = DEFAULT_PLAN_FILE
     platform: Optional[str] = None  # --platform for apply; None: the plan / FUSIONIZER_PLATFORM decides
     home: Optional[str] = None  # FUSIONIZER_HOME at install time; None: the pusher's environment decides
     python: str = sys.executable
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     chained: Optional[str] = None  # a pre-existing hook kept and run first
+    strict: bool = False  # apply --strict: the plan's warnings refuse the push's revision
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -147,7 +149,7 @@ def apply_argv(settings: HookSettings, sha: str) -> List[str]:
             "--plan-path", settings.plan_path, "--lock-timeout", f"{settings.lock_timeout:g}"]
     if settings.platform:
         argv += ["--platform", settings.platform]
-    return argv
+    return argv + (["--strict"] if settings.strict else [])
 
 
 def clean_env(environ: Mapping[str, str], home: Optional[str]) -> Dict[str, str]:
@@ -196,11 +198,12 @@ def render(settings: HookSettings) -> str:
 def install(
     repo: str,
     branch: Optional[str] = None,
-    plan_path: str = "fusionizer.yaml",
+    plan_path: str = DEFAULT_PLAN_FILE,
     platform: Optional[str] = None,
     chain: bool = False,
     home: Optional[str] = None,
     python: str = sys.executable,
+    strict: bool = False,
 ) -> Installed:
     """Write (or rewrite) the hook; idempotent. A foreign hook is refused, or kept with ``chain``."""
     location, hook, chained = _hook_paths(repo)
@@ -213,7 +216,7 @@ def install(
     settings = HookSettings(
         repo=str(location), branch=branch, plan_path=plan_path, platform=platform,
         home=str(Path(home).expanduser().resolve()) if home else None, python=python,
-        chained=str(chained) if chained.exists() else None,
+        chained=str(chained) if chained.exists() else None, strict=strict,
     )
     text = render(settings)
     if existing == text:

@@ -7,20 +7,9 @@ from __future__ import annotations
 import logging
 from typing import List
 
-from fusionizer.loop.reconciling import (
-    ERROR,
-    FAILED,
-    IDLE,
-    IN_SYNC,
-    INVALID,
-    LOCKED,
-    OK,
-    UNCHANGED,
-    UNREACHABLE,
-    RunReport,
-    counted,
-)
+from fusionizer.loop.reconciling import RunReport, counted
 from fusionizer.loop.triggers import POLL, RESYNC, describe
+from fusionizer.reconciler.state import RunResult
 from fusionizer.sources.base import short_revision
 
 _DETAIL_LINES = 25  # a deploy failure carries the function's log tail; keep the log readable
@@ -41,12 +30,13 @@ def format_report(report: RunReport) -> str:
 
 def level(report: RunReport) -> int:
     """Quiet when nothing happened on a periodic check; loud when something went wrong."""
-    if report.result == ERROR:
+    if report.result == RunResult.ERROR:
         return logging.ERROR
-    if report.result in (INVALID, FAILED, UNREACHABLE, LOCKED):
+    if report.result in (RunResult.INVALID, RunResult.FAILED, RunResult.UNREACHABLE, RunResult.LOCKED) \
+            or report.warnings:
         return logging.WARNING
     periodic = all(t.kind in (POLL, RESYNC) for t in report.triggers)
-    if report.result == UNCHANGED or (report.result == IN_SYNC and periodic):
+    if report.result == RunResult.UNCHANGED or (report.result == RunResult.IN_SYNC and periodic):
         return logging.DEBUG
     return logging.INFO
 
@@ -54,20 +44,21 @@ def level(report: RunReport) -> int:
 def _outcome(report: RunReport) -> str:
     result = report.result
     serving = short_revision(report.serving) if report.serving else ""
-    if result == OK:
+    if result == RunResult.OK:
         healed = all(t.kind == RESYNC for t in report.triggers) and report.done
         return ("drift healed: " if healed else "ok: ") + _changes(report)
-    if result == FAILED:
+    if result == RunResult.FAILED:
         done = f"; done: {_changes(report)}" if report.done else ""
         return f"failed, the previous versions keep serving{done}"
-    if result == INVALID:
+    if result == RunResult.INVALID:
         kept = f"{serving} keeps serving" if serving else "nothing was deployed"
         return f"refused: the plan is invalid; {kept}"
-    if result == UNREACHABLE:
+    if result == RunResult.UNREACHABLE:
         return "source unreachable" + (f"; {serving} keeps serving" if serving and not report.kept else "")
-    if result == LOCKED:
+    if result == RunResult.LOCKED:
         return "skipped: another apply of this plan is running"
-    return {IN_SYNC: "in sync", UNCHANGED: "unchanged", IDLE: "waiting for a valid plan"}.get(result, result)
+    words = {RunResult.IN_SYNC: "in sync", RunResult.UNCHANGED: "unchanged", RunResult.IDLE: "waiting for a valid plan"}
+    return words.get(result, str(result))
 
 
 def _changes(report: RunReport) -> str:
@@ -78,9 +69,10 @@ def _changes(report: RunReport) -> str:
 
 
 def _details(report: RunReport) -> List[str]:
-    if report.result in (OK, IN_SYNC, UNCHANGED) or not report.error:
-        return []
-    lines = report.error.strip().splitlines()
+    """The plan's warnings (as validate prints them), then why the run failed."""
+    if report.result in (RunResult.OK, RunResult.IN_SYNC, RunResult.UNCHANGED) or not report.error:
+        return list(report.warnings)
+    lines = list(report.warnings) + report.error.strip().splitlines()
     if len(lines) > _DETAIL_LINES:
         lines = lines[:_DETAIL_LINES] + [f"... ({len(lines) - _DETAIL_LINES} more lines)"]
     return lines

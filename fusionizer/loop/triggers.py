@@ -22,7 +22,8 @@ from fusionizer.loop.timebase import Timebase
 # Trigger kinds. The source-facing ones make the loop look at the source first; the others
 # reconcile the last good plan against the platform (see fusionizer.loop.reconciling).
 START = "start"  # the loop began
-FILE = "file"  # a file under the watched directory changed (detail: its path)
+FILE = "file"  # a file the plan builds from changed (detail: its path)
+IGNORED = "ignored"  # a file the plan does not build from changed (detail: what); logged, never run
 POLL = "poll"  # the git poll interval passed
 HOOK = "hook"  # a post-receive hook told us about a push (detail: the sha)
 WEBHOOK = "webhook"  # an HTTP webhook delivery (fusionizer serve)

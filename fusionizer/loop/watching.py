@@ -1,11 +1,12 @@
 """File-system triggers for the loop, through one watchdog observer (inotify on Linux).
 
-* the plan directory (``watch -f``): every relevant change posts a debounced ``file``
-  trigger. Irrelevant paths are dropped here, before they cost a run: what the directory
-  digest ignores (VCS dirs, ``__pycache__``, editor temp files: ``sources.is_ignored``),
-  the fusionizer's own state dir when it lives inside the watched tree, and events that
-  change nothing (opened, closed without writing: reading the tree for its digest must
-  not trigger the next run).
+* the plan directory (``watch -f``): a change to what the plan builds from posts a
+  debounced ``file`` trigger. Everything else is told apart here, before it costs a run:
+  paths the directory source says cannot change its revision
+  (:meth:`~fusionizer.sources.DirectorySource.ignored`: outside the plan's scope, or left
+  out by the ignore rule) post an ``ignored`` trigger, which the loop only logs; events
+  that change nothing (opened, closed without writing: reading the tree for its digest
+  must not trigger the next run) are dropped.
 * the hook notifications (``watch --git``): the post-receive hook's trigger file for this
   repository posts a ``hook`` trigger with the pushed sha (:mod:`~fusionizer.loop.notifications`).
 """
@@ -15,16 +16,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Iterator, Optional, Type
+from typing import Any, Callable, Dict, Iterator, Optional, Type
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from fusionizer import paths
 from fusionizer.errors import FusionizerError
 from fusionizer.loop import notifications
 from fusionizer.loop.triggers import HOOK
-from fusionizer.sources import is_ignored
+from fusionizer.sources import DirectorySource
 
 # Event types that can change content; watchdog >= 4 also reports "opened",
 # "closed_no_write" and "attrib" (atime), which must not wake the loop.
@@ -49,20 +49,27 @@ class Watchers:
         self._observer: Any = Observer()
         self._started = False
 
-    def watch_directory(self, root: Path, on_change: Callable[[str], None]) -> None:
-        """Call ``on_change(relative path)`` for each relevant change under ``root``."""
-        root = Path(os.path.realpath(root))
-        home = Path(os.path.realpath(paths.home()))
-        # A plan kept inside the state dir: nothing of ours is below it to ignore.
-        state = None if _inside(root, home) else home
+    def watch_directory(self, source: DirectorySource, on_change: Callable[[str], None],
+                        on_ignored: Callable[[str], None]) -> None:
+        """Call ``on_change(relative path)`` for each change that can change the source's
+        revision, ``on_ignored(ignored part)`` for any other. Task directories outside the
+        plan directory are watched too: those the plan names when this is called."""
+        tops = {Path(os.path.realpath(source.root)): ""}  # first: it wins for paths also below another
+        for directory in source.outside():
+            tops.setdefault(Path(os.path.realpath(directory)), Path(os.path.relpath(directory, source.root)).as_posix())
 
         def changed(event: FileSystemEvent) -> None:
             if event.is_directory and event.event_type in ("modified", "closed"):
                 return  # a directory's mtime moves with every child event, reported on its own
-            for rel in _relevant(root, state, event):
-                on_change(rel)
+            for rel in _under(tops, event):
+                ignored = source.ignored(rel, event.is_directory)
+                if ignored is None:
+                    on_change(rel)
+                else:
+                    on_ignored(ignored)
 
-        self._observer.schedule(_Handler(changed), str(root), recursive=True)
+        for top in tops:
+            self._observer.schedule(_Handler(changed), str(top), recursive=True)
 
     def watch_notifications(self, url: str, on_push: Callable[[str, str], None]) -> Path:
         """Call ``on_push(HOOK, sha)`` whenever the post-receive hook notifies ``url``."""
@@ -107,22 +114,16 @@ def _event_paths(event: FileSystemEvent) -> Iterator[str]:
             yield os.fsdecode(raw)
 
 
-def _relevant(root: Path, state: Optional[Path], event: FileSystemEvent) -> Iterator[str]:
+def _under(tops: Dict[Path, str], event: FileSystemEvent) -> Iterator[str]:
+    """The event's paths relative to the plan directory (``tops``: each watched directory
+    and where it is from the plan directory)."""
     for path in _event_paths(event):
-        absolute = Path(path)
-        if state is not None and _inside(absolute, state):
-            continue  # our own builds, history and locks
-        try:
-            rel = absolute.relative_to(root)
-        except ValueError:
-            continue
-        if rel.parts and not is_ignored(rel):
-            yield rel.as_posix()
-
-
-def _inside(path: Path, directory: Path) -> bool:
-    try:
-        path.relative_to(directory)
-    except ValueError:
-        return False
-    return True
+        for top, prefix in tops.items():
+            try:
+                inner = Path(path).relative_to(top).as_posix()
+            except ValueError:
+                continue
+            rel = prefix if inner == "." else f"{prefix}/{inner}" if prefix else inner
+            if rel:
+                yield rel
+            break

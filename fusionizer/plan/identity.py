@@ -11,14 +11,17 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from fusionizer.plan.documents import DocumentError, load_document
-from fusionizer.plan.tree import Tree, TreeError
+from fusionizer.plan.boundary import Boundary, BoundaryError
+
+from fusionizer.platforms.base import DEFAULT_NAMESPACE
+from fusionizer.platforms.factory import DEFAULT_KIND
 
 
 @dataclass(frozen=True)
 class Identity:
     name: str
-    kind: str = "local"
-    namespace: str = "nuclio"
+    kind: str = DEFAULT_KIND
+    namespace: str = DEFAULT_NAMESPACE
     options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -26,8 +29,8 @@ def read_identity(path: Path, tree: Optional[Path] = None) -> Optional[Identity]
     """What the plan at ``path`` says it is, read under the loader's bounds (``tree`` as for
     :func:`~fusionizer.plan.loader.load_plan`); None when even that cannot be read."""
     try:
-        doc = load_document(Tree.at(tree or path.parent).read_text(path, str(path)), str(path)).data
-    except (OSError, UnicodeDecodeError, TreeError, DocumentError):
+        doc = load_document(Boundary.at(tree or path.parent).read_text(path, str(path)), str(path)).data
+    except (OSError, UnicodeDecodeError, BoundaryError, DocumentError):
         return None
     if not isinstance(doc, dict):
         return None
@@ -36,7 +39,8 @@ def read_identity(path: Path, tree: Optional[Path] = None) -> Optional[Identity]
     if not isinstance(name, str) or not name:
         return None
     options = {k: v for k, v in platform.items() if k not in ("kind", "namespace")}
-    return Identity(name, str(platform.get("kind") or "local"), str(platform.get("namespace") or "nuclio"), options)
+    kind, namespace = str(platform.get("kind") or DEFAULT_KIND), str(platform.get("namespace") or DEFAULT_NAMESPACE)
+    return Identity(name, kind, namespace, options)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -15,16 +15,19 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlparse
 
+from fusionizer import ignore
 from fusionizer.errors import Diagnostic, PlanError
+from fusionizer.paths import DEFAULT_PLAN_FILE
 from fusionizer.plan.documents import Document, DocumentError, JsonPath, as_dict, as_list, as_str, load_document
 from fusionizer.plan.model import Group, OptimizerSpec, Plan, PlatformSettings, ScheduleEntry
 from fusionizer.plan.schema import check_schema
 from fusionizer.plan.setups import SetupCheck, parse_groups
 from fusionizer.plan.tasks import Paths, TaskTable, collect_tasks
-from fusionizer.plan.tree import Limits, Tree, TreeError
+from fusionizer.plan.boundary import Boundary, BoundaryError, Limits
 from fusionizer.plan.values import DURATION_HELP, TIME_HELP, parse_duration, parse_time, time_problem
+from fusionizer.platforms.base import DEFAULT_NAMESPACE
+from fusionizer.platforms.factory import DEFAULT_KIND
 
-DEFAULT_PLAN_FILE = "fusionizer.yaml"
 _PLATFORM_KEYS = ("kind", "namespace")  # everything else under spec.platform is an option
 
 
@@ -58,7 +61,7 @@ def check_plan(
     shown = Path(shown_as) if shown_as is not None else path
     diagnostics: List[Diagnostic] = []
     paths = _paths(path, shown, tree, diagnostics)
-    doc = _read(path, shown, paths.tree, diagnostics) if paths is not None else None
+    doc = _read(path, shown, paths.boundary, diagnostics) if paths is not None else None
     plan = _Builder(doc, path, paths, diagnostics).build() if doc is not None and paths is not None else None
     if strict:
         diagnostics = [_as_error(d) for d in diagnostics]
@@ -74,13 +77,14 @@ def _paths(path: Path, shown: Path, tree: Optional[Path], out: List[Diagnostic])
     file = Path(os.path.normpath(path.absolute()))
     try:
         limits = Limits.from_env(os.environ)
-    except TreeError as e:
+    except BoundaryError as e:
         out.append(Diagnostic(str(e)))
         return None
-    return Paths(root=file.parent, shown_root=shown.parent, tree=Tree.at(tree or file.parent), limits=limits)
+    return Paths(root=file.parent, shown_root=shown.parent, boundary=Boundary.at(tree or file.parent),
+                 rules=ignore.Tree(file.parent), limits=limits)
 
 
-def _read(path: Path, shown_path: Path, tree: Tree, out: List[Diagnostic]) -> Optional[Document]:
+def _read(path: Path, shown_path: Path, boundary: Boundary, out: List[Diagnostic]) -> Optional[Document]:
     shown = str(shown_path)
     if path.is_dir():
         out.append(Diagnostic(
@@ -88,13 +92,13 @@ def _read(path: Path, shown_path: Path, tree: Tree, out: List[Diagnostic]) -> Op
         ))
         return None
     try:
-        text = tree.read_text(path, shown)
+        text = boundary.read_text(path, shown)
     except FileNotFoundError:
         out.append(Diagnostic(
             f"no plan file at {shown}; run where {DEFAULT_PLAN_FILE} is, or pass its path with -f PATH", shown
         ))
         return None
-    except TreeError as e:
+    except BoundaryError as e:
         out.append(Diagnostic(str(e), shown))
         return None
     except (OSError, UnicodeDecodeError) as e:
@@ -207,8 +211,8 @@ class _Builder:
         self._check_server_url(raw.get("serverUrl"))
         options = {k: v for k, v in raw.items() if k not in _PLATFORM_KEYS}
         return PlatformSettings(
-            kind=as_str(raw.get("kind")) or "local",
-            namespace=as_str(raw.get("namespace")) or "nuclio",
+            kind=as_str(raw.get("kind")) or DEFAULT_KIND,
+            namespace=as_str(raw.get("namespace")) or DEFAULT_NAMESPACE,
             options=options,
         )
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Tuple
 
 from fusionizer.errors import Diagnostic
+from fusionizer.platforms.base import DEFAULT_NAMESPACE
+from fusionizer.platforms.factory import DEFAULT_KIND
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,9 @@ class Task:
     handler: str  # "module:function", as in function.yaml (default "main:handler")
     runtime: str  # normalised, e.g. "python:3.9"
     config: Mapping[str, Any] = field(compare=False, hash=False)  # parsed function.yaml
+    # handler(context, event, requests_session): needs requests in the image. True also when
+    # the handler is not a plain def (its parameters cannot be read without running code).
+    takes_session: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,8 +54,8 @@ class ScheduleEntry:
 
 @dataclass(frozen=True)
 class PlatformSettings:
-    kind: str = "local"  # "local" | "nuctl"
-    namespace: str = "nuclio"
+    kind: str = DEFAULT_KIND  # one of platforms.factory.KINDS
+    namespace: str = DEFAULT_NAMESPACE
     options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 

@@ -5,7 +5,7 @@ Called by :mod:`fusionizer.plan.loader`. Tasks come from ``spec.tasks`` (explici
 never imported: the handler module is parsed with :mod:`ast` to check the function exists.
 Diagnostics about a ``function.yaml`` or a handler module name THAT file.
 
-Nothing outside the plan's tree is read (:mod:`fusionizer.plan.tree`): a task directory is
+Nothing outside the plan's tree is read (:mod:`fusionizer.plan.boundary`): a task directory is
 checked (links, special files, size) before any of its files is opened. A subdirectory of a
 ``taskDirs`` entry that holds Python code but no ``function.yaml`` is an error, not "no
 task": it is most likely a task whose ``function.yaml`` is being saved or was lost, and
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from fusionizer import ignore
 from fusionizer.errors import Diagnostic
 from fusionizer.plan.documents import (
     Document,
@@ -35,7 +36,7 @@ from fusionizer.plan.documents import (
 )
 from fusionizer.plan.model import Task
 from fusionizer.plan.schema import FUNCTION_SCHEMA, check_schema
-from fusionizer.plan.tree import Limits, Tree, TreeError, leads_outside
+from fusionizer.plan.boundary import Boundary, BoundaryError, Limits, leads_outside
 from fusionizer.plan.values import (
     DNS_HELP,
     SUPPORTED_RUNTIMES,
@@ -43,11 +44,11 @@ from fusionizer.plan.values import (
     normalise_runtime,
     suggest_dns_label,
 )
+from fusionizer.runtime.layout import DEFAULT_HANDLER, HANDLER_REGEX
+from fusionizer.runtime.layout import FUNCTION_CONFIG as FUNCTION_YAML
 
-FUNCTION_YAML = "function.yaml"
-DEFAULT_HANDLER = "main:handler"
-# Nuclio's wrapper accepts exactly this (reference/nuclio.md §6).
-_HANDLER = re.compile(r"^([\w|-]+(\.[\w|-]+)*):(\w+)$")
+# Nuclio's wrapper accepts exactly HANDLER_REGEX (reference/nuclio.md §6); the runtime enforces it too.
+_HANDLER = re.compile(HANDLER_REGEX)
 # What an editor leaves while it saves function.yaml: a backup, a swap or temp file.
 _YAML_LEFTOVER = re.compile(r"^\.?function\.ya?ml.")
 
@@ -67,7 +68,8 @@ class Paths:
 
     root: Path  # absolute directory of the plan file
     shown_root: Path  # that directory as the user wrote it (e.g. "." or "examples")
-    tree: Tree  # nothing outside it is read
+    boundary: Boundary  # nothing outside it is read
+    rules: ignore.Tree  # which files of a task its build takes
     limits: Limits = Limits()
 
     def resolve(self, relative: str) -> Path:
@@ -146,14 +148,14 @@ def _discover(
         )))
         return
     subdirs = _subdirs(directory)
-    tasks = {d for d in subdirs if os.path.lexists(d / FUNCTION_YAML)}
+    tasks = set(task_subdirs(directory, subdirs))
     if not tasks:
         out.append(plan.diagnostic(at, (
             f"no task found in {paths.show(directory)}: no subdirectory holds a {FUNCTION_YAML}; "
             f"add tasks there or remove this entry"
         ), severity="warning"))
     for sub in subdirs:
-        if sub.is_symlink() and not paths.tree.contains(sub):  # a real subdirectory is as inside as its parent
+        if sub.is_symlink() and not paths.boundary.contains(sub):  # a real subdirectory is as inside as its parent
             out.append(plan.diagnostic(at, leads_outside(paths.show(sub))))
         elif sub in tasks:
             _discovered(plan, paths, at, sub, table, out)
@@ -192,6 +194,13 @@ def _check_not_a_lost_task(
     )))
 
 
+def task_subdirs(directory: Path, subdirs: Optional[List[Path]] = None) -> List[Path]:
+    """The tasks a ``spec.taskDirs`` entry holds; a directory source's revision covers the same.
+    A task is a subdirectory with an entry named function.yaml, whatever it is (the checks of
+    the task say what is wrong with it)."""
+    return [d for d in (_subdirs(directory) if subdirs is None else subdirs) if os.path.lexists(d / FUNCTION_YAML)]
+
+
 def _subdirs(directory: Path) -> List[Path]:
     # Hidden directories (.git, .venv, ...) are never tasks, whatever they hold.
     return sorted(d for d in directory.iterdir() if not d.name.startswith(".") and d.is_dir())
@@ -205,7 +214,7 @@ def _inside(
         out.append(plan.diagnostic(at, f"{what} {relative!r} contains a NUL character; remove it"))
         return None
     directory = paths.resolve(relative)
-    if not paths.tree.contains(directory):
+    if not paths.boundary.contains(directory):
         out.append(plan.diagnostic(at, leads_outside(f"{what} {relative!r}")))
         return None
     return directory
@@ -223,7 +232,13 @@ def _register(
     if previous is not None:
         # The same directory reached twice (listed and discovered) is the same task.
         first_dir, first_at = previous
-        if first_dir.resolve() != directory.resolve():
+        if first_dir.resolve() == directory.resolve() and at[:2] == first_at[:2] == ("spec", "tasks"):
+            first_line, _ = plan.where(first_at)
+            line, _ = plan.where(at)
+            out.append(plan.diagnostic(at, (
+                f"task {name!r} is listed twice, at lines {first_line} and {line} (same path); remove one"
+            ), severity="warning"))
+        elif first_dir.resolve() != directory.resolve():
             line, _ = plan.where(first_at)
             out.append(plan.diagnostic(at, (
                 f"duplicate task name {name!r}: {paths.show(directory)} and "
@@ -240,21 +255,21 @@ def _register(
 def read_task(name: str, directory: Path, paths: Paths, at: JsonPath, out: List[Diagnostic]) -> Optional[TaskSource]:
     """Load and check one task directory; None if its function.yaml is unusable.
 
-    The directory is checked first (:meth:`Tree.check_dir`); a directory with a problem is
+    The directory is checked first (:meth:`Boundary.check_dir`); a directory with a problem is
     not read at all."""
     shown_dir = paths.show(directory)
-    problems = paths.tree.check_dir(directory, shown_dir, paths.limits)
+    problems = paths.boundary.check_dir(paths.rules, directory, shown_dir, paths.limits)
     if problems:
         out.extend(Diagnostic(f"task {name!r}: {problem}", shown_dir) for problem in problems)
         return None
     config_path = directory / FUNCTION_YAML
     shown = os.path.join(shown_dir, FUNCTION_YAML)
     try:
-        config = load_document(paths.tree.read_text(config_path, shown, checked=True), shown)
+        config = load_document(paths.boundary.read_text(config_path, shown, checked=True), shown)
     except DocumentError as e:
         out.append(e.diagnostic)
         return None
-    except TreeError as e:
+    except BoundaryError as e:
         out.append(Diagnostic(str(e), shown))
         return None
     except (OSError, UnicodeDecodeError) as e:
@@ -267,14 +282,15 @@ def read_task(name: str, directory: Path, paths: Paths, at: JsonPath, out: List[
         )))
         return None
     runtime = _check_runtime(config, out)
-    handler = _check_handler(config, directory, paths, out)
+    checked = _check_handler(config, directory, paths, out)
     _check_env(config, out)
     _check_build_commands(config, out)
     shapes = check_schema(config, FUNCTION_SCHEMA)  # what the fuser merges
     out.extend(shapes)
-    if runtime is None or handler is None or shapes:
+    if runtime is None or checked is None or shapes:
         return None
-    return TaskSource(Task(name, directory, handler, runtime, config.data), config, at)
+    handler, takes_session = checked
+    return TaskSource(Task(name, directory, handler, runtime, config.data, takes_session), config, at)
 
 
 def _check_runtime(config: Document, out: List[Diagnostic]) -> Optional[str]:
@@ -316,7 +332,10 @@ def _runtime_verdict(config: Document, raw: str, out: List[Diagnostic]) -> Optio
     return runtime
 
 
-def _check_handler(config: Document, directory: Path, paths: Paths, out: List[Diagnostic]) -> Optional[str]:
+def _check_handler(
+    config: Document, directory: Path, paths: Paths, out: List[Diagnostic]
+) -> Optional[Tuple[str, bool]]:
+    """(handler, whether it takes a requests_session), or None when it is unusable."""
     raw = config.get(("spec", "handler"))
     at: JsonPath = ("spec", "handler")
     if raw is None:
@@ -338,7 +357,8 @@ def _check_handler(config: Document, directory: Path, paths: Paths, out: List[Di
             f"{paths.show(directory)}; {fix}"
         ), key=at == ("spec",)))
         return None
-    return raw if _check_function(config, at, source, function, paths, out) else None
+    takes_session = _check_function(config, at, source, function, paths, out)
+    return None if takes_session is None else (raw, takes_session)
 
 
 def _module_file(directory: Path, module: str) -> Optional[Path]:
@@ -351,25 +371,30 @@ def _module_file(directory: Path, module: str) -> Optional[Path]:
 
 def _check_function(
     config: Document, at: JsonPath, source: Path, function: str, paths: Paths, out: List[Diagnostic],
-) -> bool:
+) -> Optional[bool]:
+    """None when the handler is missing or cannot be called, else whether it takes a
+    requests_session (True when it is not a def: its parameters are unknown)."""
     tree = _parse_module(source, paths, out)
     if tree is None:
-        return False
+        return None
     binding = _top_level_binding(tree, function)
     if binding is None:
         out.append(config.diagnostic(at, (
             f"{paths.show(source)} defines no top-level {function!r}; define `def {function}(context, event):` "
             f"there or fix spec.handler"
         ), key=at == ("spec",)))
-        return False
-    if isinstance(binding, (ast.FunctionDef, ast.AsyncFunctionDef)) and not _callable_as_handler(binding.args):
+        return None
+    if not isinstance(binding, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return True
+    if not _callable_as_handler(binding.args):
         out.append(Diagnostic(
             f"handler {function!r} cannot be called as {function}(context, event) or "
             f"{function}(context, event, requests_session); fix its parameters",
             paths.show(source), binding.lineno, binding.col_offset + 1,
         ))
-        return False
-    return True
+        return None
+    # As the runtime decides it: three or more positional parameters.
+    return len(binding.args.posonlyargs) + len(binding.args.args) >= 3
 
 
 def _parse_module(source: Path, paths: Paths, out: List[Diagnostic]) -> Optional[ast.Module]:

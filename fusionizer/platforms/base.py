@@ -2,13 +2,16 @@
 
 The reconciler sees a platform only through :class:`Platform`. Records are shaped like
 ``nuctl get function -o json`` output (metadata/spec/status), whichever platform made them.
+Questions (``list``, ``server_url``, ``logs``) have no side effects; ``prepare``, ``deploy`` and
+``delete`` change things.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Tuple
 
 # Labels and annotations the fusionizer writes on every function it deploys (DESIGN §4).
 LABEL_MANAGED_BY = "fusionizer.io/managed-by"
@@ -18,6 +21,8 @@ ANNOTATION_SPEC_HASH = "fusionizer.io/spec-hash"
 ANNOTATION_REVISION = "fusionizer.io/revision"
 ANNOTATION_APPLIED_AT = "fusionizer.io/applied-at"
 MANAGED_BY = "fusionizer"
+# Where functions go when a plan names no namespace: Nuclio's own default.
+DEFAULT_NAMESPACE = "nuclio"
 
 # Provisioned states of a Nuclio function (reference/nuclio.md §3).
 STATE_READY = "ready"
@@ -67,6 +72,10 @@ class FunctionRecord:
         if self.labels.get(LABEL_MANAGED_BY) != MANAGED_BY:
             return None
         return self.labels.get(LABEL_PLAN)
+
+    def env(self, name: str) -> Optional[str]:
+        """The value of ``name`` in the function's ``spec.env`` as deployed, if it is there."""
+        return spec_env(self.raw.get("spec") or {}, name)
 
     def tasks(self) -> Tuple[str, ...]:
         raw = self.annotations.get(ANNOTATION_TASKS, "")
@@ -122,6 +131,7 @@ class Platform(Protocol):
     message when an operation fails.
     """
 
+    kind: str  # "local", "nuctl": with the namespace, what keys a plan's history
     namespace: str
 
     # Every function in the namespace, managed or not, in ONE call to the platform.
@@ -136,8 +146,32 @@ class Platform(Protocol):
     # One request to ``task`` inside ``function``, sent with the ``Task-Name`` header.
     def invoke(self, function: FunctionRecord, task: str, request: InvokeRequest) -> InvokeResponse: ...
 
-    # Base URL of the Fusionizer server that routes calls between functions, if any.
+    # Base URL of the Fusionizer server that routes calls between functions, if one is
+    # configured or running now. A question: it starts nothing.
     def server_url(self) -> Optional[str]: ...
+
+    # Whether calls between functions have a Fusionizer server to go through: a configured
+    # one, or one the platform runs itself (the local gateway, started by ``prepare``).
+    def routes_calls(self) -> bool: ...
+
+    # Start what deploys and the functions around them need (the local platform's gateway);
+    # idempotent and cheap when all runs. Called by apply before it deploys, never by plan.
+    # Each deploy gives the function the server's URL itself (env FUSIONIZER_SERVER_URL).
+    def prepare(self) -> None: ...
+
+    # The function's log, line by line (no newlines): lines since ``since`` (aware, UTC)
+    # when given; with ``follow``, then new lines as they come, until the caller stops
+    # iterating. PlatformError when the log cannot be read, saying how to read it instead.
+    def logs(self, name: str, since: Optional[datetime] = None, follow: bool = False) -> Iterator[str]: ...
+
+
+def spec_env(spec: Mapping[str, Any], name: str) -> Optional[str]:
+    """The value ``spec.env`` gives ``name``, if any. A function whose own env names the
+    server's URL keeps it: no platform gives it another."""
+    for item in spec.get("env") or []:
+        if isinstance(item, Mapping) and item.get("name") == name:
+            return str(item.get("value", ""))
+    return None
 
 
 def label_selector(plan: str) -> Dict[str, str]:

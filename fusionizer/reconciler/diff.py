@@ -13,7 +13,8 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from fusionizer.build.fuser import GroupBuild
 from fusionizer.errors import FusionizerError
-from fusionizer.platforms.base import ANNOTATION_SPEC_HASH, FunctionRecord
+from fusionizer.platforms.base import ANNOTATION_SPEC_HASH, FunctionRecord, spec_env
+from fusionizer.runtime.layout import ENV_SERVER_URL
 
 CREATE, UPDATE, DELETE, NOOP = "create", "update", "delete", "noop"
 _STATE_WORDS = {"error": "in error", "imported": "imported but not deployed"}
@@ -70,17 +71,20 @@ def _owner(record: FunctionRecord) -> str:
 
 
 def diff(
-    desired: Mapping[str, GroupBuild], actual: Mapping[str, FunctionRecord], adopted: Iterable[Foreign] = ()
+    desired: Mapping[str, GroupBuild], actual: Mapping[str, FunctionRecord], server_url: Optional[str] = None,
+    adopted: Iterable[Foreign] = (),
 ) -> List[Change]:
     """Changes that take ``actual`` (this plan's functions only) to ``desired``.
 
-    ``adopted`` functions (see :func:`foreign`) are updated, whatever their state, so that
-    they carry this plan's code and labels. Creates, updates and no-ops come first, sorted
-    by function; deletes last.
+    ``server_url`` is the server the platform gives functions now (None: it has no opinion,
+    e.g. the local gateway is not running): the URL is not in the spec hash, so a function
+    deployed with another one is updated by this rule instead. ``adopted`` functions (see
+    :func:`foreign`) are updated, whatever their state, so that they carry this plan's code
+    and labels. Creates, updates and no-ops come first, sorted by function; deletes last.
     """
     taken = {f.function: f for f in adopted}
     changes = [
-        _adopt(build, taken[name]) if name in taken else _compare(build, actual.get(name))
+        _adopt(build, taken[name]) if name in taken else _compare(build, actual.get(name), server_url)
         for name, build in sorted(desired.items())
     ]
     served_by = {task: name for name, build in desired.items() for task in build.tasks}
@@ -98,7 +102,7 @@ def _adopt(build: GroupBuild, held: Foreign) -> Change:
     return Change(UPDATE, build.function, build.tasks, f"adopted: held by a function with {held.owner}", build)
 
 
-def _compare(build: GroupBuild, record: Optional[FunctionRecord]) -> Change:
+def _compare(build: GroupBuild, record: Optional[FunctionRecord], server_url: Optional[str]) -> Change:
     if record is None:
         return Change(CREATE, build.function, build.tasks, "new function", build)
     old_hash = record.annotations.get(ANNOTATION_SPEC_HASH, "")
@@ -109,6 +113,11 @@ def _compare(build: GroupBuild, record: Optional[FunctionRecord]) -> Change:
         detail = record.message.strip().splitlines()[0] if record.message.strip() else ""
         reason = f"function is {_STATE_WORDS.get(record.state, record.state or 'in an unknown state')}" \
             + (f": {detail}" if detail else "")
+        return Change(UPDATE, build.function, build.tasks, reason, build, record)
+    deployed = record.env(ENV_SERVER_URL)
+    own = spec_env(build.config.get("spec") or {}, ENV_SERVER_URL)
+    if server_url is not None and own is None and deployed != server_url:
+        reason = f"server URL changed ({deployed or 'none'} -> {server_url})"
         return Change(UPDATE, build.function, build.tasks, reason, build, record)
     return Change(NOOP, build.function, build.tasks, "up to date", build, record)
 

@@ -14,19 +14,27 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Set
 
 from fusionizer.build import fuser
+from fusionizer.enums import StrEnum
 from fusionizer.errors import FusionizerError
 from fusionizer.paths import builds_dir
 from fusionizer.plan.model import Plan
 from fusionizer.platforms.base import Platform
 from fusionizer.reconciler.diff import CREATE, DELETE, NOOP, UPDATE, Change
 
-DONE, FAILED, KEPT, UNCHANGED = "done", "failed", "kept", "unchanged"
+
+class ChangeStatus(StrEnum):
+    """What became of one change of a diff."""
+
+    DONE = "done"
+    FAILED = "failed"  # the deploy or delete failed; what it was to replace keeps serving
+    KEPT = "kept"  # a delete held back: the function still serves a task whose new function failed
+    UNCHANGED = "unchanged"  # a no-op
 
 
 @dataclass(frozen=True)
 class Outcome:
     change: Change
-    status: str  # done | failed | kept | unchanged
+    status: ChangeStatus
     detail: str = ""
     seconds: float = 0.0
 
@@ -54,7 +62,7 @@ def execute(
 ) -> List[Outcome]:
     progress = progress or Progress()
     deploys = [c for c in changes if c.action in (CREATE, UPDATE)]
-    outcomes = [Outcome(c, UNCHANGED) for c in changes if c.action == NOOP]
+    outcomes = [Outcome(c, ChangeStatus.UNCHANGED) for c in changes if c.action == NOOP]
 
     def run(change: Change) -> Outcome:
         progress.started(change)
@@ -64,7 +72,7 @@ def execute(
 
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="deploy") as pool:
         outcomes.extend(pool.map(run, deploys))
-    unserved = {t for o in outcomes if o.status == FAILED for t in o.change.tasks}
+    unserved = {t for o in outcomes if o.status == ChangeStatus.FAILED for t in o.change.tasks}
     for change in (c for c in changes if c.action == DELETE and prune):
         progress.started(change)
         outcome = _delete(change, platform, unserved)
@@ -82,21 +90,21 @@ def _deploy(change: Change, plan: Plan, platform: Platform, revision: str, appli
         source = fuser.finalize(change.build, build_dir, revision, applied_at)
         platform.deploy(source)
     except FusionizerError as e:
-        return Outcome(change, FAILED, str(e), time.monotonic() - began)
+        return Outcome(change, ChangeStatus.FAILED, str(e), time.monotonic() - began)
     except OSError as e:
-        return Outcome(change, FAILED, f"cannot build {change.function}: {e}", time.monotonic() - began)
+        return Outcome(change, ChangeStatus.FAILED, f"cannot build {change.function}: {e}", time.monotonic() - began)
     fuser.prune(root, change.function, keep=[change.build.dir_name])
-    return Outcome(change, DONE, "", time.monotonic() - began)
+    return Outcome(change, ChangeStatus.DONE, "", time.monotonic() - began)
 
 
 def _delete(change: Change, platform: Platform, unserved: Set[str]) -> Outcome:
     still_needed = sorted(set(change.tasks) & unserved)
     if still_needed:
         detail = f"kept: it still serves {', '.join(still_needed)}, whose new function failed to deploy"
-        return Outcome(change, KEPT, detail)
+        return Outcome(change, ChangeStatus.KEPT, detail)
     began = time.monotonic()
     try:
         platform.delete(change.function)
     except FusionizerError as e:
-        return Outcome(change, FAILED, str(e), time.monotonic() - began)
-    return Outcome(change, DONE, "", time.monotonic() - began)
+        return Outcome(change, ChangeStatus.FAILED, str(e), time.monotonic() - began)
+    return Outcome(change, ChangeStatus.DONE, "", time.monotonic() - began)

@@ -1,25 +1,33 @@
 """One reconcile: resolve the setup at time t, build the desired functions, list the
-platform ONCE, diff, and (for apply) execute under the plan's lock and record the run.
+platform ONCE, diff, and (for apply) prepare the platform, execute under the plan's lock
+and record the run.
 
-Both ``fusionizer plan``/``apply`` and the watch loop go through here.
+``compute`` only reads (the state dir and ``platform.list()``): ``fusionizer plan`` changes
+nothing on any platform. ``apply`` starts what deploys need first (``platform.prepare()``,
+e.g. the local gateway). Both ``fusionizer plan``/``apply`` and the watch loop go through here.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from fusionizer.build import fuser
+from fusionizer.build.calls import cross_function_calls
 from fusionizer.build.fuser import GroupBuild
 from fusionizer.plan.model import Plan
 from fusionizer.plan.schedule import Setup, resolve_setup
+from fusionizer.paths import builds_dir
 from fusionizer.platforms.base import FunctionRecord, Platform
-from fusionizer.reconciler.diff import Change, ForeignFunctions, diff, foreign, summarize
-from fusionizer.reconciler.execute import FAILED, KEPT, Outcome, Progress, execute
+from fusionizer.reconciler.deployed import DeployedBuilds
+from fusionizer.reconciler.diff import DELETE, Change, ForeignFunctions, diff, foreign, summarize
+from fusionizer.reconciler.execute import ChangeStatus, Outcome, Progress, execute
 from fusionizer.reconciler.lock import PlanLock
-from fusionizer.reconciler.state import PlanState
+from fusionizer.reconciler.state import PlanState, RunRecord, RunResult
 
 Clock = Callable[[], datetime]
 
@@ -45,6 +53,7 @@ class PlanResult:
     anchor: datetime
     anchor_is_new: bool  # no apply of this schedule yet: the anchor is "now"
     changes: List[Change]
+    warnings: Tuple[str, ...] = ()  # about the setup, e.g. calls that need a missing server
 
     @property
     def summary(self) -> Dict[str, int]:
@@ -53,6 +62,13 @@ class PlanResult:
     @property
     def has_changes(self) -> bool:
         return any(c.action != "noop" for c in self.changes)
+
+    @property
+    def desired(self) -> str:
+        """A digest of the functions the plan wants (names and spec hashes): revisions with
+        the same digest deploy exactly the same functions."""
+        builds = sorted((c.function, c.build.spec_hash) for c in self.changes if c.build is not None)
+        return hashlib.sha256(json.dumps(builds).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -64,11 +80,11 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
-        return all(o.status != FAILED for o in self.outcomes)
+        return all(o.status != ChangeStatus.FAILED for o in self.outcomes)
 
     @property
     def failures(self) -> List[Outcome]:
-        return [o for o in self.outcomes if o.status == FAILED]
+        return [o for o in self.outcomes if o.status == ChangeStatus.FAILED]
 
 
 def owned(records: List[FunctionRecord], plan: str) -> Dict[str, FunctionRecord]:
@@ -82,19 +98,30 @@ def compute(
     """The diff at ``at`` (default: now). Raises :class:`ForeignFunctions` when a function
     the plan wants is held by one it does not own, unless ``adopt``."""
     now = clock()
-    stored = PlanState(platform.namespace, plan.name).anchor(plan)
+    stored = PlanState.of(platform, plan.name).anchor(plan)
     anchor = stored or now
     setup = resolve_setup(plan, anchor, at or now)
-    server_url = platform.server_url()
     desired: Dict[str, GroupBuild] = {}
     for group in setup.groups:
-        build = fuser.describe(plan, group, server_url)
+        build = fuser.describe(plan, group)
         desired[build.function] = build
     records = platform.list()
     held = foreign(desired, records, plan.name)
     if held and not adopt:
         raise ForeignFunctions(plan.name, held)
-    return PlanResult(plan, setup, anchor, stored is None, diff(desired, owned(records, plan.name), held))
+    warnings = _warnings(plan, setup, platform)
+    changes = diff(desired, owned(records, plan.name), platform.server_url(), held)
+    return PlanResult(plan, setup, anchor, stored is None, changes, warnings)
+
+
+def _warnings(plan: Plan, setup: Setup, platform: Platform) -> Tuple[str, ...]:
+    if platform.routes_calls():
+        return ()
+    return tuple(
+        f"{call.describe()} in another function, but no Fusionizer server is set "
+        f"(spec.platform.serverUrl): that call will be answered 503; set serverUrl or fuse them"
+        for call in cross_function_calls(plan, setup.groups)
+    )
 
 
 def apply(
@@ -105,7 +132,7 @@ def apply(
     clock: Clock = utcnow,
     progress: Optional[Progress] = None,
 ) -> ApplyResult:
-    state = PlanState(platform.namespace, plan.name)
+    state = PlanState.of(platform, plan.name)
     with PlanLock(state.lock_path, plan.name, options.lock_timeout):
         began = time.monotonic()
         planned = compute(plan, platform, clock, options.at, options.adopt)
@@ -113,30 +140,49 @@ def apply(
             return ApplyResult(planned, [], revision, time.monotonic() - began)
         if planned.anchor_is_new:
             state.set_anchor(plan, planned.anchor)
+        platform.prepare()
         applied_at = clock().isoformat(timespec="seconds")
         outcomes = execute(planned.changes, plan, platform, revision, applied_at, options.parallel,
                            options.prune, progress)
         result = ApplyResult(planned, outcomes, revision, time.monotonic() - began)
         state.record_run(_run_record(result, applied_at))
+        _keep_deployed(DeployedBuilds(state.deployed_dir), plan, outcomes)
         return result
 
 
-def _run_record(result: ApplyResult, applied_at: str) -> Dict[str, object]:
+def _keep_deployed(kept: DeployedBuilds, plan: Plan, outcomes: List[Outcome]) -> None:
+    """What each function runs now, for the next plan to compare with. Bookkeeping only:
+    a file system that refuses it costs ``plan`` its details, never the apply."""
+    for outcome in (o for o in outcomes if o.status == ChangeStatus.DONE):
+        change = outcome.change
+        try:
+            if change.action == DELETE:
+                kept.forget(change.function)
+            elif change.build is not None:
+                kept.keep(change.build, builds_dir(plan.name) / change.build.dir_name)
+        except OSError:
+            kept.forget(change.function)
+
+
+def _run_record(result: ApplyResult, applied_at: str) -> RunRecord:
     return {
         "revision": result.revision,
         "at": applied_at,
-        "result": "ok" if result.ok else "failed",
+        "result": RunResult.OK if result.ok else RunResult.FAILED,
         "seconds": round(result.seconds, 3),
-        "summary": summarize([o.change for o in result.outcomes if o.status != KEPT]),
+        "summary": summarize([o.change for o in result.outcomes if o.status != ChangeStatus.KEPT]),
         "errors": [f"{o.change.function}: {o.detail.splitlines()[0] if o.detail else ''}" for o in result.failures],
+        "desired": result.planned.desired,
     }
 
 
 def destroy(plan: Plan, platform: Platform, lock_timeout: float = 0.0) -> List[str]:
     """Delete every function labelled as this plan's; returns their names."""
-    state = PlanState(platform.namespace, plan.name)
+    state = PlanState.of(platform, plan.name)
     with PlanLock(state.lock_path, plan.name, lock_timeout):
         names = sorted(owned(platform.list(), plan.name))
+        kept = DeployedBuilds(state.deployed_dir)
         for name in names:
             platform.delete(name)
+            kept.forget(name)
         return names

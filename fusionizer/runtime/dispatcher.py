@@ -4,16 +4,26 @@ The generated ``_fusionizer_entry.py`` (``layout.ENTRY_SOURCE``) builds one
 :class:`Dispatcher` from the function directory and exposes its ``init_context`` and
 ``handler``. For each request the dispatcher:
 
-- picks the task named by header ``Task-Name`` (case-insensitive); a missing or unknown
-  task is answered 400/404 with a body that names the tasks served, not a crash;
-- gives the task ``Fusionizer-Server-Address`` (host only) and ``Fusionizer-Server-Url``
-  (base URL) from env ``FUSIONIZER_SERVER_URL`` unless the request already carries them;
+- picks the task named by header ``Task-Name`` (case-insensitive; a ``bytes`` name and
+  value too, as they arrive with ``NUCLIO_PYTHON_DECODE_EVENT_STRINGS`` disabled); a
+  missing or unknown task is answered 400/404 with a body that names the tasks served;
+- always gives the task ``Fusionizer-Server-Address`` (host only) and
+  ``Fusionizer-Server-Url`` (base URL) unless the request already carries them: from env
+  ``FUSIONIZER_SERVER_URL``, or with no server configured ``127.0.0.1`` and
+  ``http://127.0.0.1:8000`` (``routing.OFFLINE``: calls to tasks fused here still answer,
+  calls that would leave the function answer 503 naming ``serverUrl``). They are added
+  in the event's own kind: ``bytes`` names and values in a raw event;
 - calls ``handler(context, event)`` or ``handler(context, event, requests_session)``
   (three positional parameters: the original Fusionizer contract) with that task's own
   Context: own ``user_data``, a logger named ``<parent>.<task>`` bound to ``task=<name>``,
-  and ``platform`` replaced by an :class:`~.interception.InterceptingPlatform`;
+  and ``platform`` replaced by an :class:`~.interception.InterceptingPlatform`; the
+  event is the task's as it arrived (nothing decoded, nothing converted);
 - returns the handler's raw output, so Nuclio's wrapper converts it (and awaits it if it
   is a coroutine) exactly as for an unfused function.
+
+``requests`` is imported (``session``) only when a task takes a ``requests_session``:
+Nuclio's Python image does not have it, and the fuser installs it for exactly those
+functions (a build command). Without it such a function fails to start, saying so.
 
 Each task's ``init_context(context)`` (looked up in the module of its handler, as the
 wrapper does) runs once, with that task's Context; ``Dispatcher.init_context`` is an
@@ -41,14 +51,15 @@ import re
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, Iterator, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple, Union
 
 import nuclio_sdk
 
 from .conversion import HttpResult, result_from_call
 from .coroutines import run_sync
-from .headers import get_header
-from .interception import InterceptingPlatform, InterceptingSession
+from .events import decodes_event_strings
+from .headers import get_header, header_str
+from .interception import InterceptingPlatform
 from .isolation import ModuleIsolation, TaskDir
 from .layout import (
     DEFAULT_HANDLER,
@@ -58,8 +69,10 @@ from .layout import (
     HEADER_SERVER_URL,
     HEADER_TASK,
     MANIFEST,
+    REQUESTS_BUILD_COMMAND,
 )
-from .routing import Router, ServerAddress, contract_url, server_address
+from .routing import OFFLINE, Router, ServerAddress, contract_url, server_address
+from .trust import ENV_SECRET, caller_token, enter_request, outbound_headers
 
 # Nuclio's wrapper accepts exactly these handler strings (``_load_entrypoint_from_handler``).
 HANDLER_PATTERN = re.compile(HANDLER_REGEX)
@@ -69,6 +82,9 @@ TRACE_LIMIT = 10_000
 KNOWN_SERVER_LIMIT = 64
 # Outputs that cannot be coroutines: skips asyncio.iscoroutine on the in-process hot path.
 _PLAIN_OUTPUTS = frozenset({dict, str, bytes, tuple, list, type(None)})
+_RAW_TASK = HEADER_TASK.encode()
+_RAW_ADDRESS = HEADER_SERVER_ADDRESS.encode()
+_RAW_URL = HEADER_SERVER_URL.encode()
 
 
 class DispatcherError(RuntimeError):
@@ -163,7 +179,7 @@ class _Task:
         self.with_session = takes_session(handler)
         self.init = init
         self.context: Any = None
-        self.session: Optional[InterceptingSession] = None
+        self.session: Any = None  # a session.InterceptingSession, for 3-parameter handlers
 
     def invoke(self, event: Any) -> Any:
         if self.with_session:
@@ -176,6 +192,23 @@ class _Task:
         if type(output) not in _PLAIN_OUTPUTS and asyncio.iscoroutine(output):
             output = run_sync(output)
         return output
+
+
+def _session_class(tasks: Iterable[_Task]) -> Any:
+    """``session.InterceptingSession`` when a task takes a ``requests_session``, imported
+    only then: it needs ``requests``, which Nuclio's image does not have."""
+    wanting = sorted(task.spec.name for task in tasks if task.with_session)
+    if not wanting:
+        return None
+    try:
+        from .session import InterceptingSession
+    except ImportError as exc:
+        raise DispatcherError(
+            f"task(s) {', '.join(wanting)} take a requests_session, which needs the 'requests' "
+            f"package ({exc}); add `{REQUESTS_BUILD_COMMAND}` to spec.build.commands "
+            f"(the fuser adds it to the functions it builds)"
+        ) from exc
+    return InterceptingSession
 
 
 def _init_is_async(task: _Task) -> bool:
@@ -197,12 +230,21 @@ class Dispatcher:
         env = os.environ if environ is None else environ
         self.manifest = manifest
         self._default = server_address(env.get(ENV_SERVER_URL, ""))
+        secret = env.get(ENV_SECRET, "")
+        self._secret = secret.encode() if secret and self._default is not None else None
+        self._token = caller_token(self._secret) if self._secret else None
+        # The server tasks are told about when a request names none (OFFLINE: no server).
+        self._told = self._default or OFFLINE
+        self._raw_events = not decodes_event_strings(env)
         self._router = Router(frozenset(t.name for t in manifest.tasks), self._default)
+        if self._default is None:
+            self._router.learn(OFFLINE)  # so http://127.0.0.1:8000/<task> reaches fused tasks
         self._known_servers: Dict[Tuple[Optional[str], Optional[str]], ServerAddress] = {}
         self._traces: Deque[TraceEdge] = collections.deque(maxlen=TRACE_LIMIT)
         self._isolation = ModuleIsolation([TaskDir(t.name, t.directory) for t in manifest.tasks])
         self._tasks: Dict[str, _Task] = {t.name: self._load(t) for t in manifest.tasks}
         self._isolation.install()
+        self._session_class = _session_class(self._tasks.values())
         self._task_list = ", ".join(sorted(self._tasks))
         self._initialized = False
         self._init_lock = threading.RLock()
@@ -266,7 +308,7 @@ class Dispatcher:
                 getattr(context, "trigger", None),
             )
             if task.with_session:
-                task.session = InterceptingSession(self, name)
+                task.session = self._session_class(self, name)
         if root_platform is not None and hasattr(root_platform, "set_termination_callback"):
             # The wrapper signals the function's own platform: pass it on to every task's.
             root_platform.set_termination_callback(lambda: self._signal("termination"))
@@ -330,6 +372,15 @@ class Dispatcher:
     def plan(self) -> str:
         return self.manifest.plan
 
+    @property
+    def function(self) -> str:
+        return self.manifest.function
+
+    @property
+    def raw_events(self) -> bool:
+        """Events carry ``bytes`` metadata (``NUCLIO_PYTHON_DECODE_EVENT_STRINGS`` off)."""
+        return self._raw_events
+
     def dispatch(self, context: Any, event: Any) -> Any:
         """Serve one request: the task handler's raw output (Nuclio's wrapper converts)."""
         if not self._initialized:
@@ -337,11 +388,14 @@ class Dispatcher:
         headers = event.headers
         name = headers.get(HEADER_TASK)
         if name is None:
-            name = get_header(headers, HEADER_TASK)
-        task = self._tasks.get(name) if isinstance(name, str) else None
+            name = headers.get(_RAW_TASK)
+            if name is None:
+                name = get_header(headers, HEADER_TASK)
+        task = self._tasks.get(header_str(name) or "") if name is not None else None
         if task is None:
-            return self._no_such_task(name)
-        self._give_server_headers(headers, canonical=False)
+            return self._no_such_task(header_str(name))
+        enter_request(headers)
+        self._give_server_headers(headers, raw=type(name) is bytes)
         return task.invoke(event)
 
     def _no_such_task(self, name: Any) -> Any:
@@ -357,21 +411,26 @@ class Dispatcher:
             status_code=status,
         )
 
-    def _give_server_headers(self, headers: Dict[str, Any], canonical: bool) -> None:
-        address = headers.get(HEADER_SERVER_ADDRESS)
-        url = headers.get(HEADER_SERVER_URL)
-        if not canonical:
-            address = address if address is not None else get_header(headers, HEADER_SERVER_ADDRESS)
-            url = url if url is not None else get_header(headers, HEADER_SERVER_URL)
-        if address is None and url is None:
-            if self._default is not None:
-                headers[HEADER_SERVER_ADDRESS] = self._default.host
-                headers[HEADER_SERVER_URL] = self._default.url
-            return
-        server = self._server_named(
-            address if isinstance(address, str) else None, url if isinstance(url, str) else None
-        )
-        if server is None:
+    def _give_server_headers(self, headers: Dict[Any, Any], raw: bool) -> None:
+        """Both server headers, in the event's kind (``bytes`` in a raw event)."""
+        server = self._told
+        if self._secret is not None:
+            # With a secret, only the configured server is trusted: request headers naming
+            # another one (a caller's own listener) are overridden, never followed.
+            address = url = None
+        else:
+            address = get_header(headers, HEADER_SERVER_ADDRESS)
+            url = get_header(headers, HEADER_SERVER_URL)
+        if address is not None or url is not None:
+            named = self._server_named(header_str(address), header_str(url))
+            if named is None:
+                return
+            server = named
+        if raw:
+            if address is None:
+                headers[_RAW_ADDRESS] = server.host.encode("latin-1")
+            if url is None:
+                headers[_RAW_URL] = server.url.encode("latin-1")
             return
         if address is None:
             headers[HEADER_SERVER_ADDRESS] = server.host
@@ -407,8 +466,17 @@ class Dispatcher:
     def call_local(self, task: str, event: Any) -> HttpResult:
         """Run ``task`` for ``event`` in-process; the HTTP response it would have given."""
         target = self._tasks[task]
-        self._give_server_headers(event.headers, canonical=True)
+        self._give_server_headers(event.headers, raw=self._raw_events)
         return result_from_call(target.run, event, getattr(target.context, "logger", None))
+
+    def proving_secret(self, server: ServerAddress) -> Optional[bytes]:
+        """The secret ``server`` must prove it knows before a call is sent to it (None: no
+        proof asked, for servers other than the configured one or without a secret)."""
+        return self._secret if self._secret is not None and server == self._default else None
+
+    def outbound(self, server: ServerAddress) -> Dict[str, str]:
+        """Headers a call to ``server`` carries: the hop count, the caller token if proven."""
+        return outbound_headers(self._token if self.proving_secret(server) is not None else None)
 
     def record(self, caller: str, callee: str, local: bool, started: float, duration: float) -> None:
         self._traces.append(TraceEdge(caller, callee, local, duration, started))

@@ -9,7 +9,7 @@ so that a fused call and an HTTP call hand the callee the same dict.
 
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 # RFC 7230 "tchar": the bytes Go's textproto accepts in a header field name.
 _TOKEN_CHARS = frozenset(
@@ -52,14 +52,27 @@ def canonical_key(key: str) -> str:
     return key if canonical is None else canonical
 
 
-def get_header(headers: Mapping[str, object], name: str) -> Optional[object]:
+def get_header(headers: Mapping[Any, Any], name: str) -> Optional[Any]:
     """Case-insensitive lookup; tries the exact (canonical) spelling first because that is
-    what a Nuclio event carries, so the scan only runs for hand-built events."""
+    what a Nuclio event carries, so the scan only runs for hand-built events. Keys may be
+    ``bytes`` (a function with ``NUCLIO_PYTHON_DECODE_EVENT_STRINGS`` disabled): the value
+    is then returned as it is, ``bytes``."""
     value = headers.get(name)
     if value is not None:
         return value
     wanted = name.lower()
+    wanted_bytes = wanted.encode("latin-1")
     for key, candidate in headers.items():
-        if isinstance(key, str) and key.lower() == wanted:
+        if isinstance(key, str):
+            if key.lower() == wanted:
+                return candidate
+        elif isinstance(key, bytes) and key.lower() == wanted_bytes:
             return candidate
     return None
+
+
+def header_str(value: Any) -> Optional[str]:
+    """A header value as text: ``bytes`` (raw events) as the Latin-1 they were on the wire."""
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return value if isinstance(value, str) else None

@@ -1,93 +1,52 @@
-"""Intercept task-to-task calls: in-process when the callee is fused here, else the server.
+"""Intercept ``context.platform.call_function``: in-process when the callee is fused here,
+else the Fusionizer server; and what both call styles share.
 
 Two call styles reach another task, and both are intercepted:
 
-- :class:`InterceptingSession` (the ``requests_session`` handed to 3-parameter handlers,
-  the original Fusionizer contract): ``requests_session.post(f"http://{addr}:8000/<task>",
-  json=...)``. ``request()`` (so ``get``/``post``/``put``... too) looks at the URL BEFORE
-  requests prepares anything, because requests' own preparation costs 200-500 us per call
-  on a small machine while the whole in-process path costs about 20.
 - :class:`InterceptingPlatform` (each task's ``context.platform``, a ``nuclio_sdk.Platform``):
-  ``context.platform.call_function("<task>", event)``.
+  ``context.platform.call_function("<task>", event)``, here;
+- ``requests_session`` (the original Fusionizer contract), in ``session``: that module
+  needs ``requests`` and is imported only by functions with a task that takes it.
 
 For a callee fused in this function, the request is turned into a fresh Event exactly as
 it would arrive over HTTP through the server (body bytes as the client library would
-encode them, headers canonicalised, ``Task-Name`` set, path below ``/<task>``, JSON
-decoded only for ``application/json``), the callee runs through the
-dispatcher, and its output is converted by ``conversion`` (the same code the HTTP
-processor uses) into what the client library would have returned: a real
-``requests.Response``, or a ``nuclio_sdk.Response`` shaped like ``Platform.call_function``'s.
-The caller's objects are never handed to the callee (fresh Event, copied headers, body
-re-encoded), so the callee cannot mutate them.
+encode them, headers canonicalised, ``Task-Name`` set, JSON decoded only for
+``application/json``; all metadata ``bytes`` when the function runs with
+``NUCLIO_PYTHON_DECODE_EVENT_STRINGS`` disabled), the callee runs through the dispatcher,
+and its output is converted by ``conversion`` (the same code the HTTP processor uses) into
+what the client library would have returned, here a ``nuclio_sdk.Response`` shaped like
+``Platform.call_function``'s. The caller's objects are never handed to the callee.
 
-Anything this module cannot reproduce exactly (files=, streamed bodies, auth, cookies,
-hooks, bodies the client would reject...) is sent over HTTP instead, through the server,
-where the real client library does (or refuses) it: correct first, fast when possible.
-A callee that lives in another function goes to the server: ``http://{addr}:8000/<task>``
-is rewritten onto the server's real base URL, and the Fusionizer headers are passed on.
+Anything that cannot be reproduced exactly is sent over HTTP instead, through the server.
+A callee that lives in another function goes to the server over the process-wide
+keep-alive pool (``pool``), carrying the hop count and, with the namespace's secret, the
+caller token, on connections where the server proved it knows that secret (``trust``).
+With no server configured, such a call is answered 503 naming ``serverUrl``
+(:func:`no_server_result`): it has nowhere to go.
 
 Every task-to-task call, local or remote, appends a trace edge via the link.
 """
 
 from __future__ import annotations
 
-import datetime
-import http.client
 import json
 import time
 import urllib.parse
-from types import SimpleNamespace
-from typing import Any, Callable, Dict, Generic, List, Mapping, Optional, Protocol, Tuple, TypeVar
+from typing import Any, Dict, Mapping, Optional, Protocol, Tuple
 
 import nuclio_sdk
-import requests
-import requests.compat
-import requests.cookies
-import requests.models
-import requests.utils
-import urllib3
-from requests.cookies import RequestsCookieJar
-from requests.structures import CaseInsensitiveDict
 
-from .conversion import HttpResult, has_body, strict_json_encoder
+from .conversion import HttpResult, has_body
 from .events import JSON_CONTENT_TYPE, build_event
 from .headers import canonical_token, get_header
 from .layout import HEADER_PLAN, HEADER_SERVER_ADDRESS, HEADER_SERVER_URL, HEADER_TASK
-from .routing import Route, Router, ServerAddress
+from .pool import POOL, ConnectFailed, Origin
+from .routing import Router, ServerAddress
 
-FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 NUCLIO_TARGET_HEADER = "X-Nuclio-Target"
-_NO_BODY_METHODS = frozenset({"GET", "HEAD"})
 _HTTP_CLIENT_BODY_METHODS = frozenset({"PATCH", "POST", "PUT"})  # http.client sends length 0
-# Answers that requests' Session.send does more with than return them (redirects, cookies).
-_SESSION_HEADERS = frozenset({"Location", "Set-Cookie"})
 # Headers http.client computes itself unless given (then it sends the given ones as they are).
 _HTTP_CLIENT_OWN = frozenset({"Content-Length", "Transfer-Encoding"})
-# A str body: urllib3 2 sends it UTF-8 encoded, urllib3 1 leaves it to http.client (Latin-1).
-_STR_BODY_ENCODING = "iso-8859-1" if str(getattr(urllib3, "__version__", "")).startswith("1.") else "utf-8"
-T = TypeVar("T")
-
-# requests' own helpers, so bodies are encoded byte-for-byte as requests would.
-_complexjson: Any = getattr(requests.compat, "json", json)
-# requests calls complexjson.dumps(obj, allow_nan=False), which builds a new encoder per
-# call; with the stdlib json module a reused one writes the same bytes, faster.
-_fast_dumps = strict_json_encoder(json.JSONEncoder().default) if _complexjson is json else None
-
-
-def _json_dumps(value: Any) -> Any:
-    """``complexjson.dumps(value, allow_nan=False)``, as requests encodes ``json=``."""
-    if _fast_dumps is not None:
-        try:
-            return _fast_dumps(value)
-        except ValueError:
-            pass  # NaN, a circular reference or a false alarm: let the plain path decide
-    return _complexjson.dumps(value, allow_nan=False)
-
-
-_encode_params: Callable[[Any], Any] = getattr(requests.models.RequestEncodingMixin, "_encode_params")
-_extract_cookies: Callable[[Any, Any, Any], None] = requests.cookies.extract_cookies_to_jar
-_REASONS: Dict[int, str] = dict(http.client.responses)
-_ENCODINGS: Dict[str, Optional[str]] = {}
 
 
 class CallLink(Protocol):
@@ -99,70 +58,60 @@ class CallLink(Protocol):
     @property
     def plan(self) -> str: ...
 
+    @property
+    def function(self) -> str: ...
+
+    @property
+    def raw_events(self) -> bool: ...
+
     def call_local(self, task: str, event: Any) -> HttpResult: ...
+
+    def proving_secret(self, server: ServerAddress) -> Optional[bytes]: ...
+
+    def outbound(self, server: ServerAddress) -> Dict[str, str]: ...
 
     def record(self, caller: str, callee: str, local: bool, started: float, duration: float) -> None: ...
 
 
-class _Unsupported(Exception):
+class Unsupported(Exception):
     """This request cannot be reproduced in-process exactly: send it over HTTP."""
 
 
-# -- requests_session style --------------------------------------------------------------
+def no_server_result(link: CallLink, task: str, local: bool = False) -> HttpResult:
+    """The answer to a call that must leave the function when no server is configured."""
+    where = f"function {link.function}" if link.function else "this function"
+    why = (
+        f"task {task!r} is fused in {where}, but this request can only be sent over HTTP "
+        f"(files=, auth=, cookies=, hooks or a streamed body)"
+        if local
+        else f"task {task!r} is not fused in {where}"
+    )
+    text = (
+        f"No Fusionizer server is configured, so this call cannot leave the function: {why}. "
+        f"Set spec.platform.serverUrl in the plan (it becomes the function's "
+        f"FUSIONIZER_SERVER_URL), or fuse the caller and the callee in one group.\n"
+    )
+    return HttpResult(503, "text/plain", (), text.encode("utf-8"))
 
 
-def _header_text(value: Any) -> str:
-    """A header value as the server would read it, or _Unsupported where requests or
-    http.client would refuse it (they then raise their own error on the HTTP path)."""
+def header_text(value: Any) -> str:
+    """A header value as the server would read it, or Unsupported where the client library
+    would refuse it (it then raises its own error on the HTTP path)."""
     if isinstance(value, bytes):
         value = value.decode("latin-1")
     if not isinstance(value, str):
-        raise _Unsupported
+        raise Unsupported
     if "\r" in value or "\n" in value or value[:1].isspace():
-        raise _Unsupported
+        raise Unsupported
     if not value.isascii():
         try:
             value.encode("latin-1")
         except UnicodeEncodeError:
-            raise _Unsupported from None
+            raise Unsupported from None
     return value
 
 
-class _VersionedHeaders(CaseInsensitiveDict):  # type: ignore[type-arg]
-    """Session headers that count their changes, so their validated canonical form is
-    computed once, not per call (update/clear/pop all go through these two methods)."""
-
-    version = 0
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.version += 1
-        super().__setitem__(key, value)
-
-    def __delitem__(self, key: Any) -> None:
-        self.version += 1
-        super().__delitem__(key)
-
-
-def _apply_headers(out: Dict[str, str], source: Any) -> Dict[str, str]:
-    """requests' merge_setting onto ``out`` (canonical names): ``source`` wins, None drops.
-    _Unsupported for what the HTTP path would send otherwise, or refuse: names that are not
-    tokens (a server answers 400), headers given as a list of pairs."""
-    if not source:
-        return out
-    if not isinstance(source, Mapping):
-        raise _Unsupported
-    for key, value in source.items():
-        name = canonical_token(key) if isinstance(key, str) else None
-        if name is None:
-            raise _Unsupported
-        if value is None:
-            out.pop(name, None)
-        else:
-            out[name] = _header_text(value)
-    return out
-
-
-def _server_headers(given: Mapping[str, Any], server: ServerAddress) -> Dict[str, str]:
+def server_headers(given: Mapping[Any, Any], server: ServerAddress) -> Dict[str, str]:
     """The Fusionizer headers a call to the server carries unless ``given`` names them."""
     out: Dict[str, str] = {}
     if get_header(given, HEADER_SERVER_ADDRESS) is None:
@@ -172,282 +121,11 @@ def _server_headers(given: Mapping[str, Any], server: ServerAddress) -> Dict[str
     return out
 
 
-def _with_server_headers(headers: Any, server: ServerAddress, plan: str) -> Dict[str, Any]:
-    out: Dict[str, Any] = dict(headers or {})
-    out.update(_server_headers(out, server))
-    if plan and get_header(out, HEADER_PLAN) is None:
-        out[HEADER_PLAN] = plan
-    return out
-
-
-def _request_body(data: Any, json_body: Any) -> Tuple[Optional[bytes], Optional[str]]:
-    """(body bytes or None, content type requests would add) as PreparedRequest does."""
-    if not data and json_body is not None:
-        try:
-            text = _json_dumps(json_body)
-        except ValueError:
-            raise _Unsupported from None  # requests raises InvalidJSONError on the HTTP path
-        return (text.encode("utf-8") if isinstance(text, str) else text), JSON_CONTENT_TYPE
-    if not data:
-        return None, None
-    if isinstance(data, bytes):
-        return data, None
-    if isinstance(data, str):
-        try:
-            return data.encode(_STR_BODY_ENCODING), None
-        except UnicodeEncodeError:
-            raise _Unsupported from None
-    if isinstance(data, (dict, list, tuple)):
-        try:
-            encoded = _encode_params(data)
-        except (TypeError, ValueError):
-            raise _Unsupported from None
-        return encoded.encode("ascii"), FORM_CONTENT_TYPE
-    raise _Unsupported  # files, generators, bytearray: requests streams them
-
-
-def _query(route: Route, params: Any) -> str:
-    """The query string requests sends: the URL's, then the encoded ``params``."""
-    if not params:
-        return route.query
-    try:
-        if isinstance(params, bytes):
-            params = params.decode("ascii")  # requests' to_native_string
-        extra = params if isinstance(params, str) else _encode_params(params)
-    except (TypeError, ValueError):
-        raise _Unsupported from None
-    return f"{route.query}&{extra}" if route.query and extra else route.query or extra
-
-
-def _query_fields(query: str) -> Dict[str, str]:
-    # Last value wins, as in the Go map Nuclio's processor builds.
-    return dict(urllib.parse.parse_qsl(query, keep_blank_values=True)) if query else {}
-
-
-def _encoding(content_type: str) -> Optional[str]:
-    try:
-        return _ENCODINGS[content_type]
-    except KeyError:
-        value = requests.utils.get_encoding_from_headers({"content-type": content_type})
-        _ENCODINGS[content_type] = value
-        return value
-
-
-def _prepared_url(remote_url: str, query: str) -> str:
-    """``response.url`` over HTTP: the remote URL with ``query``, as requests normalises it."""
-    prepared = requests.PreparedRequest()
-    prepared.prepare_url(remote_url.partition("?")[0] + (f"?{query}" if query else ""), None)
-    return str(prepared.url)
-
-
-def _response_headers(result: HttpResult) -> CaseInsensitiveDict[str]:
-    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-    headers["Content-Type"] = result.content_type
-    for key, value in result.headers:
-        headers[key] = value
-    if has_body(result.status):
-        headers["Content-Length"] = str(len(result.body))
-    return headers
-
-
-class _OnFirstUse(Generic[T]):
-    """A Response attribute made on first use and settable, as requests' plain ones are."""
-
-    def __init__(self, make: Callable[["LocalResponse"], T]) -> None:
-        self._make = make
-        self._slot = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._slot = "_fz_made_" + name
-
-    def __get__(self, response: "LocalResponse", owner: type) -> T:
-        try:
-            value: T = response.__dict__[self._slot]
-        except KeyError:
-            value = response.__dict__[self._slot] = self._make(response)
-        return value
-
-    def __set__(self, response: "LocalResponse", value: T) -> None:
-        response.__dict__[self._slot] = value
-
-
-class LocalResponse(requests.Response):
-    """The ``requests.Response`` a client would get for an in-process call over HTTP.
-
-    The same class API; built without ``Response.__init__`` and with ``headers``, ``url``,
-    ``elapsed`` and ``cookies`` made on first use: most callers read only ``status_code``
-    and ``json()``, and those objects are most of the cost of a response (~2 us).
-    ``request`` is None: no PreparedRequest was made (except for the answers in
-    ``_SESSION_HEADERS``, which go through requests' own redirect and cookie handling).
-    """
-
-    _fz_result: HttpResult
-    _fz_target: Tuple[str, str]  # (route.remote_url, query): the URL requests would send
-    _fz_seconds: float
-
-    headers = _OnFirstUse(lambda response: _response_headers(response._fz_result))
-    url = _OnFirstUse(lambda response: _prepared_url(*response._fz_target))
-    elapsed = _OnFirstUse(lambda response: datetime.timedelta(seconds=response._fz_seconds))
-    cookies = _OnFirstUse(lambda response: RequestsCookieJar())
-
-    def __init__(self, result: HttpResult, method: str, url: Tuple[str, str], elapsed: float) -> None:
-        self._fz_result = result
-        self._fz_target = url
-        self._fz_seconds = elapsed
-        self._content = b"" if method == "HEAD" else result.body
-        self._content_consumed = True
-        self._next = None
-        self.raw = None
-        self.history = []
-        self.request = None  # type: ignore[assignment]
-        self.status_code = result.status
-        self.encoding = _encoding(result.content_type)
-        self.reason = _REASONS.get(result.status, "")
-
-    def needs_session(self) -> bool:
-        """Whether requests' Session.send would do more with this answer than return it."""
-        headers = self._fz_result.headers
-        return bool(headers) and any(name in _SESSION_HEADERS for name, _ in headers)
-
-
-class _RawHeaders:
-    """Enough of urllib3's response for requests' cookie extraction: the header message."""
-
-    def __init__(self, headers: Tuple[Tuple[str, str], ...]) -> None:
-        message = http.client.HTTPMessage()
-        for name, value in headers:
-            message[name] = value
-        self._original_response = SimpleNamespace(msg=message)
-
-
-class InterceptingSession(requests.Session):
-    """``requests.Session`` whose calls to fused tasks run in-process."""
-
-    def __init__(self, link: CallLink, caller: str) -> None:
-        super().__init__()
-        self.headers = _VersionedHeaders(self.headers)
-        self._fz_link = link
-        self._fz_caller = caller
-        self._fz_cache: Tuple[Any, int, Dict[str, str]] = (None, 0, {})
-
-    def _fz_session_headers(self) -> Dict[str, str]:
-        """This session's headers, canonical and validated (cached while unchanged)."""
-        headers = self.headers
-        if not isinstance(headers, _VersionedHeaders):
-            return _apply_headers({}, headers)  # replaced by another mapping: no caching
-        seen, version, canonical = self._fz_cache
-        if seen is headers and version == headers.version:
-            return canonical
-        version = headers.version
-        canonical = _apply_headers({}, headers)
-        self._fz_cache = (headers, version, canonical)
-        return canonical
-
-    def request(  # noqa: PLR0913 - requests' own signature
-        self,
-        method: Any,
-        url: Any,
-        params: Any = None,
-        data: Any = None,
-        headers: Any = None,
-        cookies: Any = None,
-        files: Any = None,
-        auth: Any = None,
-        timeout: Any = None,
-        allow_redirects: bool = True,
-        proxies: Any = None,
-        hooks: Any = None,
-        stream: Any = None,
-        verify: Any = None,
-        cert: Any = None,
-        json: Any = None,
-    ) -> requests.Response:
-        if isinstance(url, bytes):
-            url = url.decode("utf-8")  # requests' own first step
-        route = self._fz_link.router.route(url) if isinstance(url, str) else None
-        if route is not None and route.local and isinstance(method, str):
-            if files is None and auth is None and cookies is None and not hooks and self._fz_plain():
-                response = self._fz_local(route, method.upper(), params, data, headers, json)
-                if response is not None and response.needs_session():
-                    request = requests.Request(method.upper(), route.remote_url, headers, data=data or {},
-                                               json=json, params=params or {})
-                    send = {"timeout": timeout, "proxies": proxies, "stream": stream, "verify": verify, "cert": cert}
-                    return self._fz_as_sent(response, request, allow_redirects, send)
-                if response is not None:
-                    return response
-        if route is not None:
-            url, headers = route.remote_url, _with_server_headers(headers, route.server, self._fz_link.plan)
-        started, begin = time.time(), time.perf_counter()
-        try:
-            return super().request(
-                method, url, params, data, headers, cookies, files, auth, timeout,
-                allow_redirects, proxies, hooks, stream, verify, cert, json,
-            )
-        finally:
-            if route is not None and route.task:
-                self._fz_link.record(self._fz_caller, route.task, False, started, time.perf_counter() - begin)
-
-    def _fz_plain(self) -> bool:
-        """No session-level state that would change the request on the wire."""
-        jar = self.cookies
-        # CookieJar.__len__ iterates every cookie; its private dict says "empty" for free.
-        no_cookies = not getattr(jar, "_cookies", jar)
-        return no_cookies and self.auth is None and not self.params and not any(self.hooks.values())
-
-    def _fz_local(
-        self, route: Route, method: str, params: Any, data: Any, headers: Any, json_body: Any
-    ) -> Optional[LocalResponse]:
-        """The in-process answer, or None when the request cannot be reproduced exactly."""
-        try:
-            body, body_type = _request_body(data, json_body)
-            merged = _apply_headers(dict(self._fz_session_headers()), headers)
-            query = _query(route, params)
-        except _Unsupported:
-            return None
-        if body_type is not None and "Content-Type" not in merged:
-            merged["Content-Type"] = body_type
-        if body is not None:
-            merged["Content-Length"] = str(len(body))
-        elif method not in _NO_BODY_METHODS and "Content-Length" not in merged:
-            merged["Content-Length"] = "0"
-        merged.setdefault("Host", route.host)
-        if headers:  # the request's own Fusionizer headers win, as in _with_server_headers
-            merged.update(_server_headers(headers, route.server))
-        else:
-            merged[HEADER_SERVER_ADDRESS], merged[HEADER_SERVER_URL] = route.server.host, route.server.url
-        merged[HEADER_TASK] = route.task  # what the server sets when it routes /<task>
-        event = build_event(
-            method, route.path, _query_fields(query), merged, body or b"",
-            merged.get("Content-Type", ""), headers_are_canonical=True,
-        )
-        link = self._fz_link
-        started, begin = time.time(), time.perf_counter()
-        result = link.call_local(route.task, event)
-        elapsed = time.perf_counter() - begin
-        link.record(self._fz_caller, route.task, True, started, elapsed)
-        return LocalResponse(result, method, (route.remote_url, query), elapsed)
-
-    def _fz_as_sent(
-        self, response: LocalResponse, request: requests.Request, allow_redirects: bool, send: Dict[str, Any]
-    ) -> requests.Response:
-        """What Session.send does after its adapter answered: keep the answer's cookies,
-        follow its redirect over HTTP (or offer it as ``response.next``)."""
-        prepared = self.prepare_request(request)
-        response.request, response.url = prepared, str(prepared.url)
-        response.raw = _RawHeaders(response._fz_result.headers)
-        _extract_cookies(response.cookies, prepared, response.raw)
-        _extract_cookies(self.cookies, prepared, response.raw)
-        settings = self.merge_environment_settings(
-            response.url, send.pop("proxies") or {}, send.pop("stream"), send.pop("verify"), send.pop("cert")
-        )
-        send.update(settings)
-        if not allow_redirects:
-            response._next = next(self.resolve_redirects(response, prepared, yield_requests=True, **send), None)
-            return response
-        history: List[requests.Response] = [response, *self.resolve_redirects(response, prepared, **send)]
-        final = history.pop()
-        final.history = history
-        return final
+def origin_of(url: str) -> Tuple[Origin, str]:
+    """(scheme/host/port, path prefix) of a server base URL."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return Origin(parts.scheme, parts.hostname or "", port), parts.path.rstrip("/")
 
 
 # -- context.platform.call_function style ------------------------------------------------
@@ -469,8 +147,8 @@ def _platform_body_bytes(body: Any) -> bytes:
         try:
             return body.encode("iso-8859-1")  # http.client's encoding of a str body
         except UnicodeEncodeError:
-            raise _Unsupported from None
-    raise _Unsupported  # http.client would stream or reject it
+            raise Unsupported from None
+    raise Unsupported  # http.client would stream or reject it
 
 
 def _sdk_headers(task: str, event: Any, content_type: str, server: Optional[ServerAddress]) -> Dict[Any, Any]:
@@ -483,15 +161,15 @@ def _sdk_headers(task: str, event: Any, content_type: str, server: Optional[Serv
     headers.pop("Content-Length", None)
     headers[HEADER_TASK] = task
     if server is not None:
-        headers.update(_server_headers(headers, server))
+        headers.update(server_headers(headers, server))
     return headers
 
 
-def _platform_request(task: str, event: Any, server: Optional[ServerAddress]) -> Any:
+def _platform_request(task: str, event: Any, server: ServerAddress, raw: bool) -> Any:
     """A fresh Event for ``task`` from a ``call_function`` event, as it would arrive."""
     method = getattr(event, "method", None)
     if not isinstance(method, str):
-        raise _Unsupported  # http.client rejects it on the HTTP path
+        raise Unsupported  # http.client rejects it on the HTTP path
     body, content_type = _platform_body(event)
     data = _platform_body_bytes(body)
     headers: Dict[str, str] = {}
@@ -499,16 +177,15 @@ def _platform_request(task: str, event: Any, server: Optional[ServerAddress]) ->
     for key, value in _sdk_headers(task, event, content_type, None).items():
         name = canonical_token(key) if isinstance(key, str) else None
         if name is None or name in _HTTP_CLIENT_OWN:
-            raise _Unsupported  # refused, or sent as given instead of the real length
-        headers[name] = _header_text(value)
-    if server is not None:  # as _sdk_headers adds them, on names now canonical
-        headers.setdefault(HEADER_SERVER_ADDRESS, server.host)
-        headers.setdefault(HEADER_SERVER_URL, server.url)
+            raise Unsupported  # refused, or sent as given instead of the real length
+        headers[name] = header_text(value)
+    headers.setdefault(HEADER_SERVER_ADDRESS, server.host)  # as _sdk_headers adds them
+    headers.setdefault(HEADER_SERVER_URL, server.url)
     if body is not None or method.upper() in _HTTP_CLIENT_BODY_METHODS:
         headers["Content-Length"] = str(len(data))
     headers.setdefault("Accept-Encoding", "identity")  # http.client adds it when absent
     return build_event(
-        method, _event_path(event), {}, headers, data, content_type, headers_are_canonical=True
+        method, _event_path(event), {}, headers, data, content_type, headers_are_canonical=True, raw=raw
     )
 
 
@@ -539,29 +216,27 @@ def platform_response(result: HttpResult, method: str) -> Any:
     return _platform_response(result.status, headers, b"" if method == "HEAD" else result.body)
 
 
-def call_server(server: ServerAddress, task: str, event: Any, timeout: Any, plan: str = "") -> Any:
+def call_server(link: CallLink, server: ServerAddress, task: str, event: Any, timeout: Any) -> Any:
     """``call_function`` through the Fusionizer server: ``{method} {base}/<task>[path]``
-    with ``Task-Name``; otherwise the sdk's exact request and response handling, except
-    that the caller's event is not mutated."""
-    parts = urllib.parse.urlsplit(server.url)
-    connection_class = (
-        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    )
-    connection = connection_class(parts.netloc, timeout=timeout)
+    with ``Task-Name``, the hop count and caller token (``link.outbound``), on a pooled
+    keep-alive connection (proven, when the link has a secret for the server); otherwise
+    the sdk's exact request and response handling, except that the caller's event is not
+    mutated."""
+    origin, prefix = origin_of(server.url)
     body, content_type = _platform_body(event)
     headers = _sdk_headers(task, event, content_type, server)
-    if plan:
-        headers.setdefault(HEADER_PLAN, plan)
+    if link.plan:
+        headers.setdefault(HEADER_PLAN, link.plan)
+    headers.update(link.outbound(server))
     # The server routes on /<task> and forwards the rest as the function's path, so the
     # callee sees the event's path, as with Nuclio's own call_function.
     below = _event_path(event)
-    path = parts.path.rstrip("/") + "/" + urllib.parse.quote(task) + (below if below != "/" else "")
+    path = prefix + "/" + urllib.parse.quote(task) + (below if below != "/" else "")
+    proof = link.proving_secret(server)
     try:
-        connection.request(event.method, path, body=body, headers=headers)
-        response = connection.getresponse()
-        response_body = response.read()
-    finally:
-        connection.close()
+        response, response_body = POOL.request(origin, event.method, path, body, headers, timeout, timeout, proof)
+    except ConnectFailed as exc:
+        raise exc.__cause__ or exc from None  # the socket's own error, as the sdk raises it
     response_headers = {name.lower(): value for name, value in response.getheaders()}
     return _platform_response(response.status, response_headers, response_body)
 
@@ -588,29 +263,29 @@ class InterceptingPlatform(nuclio_sdk.Platform):  # type: ignore[misc]  # sdk is
         service_name_override: Any = None,
     ) -> Any:
         link = self._fz_link
-        server = link.router.server() if service_name_override is None else None
         if service_name_override is None and link.router.is_local(function_name):
-            response = self._fz_local(function_name, event, server)
+            response = self._fz_local(function_name, event, link.router.server())
             if response is not None:
                 return response
         started, begin = time.time(), time.perf_counter()
         try:
-            if server is None:
-                return super().call_function(
-                    function_name, event, node, timeout, service_name_override
-                )
-            return call_server(server, function_name, event, timeout, link.plan)
+            if service_name_override is not None:  # an explicit Nuclio service, as the sdk does
+                return super().call_function(function_name, event, node, timeout, service_name_override)
+            server = link.router.server()
+            if not link.router.reachable(server):
+                return platform_response(no_server_result(link, function_name), str(event.method))
+            return call_server(link, server, function_name, event, timeout)
         finally:
             link.record(self._fz_caller, function_name, False, started, time.perf_counter() - begin)
 
-    def _fz_local(self, task: str, event: Any, server: Optional[ServerAddress]) -> Any:
+    def _fz_local(self, task: str, event: Any, server: ServerAddress) -> Any:
         """The in-process answer, or None when the request cannot be reproduced exactly."""
-        try:
-            callee_event = _platform_request(task, event, server)
-        except _Unsupported:
-            return None
         link = self._fz_link
+        try:
+            callee_event = _platform_request(task, event, server, link.raw_events)
+        except Unsupported:
+            return None
         started, begin = time.time(), time.perf_counter()
         result = link.call_local(task, callee_event)
         link.record(self._fz_caller, task, True, started, time.perf_counter() - begin)
-        return platform_response(result, callee_event.method)
+        return platform_response(result, event.method)

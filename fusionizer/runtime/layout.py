@@ -10,6 +10,8 @@ A fused function directory looks like this::
     tasks/<task>/...            each task's own files, verbatim
 """
 
+from typing import Dict, TypedDict
+
 ENTRY_MODULE = "_fusionizer_entry"
 ENTRY_HANDLER = ENTRY_MODULE + ":handler"
 RUNTIME_PACKAGE = "_fusionizer_runtime"
@@ -18,6 +20,13 @@ TASKS_DIR = "tasks"
 
 # Env var the platform sets on every function: base URL of the Fusionizer server (gateway).
 ENV_SERVER_URL = "FUSIONIZER_SERVER_URL"
+
+# Nuclio's Python image holds only the standard library, msgpack and nuclio-sdk. A function
+# with a task taking a requests_session gets this build command first: it installs requests
+# unless the image already has it (so a base image with requests needs no index at all).
+REQUESTS_BUILD_COMMAND = (
+    "python3 -c 'import requests' 2>/dev/null || python3 -m pip install 'requests>=2.28,<3'"
+)
 
 HEADER_TASK = "Task-Name"
 HEADER_SERVER_ADDRESS = "Fusionizer-Server-Address"
@@ -36,6 +45,21 @@ _dispatcher = _Dispatcher.from_build_dir(_os.path.dirname(_os.path.abspath(__fil
 init_context = _dispatcher.init_context
 handler = _dispatcher.handler
 '''
+
+
+
+class ManifestTask(TypedDict):
+    dir: str  # the task's files, relative to the function dir: tasks/<task>
+    handler: str  # module:function, as in the task's function.yaml
+
+
+class Manifest(TypedDict):
+    """``fusion.json``: written by the builder, read by the dispatcher."""
+
+    plan: str
+    function: str
+    tasks: Dict[str, ManifestTask]
+
 
 # Handler strings as Nuclio's Python wrapper accepts them ("module.sub:function"), and the
 # default when function.yaml names none.

@@ -12,7 +12,9 @@ plain (unfused) functions and fused ones (handler ``_fusionizer_entry:handler``)
 - builds a Context as the wrapper does (logger, ``nuclio_sdk.Platform("local", NS)``,
   worker id 0, trigger ``http``/``default-http``) and calls ``init_context`` from the
   module named by ``handler.__module__`` (awaited if it is ``async``);
-- per request: builds the Event (``events.build_event``), calls the handler (a coroutine
+- per request: builds the Event (``events.build_event``; with ``bytes`` metadata when
+  ``NUCLIO_PYTHON_DECODE_EVENT_STRINGS`` is ``no``/``false``/``disable``/``disabled``, as
+  Nuclio's wrapper then reads events raw), calls the handler (a coroutine
   result is awaited on the function's event loop thread), converts the output
   (``conversion``), and sends status, Content-Type, handler headers and body;
 - ``context.logger`` writes human-readable lines to stdout (``HumanReadableFormatter``).
@@ -48,7 +50,7 @@ import nuclio_sdk
 import nuclio_sdk.logger
 
 from .conversion import HttpResult, has_body, result_from_call
-from .events import TRIGGER_KIND, TRIGGER_NAME, build_event
+from .events import TRIGGER_KIND, TRIGGER_NAME, build_event, decodes_event_strings
 from .headers import canonical_key
 from .layout import DEFAULT_HANDLER, FUNCTION_CONFIG, HANDLER_REGEX
 
@@ -263,6 +265,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             body,
             headers.get("Content-Type", ""),
             headers_are_canonical=True,
+            raw=self.server.raw_events,
         )
 
     def _serve(self) -> None:
@@ -298,6 +301,7 @@ class ProcessorServer(http.server.ThreadingHTTPServer):
 
     def __init__(self, address: Tuple[str, int], function: Function) -> None:
         self.function = function
+        self.raw_events = not decodes_event_strings(os.environ)
         super().__init__(address, RequestHandler)
 
 

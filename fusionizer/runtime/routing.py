@@ -10,6 +10,12 @@ server's real base URL, so the port-8000 contract works whatever port the server
 Like the server, it routes on the first path segment and hands the callee the rest of the
 path (``/<task>`` -> ``/``, ``/<task>/x`` -> ``/x``); ``/-/...`` is the server's own.
 
+With no server configured, tasks are still told one (:data:`OFFLINE`: address
+``127.0.0.1``, URL ``http://127.0.0.1:8000``), so the original contract's
+``http://{addr}:8000/<task>`` keeps working for tasks fused in the same function; that
+address is never contacted (:meth:`Router.reachable`): a call that would leave the function
+is answered 503 naming ``serverUrl``.
+
 Answers are cached per URL string: the interception hot path pays one dict lookup.
 """
 
@@ -61,6 +67,10 @@ class _Base:
         return host if self.port == _default_port(self.scheme) else f"{host}:{self.port}"
 
 
+# The server tasks are told about when none is configured: never contacted.
+OFFLINE = ServerAddress(host="127.0.0.1", url=f"http://127.0.0.1:{CONTRACT_PORT}")
+
+
 def _default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
 
@@ -99,7 +109,7 @@ class Router:
 
     def __init__(self, local_tasks: FrozenSet[str], default: Optional[ServerAddress]) -> None:
         self._local = local_tasks
-        self._default = default
+        self._default = default  # the configured server, if any
         self._lock = threading.Lock()
         self._servers: Dict[str, _Base] = {}  # lower-cased host of a learned server -> base
         self._bases: Tuple[_Base, ...] = ()
@@ -110,15 +120,18 @@ class Router:
     def is_local(self, task: str) -> bool:
         return task in self._local
 
-    def server(self) -> Optional[ServerAddress]:
+    def server(self) -> ServerAddress:
         """The server for calls that name only a task (``call_function``): the configured
-        one, else the last one a request told us about."""
+        one, else the last one a request told us about, else :data:`OFFLINE`."""
         if self._default is not None:
             return self._default
-        servers = self._servers
-        if not servers:
-            return None
-        return list(servers.values())[-1].server
+        bases = self._bases
+        return bases[-1].server if bases else OFFLINE
+
+    @staticmethod
+    def reachable(server: ServerAddress) -> bool:
+        """False for :data:`OFFLINE`: there is no server to send the call to."""
+        return server != OFFLINE
 
     def knows(self, server: ServerAddress) -> bool:
         known = self._servers.get(server.host.lower())

@@ -2,7 +2,7 @@
 
 Every reconcile works on an immutable :class:`Snapshot` of its source; ``Snapshot.revision``
 is what gets recorded on the deployed functions (``fusionizer.io/revision``): the full commit
-sha for git, ``"dir:" + sha256`` of the relevant content for a directory.
+sha for git, ``"dir:" + sha256`` of what the plan builds from for a directory.
 """
 
 from __future__ import annotations
@@ -11,19 +11,18 @@ import os
 from pathlib import Path
 from typing import Optional, Union
 
+from fusionizer.paths import DEFAULT_PLAN_FILE
 from fusionizer.sources.base import (
-    DEFAULT_PLAN_FILE,
     PollableSource,
     Snapshot,
     Source,
     SourceError,
     short_revision,
 )
-from fusionizer.sources.directory import DirectorySource, is_ignored, tree_digest
+from fusionizer.sources.directory import DirectorySource, tree_digest
 from fusionizer.sources.gitsource import GitSource, default_cache_dir
 
 __all__ = [
-    "DEFAULT_PLAN_FILE",
     "DirectorySource",
     "GitSource",
     "PollableSource",
@@ -31,7 +30,6 @@ __all__ = [
     "Source",
     "SourceError",
     "default_cache_dir",
-    "is_ignored",
     "open_source",
     "short_revision",
     "tree_digest",

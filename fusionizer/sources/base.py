@@ -14,7 +14,6 @@ from typing import Optional, Protocol, runtime_checkable
 
 from fusionizer.errors import FusionizerError
 
-DEFAULT_PLAN_FILE = "fusionizer.yaml"
 DIR_REVISION_PREFIX = "dir:"
 
 
@@ -28,7 +27,7 @@ class Snapshot:
     """One immutable view of a source: the tree a reconcile reads the plan and tasks from.
 
     ``revision`` is what gets recorded (annotation ``fusionizer.io/revision``): the full commit
-    sha for git, ``"dir:" + sha256`` of the relevant content for a directory.
+    sha for git, ``"dir:" + sha256`` of what the plan builds from for a directory.
     """
 
     root: Path  # the checkout (git) or the plan file's directory (dir); absolute

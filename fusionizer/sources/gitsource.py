@@ -33,13 +33,15 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, cast
-
-import git
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, cast
 
 from fusionizer import paths
+from fusionizer.paths import DEFAULT_PLAN_FILE
 from fusionizer.paths import home as fusionizer_home
-from fusionizer.sources.base import DEFAULT_PLAN_FILE, Snapshot, SourceError
+from fusionizer.sources.base import Snapshot, SourceError
+
+if TYPE_CHECKING:  # GitPython takes ~50 ms to import: only the methods that run git import it
+    import git
 
 if sys.platform != "win32":
     import fcntl
@@ -222,6 +224,8 @@ class GitSource:
     ) -> Tuple[int, str, str]:
         """Run ``git --git-dir=<cache repo> ARGS`` (or plain ``git ARGS`` when not ``in_repo``)
         through GitPython; returns (status, stdout, stderr)."""
+        import git
+
         exe = str(git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git")
         if in_repo:
             runner = self._open_repo().git
@@ -260,6 +264,8 @@ class GitSource:
 
     def _init_repo(self) -> None:
         """Open the bare cache repo, creating (or re-creating, if broken) it. Under the lock."""
+        import git
+
         if self._repo is not None and self.repo_dir.is_dir():
             return
         self._repo = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -46,7 +47,7 @@ def test_build_dir_isolates_each_tasks_files_and_carries_the_runtime(tmp_path: P
     a = make_task(tmp_path / "src", "a", util="X = 'a'\n")
     b = make_task(tmp_path / "src", "b", util="X = 'b'\n")
     plan = make_plan(tmp_path, a, b)
-    build = fuser.describe(plan, Group(("b", "a")), "http://127.0.0.1:9000")
+    build = fuser.describe(plan, Group(("b", "a")))
     out = fuser.materialize(build, plan, tmp_path / "builds")
     assert (out / "tasks/a/util.py").read_text() == "X = 'a'\n"
     assert (out / "tasks/b/util.py").read_text() == "X = 'b'\n"
@@ -61,7 +62,8 @@ def test_build_dir_isolates_each_tasks_files_and_carries_the_runtime(tmp_path: P
     assert config["metadata"]["annotations"][ANNOTATION_TASKS] == "a,b"
     assert config["metadata"]["annotations"][ANNOTATION_SPEC_HASH] == build.spec_hash
     assert config["spec"]["handler"] == layout.ENTRY_HANDLER
-    assert {"name": layout.ENV_SERVER_URL, "value": "http://127.0.0.1:9000"} in config["spec"]["env"]
+    # The server's URL is the platform's to give at deploy time, never part of the build.
+    assert layout.ENV_SERVER_URL not in {e["name"] for e in config["spec"].get("env") or []}
 
 
 def test_builds_are_deterministic(tmp_path: Path) -> None:
@@ -92,9 +94,44 @@ def test_hash_changes_exactly_when_behaviour_can_change(tmp_path: Path) -> None:
     code_changed = fuser.describe(plan, Group(("a",))).spec_hash
     assert code_changed != base
 
-    assert fuser.describe(plan, Group(("a",)), "http://127.0.0.1:1").spec_hash != code_changed
     env_task = Task("a", a.path, a.handler, a.runtime, {"spec": {"env": [{"name": "K", "value": "v"}]}})
     assert fuser.describe(make_plan(tmp_path, env_task), Group(("a",))).spec_hash != code_changed
+
+
+def built_files(tmp_path: Path, plan: Plan, group: Group) -> Dict[str, str]:
+    out = fuser.materialize(fuser.describe(plan, group), plan, tmp_path / "builds")
+    return {p.relative_to(out).as_posix(): p.read_text() for p in (out / "tasks").rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("rel", [".hypothesis/examples/x", ".mypy_cache/3.11/main.data.json", ".main.py.swo",
+                                 "sedOyOdoS", ".pytest_cache/v/x", "notes.log", "secret.txt", "scratch/x.py"])
+def test_what_the_ignore_rule_leaves_out_is_neither_built_nor_hashed(tmp_path: Path, rel: str) -> None:
+    a = make_task(tmp_path / "src", "a")
+    (tmp_path / ".gitignore").write_text("*.log\n!keep.log\n")  # the plan directory's rules reach the task
+    (tmp_path / "src" / ".fusionizerignore").write_text("scratch/\n")  # so do those on the way down
+    (a.path / ".fusionizerignore").write_text("secret.txt\n")
+    plan = make_plan(tmp_path, a)
+    base = fuser.describe(plan, Group(("a",))).spec_hash
+    path = a.path / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("left out")
+    assert fuser.describe(plan, Group(("a",))).spec_hash == base
+    files = built_files(tmp_path, plan, Group(("a",)))
+    assert sorted(files) == ["tasks/a/function.yaml", "tasks/a/main.py", "tasks/a/util.py"]  # rules are not content
+    (a.path / "keep.log").write_text("re-included by !keep.log")
+    assert fuser.describe(plan, Group(("a",))).spec_hash != base
+    assert "tasks/a/keep.log" in built_files(tmp_path, plan, Group(("a",)))
+
+
+def test_the_executable_bit_is_built_and_hashed(tmp_path: Path) -> None:
+    a = make_task(tmp_path / "src", "a")
+    plan = make_plan(tmp_path, a)
+    base = fuser.describe(plan, Group(("a",)))
+    (a.path / "util.py").chmod(0o755)
+    build = fuser.describe(plan, Group(("a",)))
+    assert build.spec_hash != base.spec_hash
+    out = fuser.materialize(build, plan, tmp_path / "builds")
+    assert os.access(out / "tasks/a/util.py", os.X_OK) and not os.access(out / "tasks/a/main.py", os.X_OK)
 
 
 def test_revision_annotations_do_not_change_the_hash(tmp_path: Path) -> None:

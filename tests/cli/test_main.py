@@ -9,16 +9,19 @@ from pathlib import Path
 import click
 import pytest
 
-from fusionizer.cli import cli, commands, main
+from fusionizer.cli import cli, main
+from fusionizer.cli.commands import COMMANDS
 
 
-def test_every_command_is_registered_and_documented(capsys: pytest.CaptureFixture[str]) -> None:
-    names = {c.name for c in commands.ALL}
-    assert {"validate", "plan", "apply", "status", "invoke", "destroy"} <= names
-    for name in sorted(names):
+def test_every_command_is_registered_documented_and_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    assert {"validate", "plan", "apply", "status", "invoke", "logs", "destroy", "watch", "hook", "completion"} <= set(COMMANDS)
+    for name in COMMANDS:
         assert main([name, "--help"]) == 0
         out = capsys.readouterr().out
         assert f"Usage: fusionizer {name}" in out and len(out.splitlines()) > 4
+        assert "Example" in out, f"`fusionizer {name} --help` shows no example"
+        command = cli.get_command(click.Context(cli), name)
+        assert command is not None and command.name == name
 
 
 def test_missing_plan_file_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -10,9 +10,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Callable, List
+from typing import List
 
 import yaml
 
@@ -20,17 +19,10 @@ from fusionizer.platforms.base import FunctionSource
 from fusionizer.platforms.local.platform import LocalPlatform
 import pytest
 
+from testing.waiting import wait_for
 from testing.example import ORDER, Cli, copy_example
 
 STOREFRONT, BILLING, AB = "demo-storefront", "demo-billing", "demo-taska-taskb"
-
-
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def processor_pids(home: Path) -> List[int]:

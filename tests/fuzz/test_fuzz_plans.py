@@ -150,7 +150,7 @@ def test_plan_loading_never_crashes(plan: str, function: str, capsys: pytest.Cap
         read_identity(path)
         if loaded is not None:  # what plan and apply do next: name and hash every function
             for group in complete_groups(loaded.groups, loaded.tasks):
-                fuser.describe(loaded, group, "http://127.0.0.1:9")
+                fuser.describe(loaded, group)
         capsys.readouterr()
         code = main(["validate", "-f", str(path)])
         out, err = capsys.readouterr()

@@ -13,13 +13,15 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
 from fusionizer.loop.looping import Loop, LoopSettings
 from fusionizer.loop.reconciling import Runner, RunReport
-from fusionizer.loop.timebase import ManualTime, Timebase
+from fusionizer.loop.running import attach
+from fusionizer.loop.timebase import ManualTime, SystemTime, Timebase
+from fusionizer.loop.watching import Watchers
 from fusionizer.platforms.base import InvokeRequest, Platform
 from fusionizer.platforms.local.platform import LocalPlatform
 from fusionizer.reconciler.reconcile import Options, owned
@@ -231,6 +233,23 @@ def harnesses() -> Iterator[List[Harness]]:
 
 
 MakeHarness = Callable[..., Harness]
+MakeWatched = Callable[..., Tuple[Harness, Watchers]]
+
+
+@pytest.fixture
+def make_watched(make_harness: MakeHarness) -> MakeWatched:
+    """make_watched(source, platform, poll_interval=None) -> (harness on real time, watchers
+    wired to its source's file or hook triggers; start them with ``with``)."""
+
+    def make(source: PollableSource, platform: Platform, poll_interval: Optional[float] = None
+             ) -> Tuple[Harness, Watchers]:
+        harness = make_harness(source, lambda plan: platform,
+                               LoopSettings(poll_interval=poll_interval, resync_interval=None), SystemTime())
+        watchers = Watchers()
+        attach(harness.loop, watchers, source)
+        return harness, watchers
+
+    return make
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """GitOps end to end on the embedded local platform: real git pushes to a bare repo with
 the post-receive hook, real watchdog events, real function processes on 127.0.0.1.
+Marked ``e2e``: run with ``python -m pytest -q -m e2e``.
 
 Every function process is stopped by tests/conftest.py's autouse fixture (per-test
 FUSIONIZER_HOME); the loops started here are stopped by the harness fixture.
@@ -19,20 +20,16 @@ from typing import List
 import pytest
 
 from fusionizer.loop import posthook
-from fusionizer.loop.looping import LoopSettings
-from fusionizer.loop.reconciling import IN_SYNC, INVALID, OK
-from fusionizer.loop.running import attach
-from fusionizer.loop.timebase import SystemTime
 from fusionizer.loop.triggers import FILE, HOOK, RESYNC
-from fusionizer.loop.watching import Watchers
 from fusionizer.platforms.local.platform import LocalPlatform
 from fusionizer.platforms.local.processes import ProcessRef, alive
-from fusionizer.reconciler.state import PlanState
+from fusionizer.reconciler.state import PlanState, RunResult
 from fusionizer.sources import DirectorySource, GitSource
 from tests.loop.conftest import (
     PLAN_NAME,
     WAIT,
     MakeHarness,
+    MakeWatched,
     Repo,
     handler_source,
     kinds,
@@ -40,6 +37,8 @@ from tests.loop.conftest import (
     wait_until,
     write_files,
 )
+
+pytestmark = pytest.mark.e2e
 
 BROKEN_HANDLER = "import no_such_module_for_fusionizer_tests\n\n\ndef handler(context, event):\n    return 'never'\n"
 TWO_GROUPS_FOR_BETA = "- [alpha, beta]\n      - [beta, gamma]"
@@ -83,44 +82,37 @@ def test_a_push_reconciles_bad_commits_are_refused_and_force_pushes_are_followed
 
 
 def test_watch_git_wakes_on_the_hook_notification_and_refuses_a_bad_push(
-        hooked: Repo, make_harness: MakeHarness, tmp_path: Path) -> None:
+        hooked: Repo, make_watched: MakeWatched, tmp_path: Path) -> None:
     platform = LocalPlatform()
     source = GitSource(str(hooked.bare), "main", cache_dir=tmp_path / "cache")
     # Polls every 10 minutes: only the hook's notification can make the loop react in time.
-    harness = make_harness(source, lambda plan: platform, LoopSettings(poll_interval=600.0, resync_interval=None),
-                           SystemTime())
-    watchers = Watchers()
-    attach(harness.loop, watchers, source)
+    harness, watchers = make_watched(source, platform, poll_interval=600.0)
     hooked.commit({}, "deployed by the hook")
     hooked.push()  # every deploy of this test is the hook's, none is this process's
     with watchers:
         start = harness.start()
-        assert start is not None and start.result == IN_SYNC
+        assert start is not None and start.result == RunResult.IN_SYNC
         good = hooked.commit({"tasks/beta/main.py": handler_source("beta", "v2")}, "v2")
         hooked.push()
         seen = harness.recorder.wait(lambda r: HOOK in kinds(r), "the hook notification")
-        assert seen.revision == good and seen.result == IN_SYNC  # the hook applied it; not applied twice
+        assert seen.revision == good and seen.result == RunResult.IN_SYNC  # the hook applied it; not applied twice
         assert serving(platform, "beta") == "beta v2"
 
         plan = (hooked.work / "fusionizer.yaml").read_text()
         bad = hooked.commit({"fusionizer.yaml": plan.replace("- [alpha, beta]", TWO_GROUPS_FOR_BETA)}, "bad")
         hooked.push()
         refused = harness.recorder.wait(lambda r: HOOK in kinds(r), "the notification of the bad push")
-        assert refused.result == INVALID and refused.revision == bad and refused.serving == good
+        assert refused.result == RunResult.INVALID and refused.revision == bad and refused.serving == good
         assert refused.error.startswith("fusionizer.yaml:10:"), refused.error  # not the cache checkout's path
-    last = PlanState(platform.namespace, PLAN_NAME).history()[-1]
-    assert last["result"] == INVALID and last["revision"] == bad and last["errors"][0].startswith("fusionizer.yaml:")
+    last = PlanState.of(platform, PLAN_NAME).history()[-1]
+    assert last["result"] == RunResult.INVALID and last["revision"] == bad and last["errors"][0].startswith("fusionizer.yaml:")
     assert serving(platform, "beta") == "beta v2"
 
 
 def test_watch_directory_reacts_to_a_save_and_ignores_temp_files(
-        plan_dir: Path, make_harness: MakeHarness) -> None:
+        plan_dir: Path, make_watched: MakeWatched) -> None:
     platform = LocalPlatform()
-    source = DirectorySource(plan_dir / "fusionizer.yaml")
-    harness = make_harness(source, lambda plan: platform, LoopSettings(poll_interval=None, resync_interval=None),
-                           SystemTime())
-    watchers = Watchers()
-    attach(harness.loop, watchers, source)
+    harness, watchers = make_watched(DirectorySource(plan_dir / "fusionizer.yaml"), platform)
     with watchers:
         assert harness.start() is not None
         assert serving(platform, "alpha") == "alpha v1"
@@ -128,7 +120,7 @@ def test_watch_directory_reacts_to_a_save_and_ignores_temp_files(
                                ".git/index": "x", "tasks/alpha/main.py~": "x"})
         write_files(plan_dir, {"tasks/alpha/main.py": handler_source("alpha", "v2")})
         saved = harness.recorder.wait(lambda r: FILE in kinds(r), "the file event")
-    assert saved.result == OK and saved.functions == (f"{PLAN_NAME}-alpha-beta",)
+    assert saved.result == RunResult.OK and saved.functions == (f"{PLAN_NAME}-alpha-beta",)
     assert saved.triggers[0].detail == "tasks/alpha/main.py" and len(saved.triggers) == 1
     assert serving(platform, "alpha") == "alpha v2"
 
@@ -145,13 +137,13 @@ def test_resync_heals_a_killed_process_and_a_deleted_function(plan_dir: Path, ma
 
     harness.advance(60)
     healed = harness.recorder.wait(lambda r: RESYNC in kinds(r), "the resync")
-    assert healed.result == OK and healed.done == {"update": 1} and healed.functions == (gamma,)
+    assert healed.result == RunResult.OK and healed.done == {"update": 1} and healed.functions == (gamma,)
     assert serving(platform, "gamma") == "gamma v1"
 
     platform.delete(f"{PLAN_NAME}-alpha-beta")
     harness.advance(60)
     healed = harness.recorder.wait(lambda r: RESYNC in kinds(r), "the second resync")
-    assert healed.result == OK and healed.done == {"create": 1}
+    assert healed.result == RunResult.OK and healed.done == {"create": 1}
     assert serving(platform, "beta") == "beta v1"
 
 

@@ -13,9 +13,8 @@ import pytest
 
 from fusionizer.cli import main
 from fusionizer.loop.looping import LoopSettings
-from fusionizer.loop.reconciling import ERROR, FAILED, IN_SYNC, INVALID, OK, UNCHANGED, UNREACHABLE
 from fusionizer.loop.triggers import FILE, HOOK, MANUAL, POLL, RESYNC, RETRY, SCHEDULE, START, WEBHOOK, Trigger
-from fusionizer.reconciler.state import PlanState
+from fusionizer.reconciler.state import PlanState, RunResult
 from fusionizer.sources import DirectorySource, GitSource
 from fusionizer.sources.base import Snapshot
 from testing.memory_platform import MemoryPlatform
@@ -34,14 +33,14 @@ from tests.loop.conftest import (
 FUSED, ALPHA, BETA, GAMMA = f"{PLAN_NAME}-alpha-beta", f"{PLAN_NAME}-alpha", f"{PLAN_NAME}-beta", f"{PLAN_NAME}-gamma"
 
 def history(platform: MemoryPlatform) -> List[Dict[str, Any]]:
-    return PlanState(platform.namespace, PLAN_NAME).history()
+    return PlanState.of(platform, PLAN_NAME).history()
 
 
 def test_start_applies_then_a_resync_heals_a_deleted_function(plan_dir: Path, make_harness: MakeHarness) -> None:
     platform = MemoryPlatform()
     harness = make_harness(DirectorySource(plan_dir / "fusionizer.yaml"), lambda plan: platform)
     first = harness.start()
-    assert first is not None and first.result == OK and kinds(first) == [START]
+    assert first is not None and first.result == RunResult.OK and kinds(first) == [START]
     assert set(platform.records) == {FUSED, GAMMA}
     resync_due = harness.loop.queue.timers()[RESYNC]
     assert resync_due == harness.time.now() + timedelta(seconds=60)
@@ -49,12 +48,12 @@ def test_start_applies_then_a_resync_heals_a_deleted_function(plan_dir: Path, ma
     del platform.records[GAMMA]  # behind the reconciler's back
     harness.advance(60)
     healed = harness.recorder.next("the resync")
-    assert kinds(healed) == [RESYNC] and healed.result == OK and healed.done == {"create": 1}
+    assert kinds(healed) == [RESYNC] and healed.result == RunResult.OK and healed.done == {"create": 1}
     assert healed.functions == (GAMMA,) and set(platform.records) == {FUSED, GAMMA}
 
     harness.advance(60)
     quiet = harness.recorder.next("the next resync")
-    assert quiet.result == IN_SYNC and platform.calls["deploy"] == 3
+    assert quiet.result == RunResult.IN_SYNC and platform.calls["deploy"] == 3
 
 
 def test_the_schedule_switches_exactly_when_it_is_due(plan_dir: Path, make_harness: MakeHarness) -> None:
@@ -69,11 +68,11 @@ def test_the_schedule_switches_exactly_when_it_is_due(plan_dir: Path, make_harne
     harness.advance(39.999)
     harness.loop.trigger(MANUAL, "a moment before")  # still the default setup
     before = harness.recorder.next("the manual run")
-    assert kinds(before) == [MANUAL] and before.result == IN_SYNC
+    assert kinds(before) == [MANUAL] and before.result == RunResult.IN_SYNC
 
     harness.advance(0.001)
     switched = harness.recorder.next("the schedule boundary")
-    assert kinds(switched) == [SCHEDULE] and switched.result == OK
+    assert kinds(switched) == [SCHEDULE] and switched.result == RunResult.OK
     assert switched.done == {"create": 2, "delete": 1}
     assert set(platform.records) == {ALPHA, BETA, GAMMA}
     assert SCHEDULE not in harness.loop.queue.timers()  # no later entry: nothing more to wake for
@@ -113,32 +112,32 @@ def test_an_invalid_revision_is_refused_recorded_and_the_good_plan_still_reconci
     platform = MemoryPlatform()
     harness = make_harness(DirectorySource(plan_dir / "fusionizer.yaml"), lambda plan: platform)
     good = harness.start()
-    assert good is not None and good.result == OK
+    assert good is not None and good.result == RunResult.OK
     deployed = dict(platform.records)
 
     plan = plan_dir / "fusionizer.yaml"
     plan.write_text(plan.read_text().replace("- [alpha, beta]", "- [alpha, beta]\n      - [beta, gamma]"))
     harness.loop.trigger(FILE, "fusionizer.yaml")
     refused = harness.recorder.next("the refusal")
-    assert refused.result == INVALID and refused.serving == good.revision
+    assert refused.result == RunResult.INVALID and refused.serving == good.revision
     assert "beta" in refused.error and refused.retry_in is None
     assert platform.records == deployed  # nothing applied
-    assert history(platform)[-1]["result"] == INVALID
+    assert history(platform)[-1]["result"] == RunResult.INVALID
     assert history(platform)[-1]["revision"] == refused.revision
     assert "beta" in " ".join(history(platform)[-1]["errors"])
 
     harness.loop.trigger(FILE, "fusionizer.yaml")  # a save that changes nothing: no second record
-    assert harness.recorder.next().result == UNCHANGED and len(history(platform)) == 2
+    assert harness.recorder.next().result == RunResult.UNCHANGED and len(history(platform)) == 2
 
     del platform.records[GAMMA]  # drift while the source is broken: the last good plan heals it
     harness.advance(60)
     healed = harness.recorder.next("the resync")
-    assert healed.result == OK and healed.functions == (GAMMA,) and healed.serving == good.revision
+    assert healed.result == RunResult.OK and healed.functions == (GAMMA,) and healed.serving == good.revision
 
     plan.write_text(plan.read_text().replace("- [alpha, beta]\n      - [beta, gamma]", "- [alpha, beta, gamma]"))
     harness.loop.trigger(FILE, "fusionizer.yaml")
     fixed = harness.recorder.next("the fixed revision")
-    assert fixed.result == OK and fixed.serving == fixed.revision != good.revision
+    assert fixed.result == RunResult.OK and fixed.serving == fixed.revision != good.revision
     assert set(platform.records) == {f"{PLAN_NAME}-alpha-beta-gamma"}
 
     assert main(["status", "-f", str(plan), "--platform", "local"]) == 0  # status shows the refusal
@@ -159,7 +158,7 @@ def test_a_failed_heal_is_retried_even_when_its_run_also_refused_a_new_revision(
     harness.advance(60)  # the debounce and the resync fall due together: one run for both
     report = harness.recorder.next("the run with both triggers")
     assert {"file", "resync"} <= set(kinds(report))
-    assert report.result == FAILED and "beta" in report.error  # the refusal is still reported
+    assert report.result == RunResult.FAILED and "beta" in report.error  # the refusal is still reported
     assert report.retry_in is not None  # ... and the failed heal is retried with backoff
 
 
@@ -168,7 +167,7 @@ def test_failed_deploys_back_off_and_a_new_revision_resets_the_backoff(
     platform = MemoryPlatform(failing=frozenset({GAMMA}))
     harness = make_harness(DirectorySource(plan_dir / "fusionizer.yaml"), lambda plan: platform)
     first = harness.start()
-    assert first is not None and first.result == FAILED and first.retry_in == 1.0
+    assert first is not None and first.result == RunResult.FAILED and first.retry_in == 1.0
     assert FUSED in platform.records and "gamma" in first.error
 
     delays = []
@@ -176,7 +175,7 @@ def test_failed_deploys_back_off_and_a_new_revision_resets_the_backoff(
         assert harness.loop.queue.timers()[RETRY] == harness.time.now() + timedelta(seconds=expected)
         harness.advance(expected)
         retried = harness.recorder.next("a retry")
-        assert kinds(retried) == [RETRY] and retried.result == FAILED
+        assert kinds(retried) == [RETRY] and retried.result == RunResult.FAILED
         delays.append(retried.retry_in)
     assert delays == [2.0, 4.0, 8.0]
 
@@ -187,7 +186,7 @@ def test_failed_deploys_back_off_and_a_new_revision_resets_the_backoff(
     platform.failing = frozenset()
     harness.advance(1.0)
     recovered = harness.recorder.next("the successful retry")
-    assert recovered.result == OK and recovered.functions == (GAMMA,)
+    assert recovered.result == RunResult.OK and recovered.functions == (GAMMA,)
     assert RETRY not in harness.loop.queue.timers()
 
 
@@ -202,18 +201,18 @@ def test_a_bug_in_a_run_is_logged_and_retried_not_fatal(plan_dir: Path, make_har
 
     harness = make_harness(DirectorySource(plan_dir / "fusionizer.yaml"), platform_for)
     first = harness.start()
-    assert first is not None and first.result == ERROR and "RuntimeError: boom" in first.error
+    assert first is not None and first.result == RunResult.ERROR and "RuntimeError: boom" in first.error
     assert first.retry_in == 1.0
     harness.advance(1.0)  # the retry reads the revision the crash cut short again ...
     again = harness.recorder.next("the first retry")
-    assert kinds(again) == [RETRY] and again.result == ERROR and "OSError" in again.error
+    assert kinds(again) == [RETRY] and again.result == RunResult.ERROR and "OSError" in again.error
     assert again.retry_in == 2.0  # ... and the same revision does not reset the backoff
     harness.advance(2.0)
     recovered = harness.recorder.next("the second retry")
-    assert recovered.result == OK and set(platform.records) == {FUSED, GAMMA}
+    assert recovered.result == RunResult.OK and set(platform.records) == {FUSED, GAMMA}
     assert RETRY not in harness.loop.queue.timers()
     harness.loop.trigger(FILE, "tasks/alpha/main.py")  # a save of the same content re-reads nothing
-    assert harness.recorder.next().result == UNCHANGED
+    assert harness.recorder.next().result == RunResult.UNCHANGED
 
 
 def test_git_polls_skip_work_until_the_branch_moves_and_follow_a_force_push(
@@ -231,23 +230,23 @@ def test_git_polls_skip_work_until_the_branch_moves_and_follow_a_force_push(
     harness = make_harness(Counting(str(repo.bare), "main", cache_dir=tmp_path / "cache"), lambda p: platform,
                            settings)
     first = harness.start()
-    assert first is not None and first.result == OK and first.revision == repo.sha()
+    assert first is not None and first.result == RunResult.OK and first.revision == repo.sha()
     assert harness.loop.queue.timers()[POLL] == harness.time.now() + timedelta(seconds=30)
 
     harness.advance(30)
-    assert harness.recorder.next("an idle poll").result == UNCHANGED and len(snapshots) == 1
+    assert harness.recorder.next("an idle poll").result == RunResult.UNCHANGED and len(snapshots) == 1
 
     repo.commit({"tasks/gamma/main.py": handler_source("gamma", "v2")}, "v2")
     repo.push()
     harness.advance(30)
     moved = harness.recorder.next("the poll after the push")
-    assert moved.result == OK and moved.revision == repo.sha() and moved.functions == (GAMMA,)
+    assert moved.result == RunResult.OK and moved.revision == repo.sha() and moved.functions == (GAMMA,)
 
     rewritten = repo.commit({"tasks/gamma/main.py": handler_source("gamma", "v3")}, "v2 rewritten", amend=True)
     repo.push(force=True)
     harness.advance(30)
     forced = harness.recorder.next("the poll after the force push")
-    assert forced.result == OK and forced.revision == rewritten and forced.functions == (GAMMA,)
+    assert forced.result == RunResult.OK and forced.revision == rewritten and forced.functions == (GAMMA,)
     assert snapshots == [first.revision, moved.revision, rewritten]
 
 
@@ -258,24 +257,45 @@ def test_an_unreachable_remote_backs_off_keeps_serving_and_recovers(
     harness = make_harness(GitSource(str(repo.bare), "main", cache_dir=tmp_path / "cache"), lambda p: platform,
                            settings)
     good = harness.start()
-    assert good is not None and good.result == OK
+    assert good is not None and good.result == RunResult.OK
     moved = repo.bare.with_name("moved.git")
     repo.bare.rename(moved)
 
     harness.advance(30)
     down = harness.recorder.next("the failed poll")
-    assert kinds(down) == [POLL] and down.result == UNREACHABLE and down.retry_in == 1.0
+    assert kinds(down) == [POLL] and down.result == RunResult.UNREACHABLE and down.retry_in == 1.0
     assert "cannot reach" in down.error and set(platform.records) == {FUSED, GAMMA}
-    assert history(platform)[-1]["result"] == UNREACHABLE
+    assert history(platform)[-1]["result"] == RunResult.UNREACHABLE
 
     del platform.records[GAMMA]
     harness.advance(30)  # retries at +1, +2, +4, +8, +16 s and the resync at +60 s ...
     harness.advance(30)
     healed = harness.recorder.wait(lambda r: RESYNC in kinds(r), "the resync during the outage")
-    assert healed.result == UNREACHABLE and healed.kept.startswith("healed") and GAMMA in platform.records
-    assert sum(1 for r in history(platform) if r["result"] == UNREACHABLE) == 1  # recorded once, not per retry
+    assert healed.result == RunResult.UNREACHABLE and healed.kept.startswith("healed") and GAMMA in platform.records
+    assert sum(1 for r in history(platform) if r["result"] == RunResult.UNREACHABLE) == 1  # recorded once, not per retry
 
     moved.rename(repo.bare)
     harness.advance(300)
-    back = harness.recorder.wait(lambda r: r.result in (IN_SYNC, OK), "the recovery")
+    back = harness.recorder.wait(lambda r: r.result in (RunResult.IN_SYNC, RunResult.OK), "the recovery")
     assert back.retry_in is None and harness.runner.failures == 0
+
+
+def test_a_file_that_names_no_plan_is_refused_where_apply_records_it_too(
+        plan_dir: Path, make_harness: MakeHarness, capsys: pytest.CaptureFixture[str]) -> None:
+    platform = MemoryPlatform()
+    harness = make_harness(DirectorySource(plan_dir / "fusionizer.yaml"), lambda plan: platform)
+    assert harness.start() is not None
+    plan = plan_dir / "fusionizer.yaml"
+    plan.write_text("metadata: {name: [unclosed\n")  # not YAML: the file names no plan
+    harness.loop.trigger(FILE, "fusionizer.yaml")
+    refused = harness.recorder.next("the refusal")
+    assert refused.result == RunResult.INVALID
+    # Recorded for the plan last applied from this source (the loop's) ...
+    assert [r["result"] for r in history(platform)] == [RunResult.OK, RunResult.INVALID]
+    assert main(["apply", "-f", str(plan)]) == 1  # ... the same refusal by apply is not recorded twice ...
+    assert [r["result"] for r in history(platform)] == [RunResult.OK, RunResult.INVALID]
+    plan.write_text("metadata: [still, not: a plan\n")
+    assert main(["apply", "-f", str(plan)]) == 1  # ... and apply records the next one in the same place
+    assert "error" in capsys.readouterr().err
+    runs = history(platform)
+    assert [r["result"] for r in runs] == [RunResult.OK, RunResult.INVALID, RunResult.INVALID] and runs[-1]["revision"] != refused.revision

@@ -4,11 +4,13 @@ recorded, builders of tiny Nuclio function dirs, and cleanup of every function p
 
 Fixtures:
 - ``nuctl_emulator`` -> :class:`NuctlEmulator`: ``home``, ``run(*args)``, ``calls()``,
-  ``args()``, ``mark()``, ``store(namespace, platform)``, ``stop_all()``.
+  ``args()``, ``mark()``, ``store(namespace, platform)``, ``stop_all()``;
+  ``module_nuctl_emulator``: the same, shared by a module.
 - ``make_function`` -> ``make_function(name, handler=..., runtime=..., ...) -> Path``.
 - ``nuctl_platform`` -> ``nuctl_platform(namespace="nuclio", **options) -> NuctlPlatform``
   (``nuctlPlatform: local`` unless given).
 - ``source_of`` -> ``source_of(dir, name=None) -> FunctionSource``.
+- ``cli`` -> :class:`testing.example.Cli` on a copy of the example, ``--platform nuctl``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import yaml
 from fusionizer.platforms.base import FunctionSource
 from fusionizer.platforms.nuctl import platform as nuctl_platform_module
 from fusionizer.platforms.nuctl.platform import NuctlPlatform
+from testing.example import Cli, copy_example
 
 EMULATOR_DIR = Path(__file__).parent / "emulator"
 EMULATOR = EMULATOR_DIR / "nuctl"
@@ -123,12 +126,10 @@ def _pids_with_cwd_under(root: Path) -> List[int]:
     return found
 
 
-@pytest.fixture
-def nuctl_emulator(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[NuctlEmulator]:
-    home = tmp_path_factory.mktemp("nuctl-emulator")
+def use_emulator(home: Path, monkeypatch: pytest.MonkeyPatch) -> NuctlEmulator:
+    """Point nuctl (PATH, ``$FUSIONIZER_NUCTL``) at the emulator, with its store in ``home``."""
     monkeypatch.setenv("NUCTL_EMULATOR_HOME", str(home))
+    # Image virtualenvs are made from this interpreter when the runtime's Python is missing.
     monkeypatch.setenv("NUCTL_EMULATOR_PYTHON", sys.executable)
     monkeypatch.setenv("FUSIONIZER_NUCTL", str(EMULATOR))
     # The emulator's `#!/usr/bin/env python3` must find this interpreter (PyYAML, fusionizer).
@@ -138,9 +139,25 @@ def nuctl_emulator(
         monkeypatch.delenv(name, raising=False)
     # Projects a NuctlPlatform created are remembered per process: each test starts fresh.
     monkeypatch.setattr(nuctl_platform_module, "_known_projects", set())
-    emu = NuctlEmulator(home)
+    return NuctlEmulator(home)
+
+
+@pytest.fixture
+def nuctl_emulator(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[NuctlEmulator]:
+    emu = use_emulator(tmp_path_factory.mktemp("nuctl-emulator"), monkeypatch)
     yield emu
     emu.stop_all()
+
+
+@pytest.fixture(scope="module")
+def module_nuctl_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NuctlEmulator]:
+    """One emulator store for a whole module (functions deployed once, used by many tests)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        emu = use_emulator(tmp_path_factory.mktemp("nuctl-emulator"), monkeypatch)
+        yield emu
+        emu.stop_all()
 
 
 ECHO_HANDLER = """
@@ -200,6 +217,16 @@ def make_function(tmp_path: Path) -> Callable[..., Path]:
         return target
 
     return make
+
+
+@pytest.fixture
+def cli(nuctl_emulator: NuctlEmulator, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Cli:
+    """The repository's example on (emulated) nuctl, as a user first tries it: no serverUrl."""
+    plan = copy_example(tmp_path / "example")
+    doc = yaml.safe_load(plan.read_text())
+    doc["spec"]["platform"]["nuctlPlatform"] = "local"
+    plan.write_text(yaml.safe_dump(doc))
+    return Cli(capsys, plan, "--platform", "nuctl")
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from fusionizer.platforms.nuctl.output import (
 )
 from fusionizer.platforms.nuctl.platform import deploy_error, go_duration, root_cause
 from fusionizer.platforms.nuctl.runner import Completed, resolve_binary, run_process, strip_ansi
-from fusionizer.platforms.nuctl.states import FAILED, IN_PROGRESS, NOT_DEPLOYED, SERVING, phase
+from fusionizer.platforms.nuctl.states import Phase, phase
 
 
 def fn(name: str, state: str = "ready") -> dict:
@@ -157,10 +157,10 @@ def test_strip_ansi() -> None:
 
 
 def test_states() -> None:
-    assert [phase(s) for s in ("ready", "scaledToZero")] == [SERVING, SERVING]
-    assert [phase(s) for s in ("error", "unhealthy", "somethingNew")] == [FAILED] * 3
-    assert phase("imported") == NOT_DEPLOYED
-    assert {phase(s) for s in ("building", "waitingForBuild", "configuringResources", "")} == {IN_PROGRESS}
+    assert [phase(s) for s in ("ready", "scaledToZero")] == [Phase.SERVING, Phase.SERVING]
+    assert [phase(s) for s in ("error", "unhealthy", "somethingNew")] == [Phase.BROKEN] * 3
+    assert phase("imported") == Phase.NOT_DEPLOYED
+    assert {phase(s) for s in ("building", "waitingForBuild", "configuringResources", "")} == {Phase.IN_PROGRESS}
 
 
 def record(external: tuple = (), internal: tuple = (), port: int = 0) -> FunctionRecord:

@@ -6,23 +6,11 @@ import json
 from pathlib import Path
 from typing import Any, Callable, List, Tuple
 
-import pytest
 import yaml
 
-from testing.example import Cli, copy_example
+from testing.example import Cli
 
 GET_ALL = ("get", "function", "-n", "nuclio", "--platform", "local", "-o", "json")
-
-
-@pytest.fixture
-def cli(nuctl_emulator: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Cli:
-    plan = copy_example(tmp_path / "example")
-    doc = yaml.safe_load(plan.read_text())
-    # No Fusionizer server runs in these tests: calls that stay inside one function still need
-    # its address, to recognise `http://{addr}:8000/<task>` as a call to intercept.
-    doc["spec"]["platform"].update({"nuctlPlatform": "local", "serverUrl": "http://127.0.0.1:9"})
-    plan.write_text(yaml.safe_dump(doc))
-    return Cli(capsys, plan, "--platform", "nuctl")
 
 
 def commands(calls: List[Tuple[str, ...]]) -> List[str]:

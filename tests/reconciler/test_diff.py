@@ -71,6 +71,20 @@ def test_a_failed_function_is_redeployed_with_the_platforms_message() -> None:
     assert (change.action, change.reason) == ("update", "function is in error: Function wasn't ready in time: exited 1")
 
 
+def test_the_server_url_is_compared_apart_from_the_hash() -> None:
+    desired = {"demo-a": build("demo-a", ("a",), "h1")}
+    env = {"spec": {"env": [{"name": "FUSIONIZER_SERVER_URL", "value": "http://gw:8000"}]}}
+    deployed = FunctionRecord("demo-a", "nuclio", label_selector("demo"),
+                              {ANNOTATION_TASKS: "a", ANNOTATION_SPEC_HASH: "h1"}, "ready", raw=env)
+    assert diff(desired, {"demo-a": deployed}, "http://gw:8000")[0].action == "noop"
+    assert diff(desired, {"demo-a": deployed}, None)[0].action == "noop"
+    (moved,) = diff(desired, {"demo-a": deployed}, "http://gw:9000")
+    assert (moved.action, moved.reason) == ("update", "server URL changed (http://gw:8000 -> http://gw:9000)")
+    own = GroupBuild("demo-a", "demo-a", ("a",), "h1", {"spec": {"env": [
+        {"name": "FUSIONIZER_SERVER_URL", "value": "http://mine:1"}]}}, ())
+    assert diff({"demo-a": own}, {"demo-a": deployed}, "http://gw:9000")[0].action == "noop"  # its own wins
+
+
 def test_names_held_by_functions_the_plan_does_not_own_are_foreign() -> None:
     desired = {n: build(n, (n[len("demo-"):],), "h") for n in ("demo-a", "demo-b", "demo-c", "demo-d")}
     records = [

@@ -70,10 +70,11 @@ def test_state_that_can_hold_env_values_or_logs_is_private(
 
     found = list(holding_secret(fusionizer_home))
     kinds = {p.relative_to(fusionizer_home).parts[0] for p in found}
-    assert kinds == {"local", "builds"}, found  # records, deployed code and logs; builds
+    assert kinds == {"local", "builds", "state"}, found  # records, deployed code, logs; builds; builds kept
     assert any(p.suffix == ".log" for p in found)
     # The run history quotes failures, and the lock the command line: private too.
-    state = list(fusionizer_home.glob("plans/nuclio/demo/*"))
+    state = [p for p in [*fusionizer_home.glob("state/local/nuclio/demo/*"), *fusionizer_home.glob("plans/nuclio/demo/*")]
+             if p.is_file()]
     assert {p.name for p in state} >= {"history.jsonl", "anchor.json", "apply.lock"}
     assert loose(fusionizer_home, found + state) == []
 

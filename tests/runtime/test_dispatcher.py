@@ -541,12 +541,15 @@ def test_cookies_set_by_an_in_process_callee_reach_response_and_session(fused: A
     assert (out["status"], out["cookie"], out["session_cookie"]) == (200, "v", "v")
 
 
-def test_unknown_task_on_the_server_address_without_server_env(rt: Any, processors: Any, tmp_path: Path, gateway: Any) -> None:
-    # No FUSIONIZER_SERVER_URL: tasks get no server headers unless the request brings them.
+def test_without_server_env_tasks_are_told_the_offline_server(rt: Any, processors: Any, tmp_path: Path, gateway: Any) -> None:
+    # No FUSIONIZER_SERVER_URL: tasks still get both headers (the original contract needs
+    # them), naming an address that is never contacted; a request's own headers win.
     tasks = {"a": TASKS["headers_seen"], "caller": TASKS["chain_a"], "chain_b": TASKS["chain_c"]}
     fn = processors.start(rt.build_fused(tmp_path / "fn", tasks))
-    assert fn.call("a").json() == {"Fusionizer-Server-Address": None, "Fusionizer-Server-Url": None,
+    assert fn.call("a").json() == {"Fusionizer-Server-Address": "127.0.0.1",
+                                   "Fusionizer-Server-Url": "http://127.0.0.1:8000",
                                    "Task-Name": "a", "Host": f"127.0.0.1:{fn.port}"}
+    assert fn.call("caller", json={"style": "session"}).json()["b"]["path"] == ["a", "c"]
     headers = {"Fusionizer-Server-Address": "127.0.0.1", "Fusionizer-Server-Url": gateway.url}
     out = fn.call("caller", json={"style": "session"}, headers=headers).json()
     assert out["b"]["path"] == ["a", "c"] and gateway.requests == []

@@ -162,7 +162,7 @@ def _without_transport(summary: Dict[str, Any]) -> Dict[str, Any]:
 @pytest.fixture(scope="module")
 def functions(rt: Any, module_processors: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Any]]:
     root = tmp_path_factory.mktemp("transparency")
-    fused_dir = rt.build_fused(root / "fused", {"callee": CALLEE, "via_session": VIA_SESSION, "via_platform": VIA_PLATFORM})
+    fused_dir = rt.build_fused(root / "fused", {"callee": CALLEE, "via-session": VIA_SESSION, "via-platform": VIA_PLATFORM})
     env = {"FUSIONIZER_SERVER_URL": "http://127.0.0.1:9"}  # nothing listens: local calls only
     yield {
         "fused": module_processors.start(fused_dir, env=env),
@@ -257,20 +257,30 @@ def _normalise_echo(summary: Dict[str, Any], spec: Dict[str, Any]) -> Dict[str, 
     return out
 
 
+# The generated arguments of each property (also run through the nuctl emulator's image).
+SESSION_CALLS = {
+    "spec": output_specs,
+    "body": session_bodies,
+    "method": st.sampled_from(["POST", "PUT", "PATCH", "DELETE"]),
+    "params": st.none() | st.dictionaries(st.text(alphabet="pq", min_size=1, max_size=2), st.text(max_size=3),
+                                          max_size=2),
+    "subpath": st.sampled_from(["", "/sub", "/a/b%20c"]),
+}
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    spec=output_specs,
-    body=session_bodies,
-    method=st.sampled_from(["POST", "PUT", "PATCH", "DELETE"]),
-    params=st.none() | st.dictionaries(st.text(alphabet="pq", min_size=1, max_size=2), st.text(max_size=3), max_size=2),
-    subpath=st.sampled_from(["", "/sub", "/a/b%20c"]),
-)
+@given(**SESSION_CALLS)
 def test_session_call_in_process_equals_http(functions: Dict[str, Any], spec: Dict[str, Any], body: Dict[str, Any],
                                              method: str, params: Optional[Dict[str, str]], subpath: str) -> None:
+    check_session_call(functions, spec, body, method, params, subpath)
+
+
+def check_session_call(functions: Dict[str, Any], spec: Dict[str, Any], body: Dict[str, Any],
+                       method: str, params: Optional[Dict[str, str]], subpath: str) -> None:
     fused, plain = functions["fused"], functions["plain"]
     call = _session_call(spec, body, method, params, subpath)
     path = subpath or "/"  # what the server forwards below /<task>
-    in_process = fused.session.post(fused.url, headers={"Task-Name": "via_session"}, json=call).json()
+    in_process = fused.session.post(fused.url, headers={"Task-Name": "via-session"}, json=call).json()
     over_http = _summary_requests(fused.session.request(method, fused.url + path, **_reference_kwargs(call)))
     in_process, over_http = _without_transport(in_process), _without_transport(over_http)
     if spec["kind"] == "raise":  # tracebacks differ by their frames, not by their start
@@ -310,13 +320,20 @@ platform_bodies = st.one_of(
 )
 
 
+PLATFORM_CALLS = {"spec": output_specs, "body": platform_bodies, "method": st.sampled_from(["POST", "PUT"])}
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(spec=output_specs, body=platform_bodies, method=st.sampled_from(["POST", "PUT"]))
+@given(**PLATFORM_CALLS)
 def test_call_function_in_process_equals_sdk_over_http(functions: Dict[str, Any], spec: Dict[str, Any],
                                                        body: Dict[str, Any], method: str) -> None:
+    check_platform_call(functions, spec, body, method)
+
+
+def check_platform_call(functions: Dict[str, Any], spec: Dict[str, Any], body: Dict[str, Any], method: str) -> None:
     fused = functions["fused"]
     call = {"method": method, "headers": {"X-Spec": _spec_header(spec), "x-caller-header": "c"}, **body}
-    in_process = fused.session.post(fused.url, headers={"Task-Name": "via_platform"}, json=call).json()
+    in_process = fused.session.post(fused.url, headers={"Task-Name": "via-platform"}, json=call).json()
     over_http = _sdk_call(fused.port, call)
     if "error" in over_http or "error" in in_process:
         assert_same(in_process, over_http)  # e.g. both raise on a JSON content type with a bad body

@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from fusionizer.sources import DirectorySource, SourceError, is_ignored, open_source, short_revision, tree_digest
+from fusionizer.sources import DirectorySource, SourceError, open_source, short_revision, tree_digest
+
+
+PLAN = "apiVersion: fusionizer.io/v1\nspec:\n  taskDirs: [tasks]\n"
 
 
 @pytest.fixture
 def plan_dir(tmp_path: Path) -> Path:
     d = tmp_path / "plan"
     (d / "tasks/a").mkdir(parents=True)
-    (d / "fusionizer.yaml").write_text("apiVersion: fusionizer.io/v1\n")
+    (d / "fusionizer.yaml").write_text(PLAN)
     (d / "tasks/a/main.py").write_text("def handler(context, event):\n    return 'a'\n")
     (d / "tasks/a/function.yaml").write_text("spec: {}\n")
     return d
@@ -25,6 +28,12 @@ def digest(d: Path) -> str:
     return DirectorySource(d / "fusionizer.yaml").resolve()
 
 
+def write(root: Path, rel: str, content: str = "noise") -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+
+
 def test_snapshot_fields(plan_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(plan_dir.parent)
     src = DirectorySource(Path("plan/fusionizer.yaml"))
@@ -32,7 +41,7 @@ def test_snapshot_fields(plan_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert snap.root == plan_dir and snap.root.is_absolute()
     assert snap.plan_file == plan_dir / "fusionizer.yaml"
     assert snap.revision.startswith("dir:") and len(snap.revision) == 4 + 64
-    assert snap.revision == tree_digest(plan_dir) == src.resolve()
+    assert snap.revision == tree_digest(plan_dir / "fusionizer.yaml") == src.resolve()
     assert snap.description == str(plan_dir) == src.describe()
     assert snap.ref is None and not snap.is_git
     assert snap.short_revision == snap.revision[:16]
@@ -79,10 +88,10 @@ def test_digest_is_stable_and_changes_exactly_when_content_changes(plan_dir: Pat
     (plan_dir / "tasks/empty").mkdir()  # an empty directory is no content
     assert digest(plan_dir) == after_delete
     # moving content between a path and its content must not collide
-    (plan_dir / "ab").write_text("c")
+    (plan_dir / "tasks/a/ab").write_text("c")
     d1 = digest(plan_dir)
-    (plan_dir / "ab").unlink()
-    (plan_dir / "a").write_text("bc")
+    (plan_dir / "tasks/a/ab").unlink()
+    (plan_dir / "tasks/a/a").write_text("bc")
     assert digest(plan_dir) != d1
 
 
@@ -90,45 +99,130 @@ def test_digest_is_stable_and_changes_exactly_when_content_changes(plan_dir: Pat
     "rel",
     [
         ".git/index",
-        ".git/objects/ab/cdef",
-        "__pycache__/main.cpython-311.pyc",
-        "tasks/a/__pycache__/x.pyc",
+        "tasks/a/.git/objects/ab/cdef",
+        "tasks/a/__pycache__/main.cpython-311.pyc",
         "tasks/a/main.pyc",
-        ".venv/lib/site.py",
-        ".fusionizer/state.json",
+        "tasks/a/.venv/lib/site.py",
+        "tasks/a/.fusionizer/state.json",
         "tasks/a/.main.py.swp",
         "tasks/a/.main.py.swo",
         "tasks/a/main.py~",
         "tasks/a/.#main.py",
+        "tasks/a/#main.py#",
         "tasks/a/4913",
+        "tasks/a/.hypothesis/examples/1a/2b",
+        "tasks/a/.mypy_cache/3.11/main.data.json",
+        "tasks/a/.pytest_cache/v/cache/lastfailed",
+        "tasks/a/.coverage",
+        "tasks/a/sedOyOdoS",  # what `sed -i` writes before renaming it over the file
+        ".hypothesis/examples/1a/2b",
+        ".mypy_cache/3.11/x.json",
     ],
 )
-def test_ignored_files_do_not_change_the_digest(plan_dir: Path, rel: str) -> None:
+def test_ignored_files_change_neither_the_digest_nor_wake_watch(plan_dir: Path, rel: str) -> None:
     base = digest(plan_dir)
-    assert is_ignored(rel)
-    p = plan_dir / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text("noise")
+    write(plan_dir, rel)
     assert digest(plan_dir) == base
+    assert DirectorySource(plan_dir).ignored(rel) is not None
 
 
 @pytest.mark.parametrize(
     "rel",
-    ["fusionizer.yaml", "tasks/a/main.py", "tasks/gitlike.git.py", "venv/x.py", "4913.py", "a.swpx", ".gitignore"],
+    [
+        "watch.log", "nohup.out", "notes/todo.md", ".coverage", "tasks/README.md", "tasks/notask/x.py",
+        "tasks/.hidden/function.yaml", "other/fusionizer.yaml",
+    ],
 )
-def test_relevant_paths_are_not_ignored(rel: str) -> None:
-    assert not is_ignored(rel)
-    assert not is_ignored(Path(rel))
+def test_files_beside_what_the_plan_builds_from_change_nothing(plan_dir: Path, rel: str) -> None:
+    base = digest(plan_dir)
+    write(plan_dir, rel)
+    assert digest(plan_dir) == base
+    shown = DirectorySource(plan_dir).ignored(rel)
+    assert shown is not None and rel.startswith(shown.rstrip("/"))
 
 
-def test_is_ignored_on_absolute_paths_for_the_watch_loop(plan_dir: Path, tmp_path: Path) -> None:
-    src = DirectorySource(plan_dir / "fusionizer.yaml")
-    assert src.is_ignored(plan_dir / ".git" / "HEAD")
-    assert src.is_ignored(str(plan_dir / "tasks/a/.main.py.swp"))
-    assert not src.is_ignored(plan_dir / "tasks/a/main.py")
-    assert not src.is_ignored("tasks/a/main.py")
-    assert src.is_ignored(tmp_path / "elsewhere.py")  # outside the plan dir: cannot matter
-    assert not is_ignored("")
+def test_the_ignored_part_is_shown_as_its_outermost_directory(plan_dir: Path) -> None:
+    src = DirectorySource(plan_dir)
+    assert src.ignored("notes/2024/todo.md") == "notes/"
+    assert src.ignored("tasks/notask/x.py") == "tasks/notask/"
+    assert src.ignored("tasks/a/.mypy_cache/3.11/x.json") == "tasks/a/.mypy_cache/"
+    assert src.ignored("tasks/a/.main.py.swo") == "tasks/a/.main.py.swo"
+    assert src.ignored("build", is_dir=True) == "build/"
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "fusionizer.yaml", "tasks/a/main.py", "tasks/a/gitlike.git.py", "tasks/a/venv/x.py", "tasks/a/4913.py",
+        "tasks/a/a.swpx", "tasks/a/sed_util.py", "tasks/a/sedimentary", ".gitignore", ".fusionizerignore",
+        "tasks/.gitignore", "tasks/a/.fusionizerignore", "tasks/a/data/.gitignore", "tasks/b/function.yaml",
+    ],
+)
+def test_what_the_plan_builds_from_changes_the_digest_and_wakes_watch(plan_dir: Path, rel: str) -> None:
+    assert DirectorySource(plan_dir).ignored(rel) is None
+    base = digest(plan_dir)
+    write(plan_dir, rel, "# changed\n")
+    assert digest(plan_dir) != base
+
+
+def test_a_task_directory_appearing_or_going_wakes_watch(plan_dir: Path) -> None:
+    src = DirectorySource(plan_dir)
+    assert src.ignored("tasks/b", is_dir=True) is None  # created, or moved in whole: it may be a task
+    assert src.ignored("tasks/a", is_dir=True) is None  # removed whole
+    assert src.ignored("tasks", is_dir=True) is None
+    write(plan_dir, "tasks/b/function.yaml", "spec: {}\n")  # a new task, not in the cached scope yet
+    assert src.ignored("tasks/b/main.py") is None
+
+
+def test_user_ignore_files_decide_with_git_precedence(plan_dir: Path) -> None:
+    base = digest(plan_dir)
+    write(plan_dir, ".gitignore", "*.csv\n/tasks/a/scratch/\n")
+    ruled = digest(plan_dir)
+    assert ruled != base  # the rules themselves count
+    write(plan_dir, "tasks/a/data.csv")
+    write(plan_dir, "tasks/a/scratch/x.py")
+    assert digest(plan_dir) == ruled
+    src = DirectorySource(plan_dir)
+    assert src.ignored("tasks/a/data.csv") == "tasks/a/data.csv"
+    assert src.ignored("tasks/a/scratch/x.py") == "tasks/a/scratch/"
+    # .fusionizerignore comes after .gitignore in the same directory, a deeper one after both
+    write(plan_dir, ".fusionizerignore", "!keep.csv\n")
+    write(plan_dir, "tasks/a/keep.csv")
+    write(plan_dir, "tasks/a/.fusionizerignore", "!data.csv\nmain.py\n")
+    assert src.ignored("tasks/a/keep.csv") is None and src.ignored("tasks/a/data.csv") is None
+    assert src.ignored("tasks/a/main.py") == "tasks/a/main.py"
+    # nothing below an excluded directory comes back, as in git
+    write(plan_dir, "tasks/a/.gitignore", "!scratch/x.py\n")
+    assert src.ignored("tasks/a/scratch/x.py") == "tasks/a/scratch/"
+    # a default can be re-included; a lone "!" (which git skips) is skipped
+    write(plan_dir, "tasks/a/.fusionizerignore", "!\n!*.swo\n")
+    assert src.ignored("tasks/a/.main.py.swo") is None
+
+
+def test_explicit_tasks_and_the_optimizer_module_count_but_nothing_outside_the_directory(plan_dir: Path) -> None:
+    write(plan_dir.parent, "shared/t/main.py", "X = 1\n")
+    write(plan_dir, "fusionizer.yaml", PLAN + "  tasks:\n    - {name: t, path: ../shared/t}\n"
+          "    - {name: later, path: later}\n  optimizer: {class: 'myopt.greedy:Greedy'}\n")
+    src = DirectorySource(plan_dir)
+    seen = [digest(plan_dir)]
+    for rel in ("myopt/greedy.py", "myopt.py", "later/main.py"):
+        assert src.ignored(rel) is None, rel
+        write(plan_dir, rel, "X = 2\n")
+        seen.append(digest(plan_dir))
+        assert seen[-1] != seen[-2], rel
+    write(plan_dir, "myopt/.mypy_cache/x.json")
+    # A task outside the plan's directory is refused by the plan; the source reads nothing of it.
+    write(plan_dir.parent, "shared/t/main.py", "X = 2\n")
+    assert digest(plan_dir) == seen[-1]
+    assert src.outside() == []
+
+
+def test_an_unreadable_plan_has_only_itself_in_scope(plan_dir: Path) -> None:
+    write(plan_dir, "fusionizer.yaml", "spec: [unclosed\n")
+    base = digest(plan_dir)
+    write(plan_dir, "tasks/a/main.py", "changed = True\n")
+    assert digest(plan_dir) == base
+    assert DirectorySource(plan_dir).ignored("fusionizer.yaml") is None
 
 
 def test_symlinks(plan_dir: Path) -> None:
@@ -136,14 +230,16 @@ def test_symlinks(plan_dir: Path) -> None:
     shared.mkdir()
     (shared / "lib.py").write_text("V = 1\n")
     os.symlink(shared, plan_dir / "tasks/a/shared")  # a symlinked dir is followed
-    os.symlink(plan_dir, plan_dir / "tasks/loop")  # a cycle is walked once, not forever
-    os.symlink(plan_dir / "nowhere", plan_dir / "dangling")  # a dangling link is hashed as its target
+    os.symlink(plan_dir, plan_dir / "tasks/a/loop")  # a cycle is walked once, not forever
+    os.symlink(plan_dir / "nowhere", plan_dir / "tasks/a/dangling")  # nothing to build from: no content
     base = digest(plan_dir)
     (shared / "lib.py").write_text("V = 2\n")
     assert digest(plan_dir) != base
     before = digest(plan_dir)
-    (plan_dir / "dangling").unlink()
-    os.symlink(plan_dir / "elsewhere", plan_dir / "dangling")
+    (plan_dir / "tasks/a/dangling").unlink()
+    os.symlink(plan_dir / "elsewhere", plan_dir / "tasks/a/dangling")
+    assert digest(plan_dir) == before
+    (plan_dir / "elsewhere").write_text("now a file\n")  # the link resolves: it is content now
     assert digest(plan_dir) != before
 
 
@@ -154,7 +250,9 @@ def test_digest_of_1000_small_files_is_fast(tmp_path: Path) -> None:
         sub.mkdir(parents=True)
         for j in range(20):
             (sub / f"f{j}.py").write_text(f"# task {i} file {j}\n" * 20)
-    (d / "fusionizer.yaml").write_text("x: 1\n")
+    (d / "fusionizer.yaml").write_text(PLAN)
+    for i in range(50):
+        (d / f"tasks/t{i:02d}/function.yaml").write_text("spec: {}\n")
     src = DirectorySource(d / "fusionizer.yaml")
     timings = []
     for _ in range(3):

@@ -1,58 +1,136 @@
 """Keeping one gateway process per local namespace running, on a stable port.
 
-Functions get the gateway's URL in their environment, and it is part of their spec hash;
-so the gateway is restarted on the port it had before whenever that port is free.
+Functions get the gateway's URL in their environment when their process starts (it is not
+part of their spec hash). So the gateway is restarted on the port it had before whenever
+that port is free, and running functions keep reaching it; only when another program took
+the port does it move, and the platform then restarts the functions on the new URL.
+:func:`gateway_url` is a question and starts nothing.
+
+The namespace's secret (``run/gateway.secret``, owner-only) is shared by the gateway and the
+functions: the gateway proves it knows it before a function sends a call, so whatever
+squats the port of a dead gateway gets nothing. Before an old function process is stopped,
+:func:`drain` has the gateway switch its routes away and finish what it sent there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import json
 import os
+import secrets
+import urllib.error
+import urllib.request
 import uuid
-from typing import Optional
+from pathlib import Path
+from typing import Iterable, Iterator, Optional
 
 from fusionizer.errors import PlatformError
 from fusionizer.platforms.local import processes
-from fusionizer.platforms.local.processes import ProcessRef, StartFailed
+from fusionizer.platforms.local.processes import ServingProcess, StartFailed
 from fusionizer.platforms.local.store import Store
+from fusionizer.runtime import trust
 
 _START_TIMEOUT = 30.0
+_DRAIN_TIMEOUT = 60.0  # above the gateway's own drain limit, which answers first
 
 
 def ensure_gateway(store: Store) -> str:
+    """The gateway's URL, started first if it is not running."""
+    with running_gateway(store) as url:
+        return url
+
+
+@contextlib.contextmanager
+def running_gateway(store: Store) -> Iterator[str]:
+    """The running gateway's URL (started first if needed), while holding the namespace's
+    gateway lock: parallel deploys (threads, or two plans in one namespace) must not start
+    two gateways, nor re-point the same function twice."""
     with open(store.dir("run") / "gateway.lock", "w") as lock:
-        # Parallel deploys (threads, or two plans in one namespace) must not start two gateways.
         fcntl.flock(lock, fcntl.LOCK_EX)
-        state = store.read("run", "gateway")
-        if state and processes.alive(ProcessRef.from_json(state)):
-            return _url(int(state["port"]))
-        port = int(state["port"]) if state else 0
-        started = _start(store, port) or _start(store, 0)
-        if started is None:
-            raise PlatformError(f"cannot start the local gateway; see {store.log_file('gateway')}")
-        store.write("run", "gateway", {**started.ref.to_json(), "port": int(started.ready["port"])})
-        return _url(int(started.ready["port"]))
+        yield _ensure(store)
+
+
+def _ensure(store: Store) -> str:
+    state = _gateway(store)
+    if state and processes.alive(state.ref):
+        return _url(state.port)
+    started = _start(store, state.port if state else 0) or _start(store, 0)
+    if started is None:
+        raise PlatformError(f"cannot start the local gateway; see {store.log_file('gateway')}")
+    store.write("run", "gateway", ServingProcess(started.ref, int(started.ready["port"])).to_json())
+    return _url(int(started.ready["port"]))
 
 
 def stop_gateway(store: Store) -> None:
-    state = store.read("run", "gateway")
+    state = _gateway(store)
     if state:
-        processes.stop(ProcessRef.from_json(state))
+        processes.stop(state.ref)
         store.remove("run", "gateway")
 
 
 def gateway_url(store: Store) -> Optional[str]:
-    state = store.read("run", "gateway")
-    if state and processes.alive(ProcessRef.from_json(state)):
-        return _url(int(state["port"]))
+    state = _gateway(store)
+    if state and processes.alive(state.ref):
+        return _url(state.port)
     return None
+
+
+def _gateway(store: Store) -> Optional[ServingProcess]:
+    raw = store.read("run", "gateway")
+    return ServingProcess.from_json(raw) if raw else None
+
+
+def secret(store: Store) -> bytes:
+    """The namespace's secret, made on first use (readable by this user only)."""
+    return secret_at(store.dir("run") / "gateway.secret")
+
+
+def secret_at(path: Path) -> bytes:
+    """The secret kept in ``path``, made on first use (readable by this user only)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f".gateway.secret.{uuid.uuid4().hex[:8]}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32))
+    try:
+        os.link(tmp, path)  # the first writer wins; everyone reads what it wrote
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_bytes().strip()
+
+
+def drain(store: Store, endpoints: Iterable[str]) -> None:
+    """Have the running gateway (if any) route away from ``endpoints`` and wait for the
+    requests it sent there; best effort: a gateway that cannot be asked is not waited for."""
+    url = gateway_url(store)
+    wanted = list(endpoints)
+    if url is None or not wanted:
+        return
+    request = urllib.request.Request(
+        url + "/-/drain", data=json.dumps({"endpoints": wanted}).encode(), method="POST",
+        headers={"Content-Type": "application/json", trust.HEADER_CALLER: trust.caller_token(secret(store))},
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+    try:
+        opener.open(request, timeout=_DRAIN_TIMEOUT).close()
+    except (OSError, urllib.error.URLError):
+        pass
 
 
 def _start(store: Store, port: int) -> Optional[processes.Started]:
     ready = store.dir("run") / f"gateway-{uuid.uuid4().hex[:8]}.ready"
+    secret(store)
     argv = processes.python_argv(
         "fusionizer.platforms.local.gateway", "--store", str(store.root), "--namespace", store.namespace,
         "--port", str(port), "--ready-file", str(ready),
+        "--secret-file", str(store.dir("run") / "gateway.secret"),
     )
     try:
         return processes.start(argv, dict(os.environ), store.root, store.log_file("gateway"), ready, _START_TIMEOUT)

@@ -3,7 +3,19 @@
 Needs nothing but Python. A deploy copies the build dir into the store, runs its build
 commands (once per distinct command list), starts the local processor and waits until it
 is ready; only then does it replace the process that served the function before, so a
-broken update leaves the old version serving. Functions outlive the CLI call.
+broken update leaves the old version serving. The old process is stopped only after the
+namespace's gateway has switched its routes to the new one and finished the requests it
+had sent to the old (``gateway_control.drain``): a redeploy drops no call. Functions
+outlive the CLI call.
+
+Calls between functions go through the namespace's gateway (``gateway_control``). Its URL
+is given to each function process at start (env ``FUSIONIZER_SERVER_URL``, unless the
+function sets it itself; the stored record shows it in ``spec.env``, as ``nuctl get`` shows a
+``nuctl deploy -e`` variable), never part of the build or its hash: :meth:`prepare` (apply)
+starts the gateway, and should it have had to move to another port, restarts the running
+functions on the new URL from the code they already run (not a redeploy: the same code,
+spec hash and revision). Each process also gets the namespace's secret
+(``FUSIONIZER_SERVER_SECRET``), which no record shows.
 """
 
 from __future__ import annotations
@@ -14,14 +26,15 @@ import shutil
 import subprocess
 import time
 import uuid
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
-
-import requests
+from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 from fusionizer.errors import PlatformError
 from fusionizer.platforms.base import (
     ANNOTATION_SPEC_HASH,
+    DEFAULT_NAMESPACE,
     STATE_ERROR,
     STATE_READY,
     STATE_UNHEALTHY,
@@ -30,18 +43,22 @@ from fusionizer.platforms.base import (
     InvokeRequest,
     InvokeResponse,
     LogSink,
+    spec_env,
 )
 from fusionizer.platforms.local import gateway_control, processes
-from fusionizer.platforms.local.processes import ProcessRef, StartFailed
+from fusionizer.platforms.local.logfile import read_log
+from fusionizer.platforms.local.processes import PendingStart, ServingProcess, StartFailed
 from fusionizer.platforms.local.store import Store
-from fusionizer.runtime import layout
+from fusionizer.runtime import layout, trust
 
 DEFAULT_READY_TIMEOUT = 60.0
 _LOG_TAIL = 40
 
 
 class LocalPlatform:
-    def __init__(self, namespace: str = "nuclio", store: Optional[Store] = None) -> None:
+    kind = "local"
+
+    def __init__(self, namespace: str = DEFAULT_NAMESPACE, store: Optional[Store] = None) -> None:
         self.namespace = namespace
         self.store = store or Store(namespace)
 
@@ -59,7 +76,8 @@ class LocalPlatform:
         offset = log_file.stat().st_size if log_file.exists() else 0
         try:
             self._run_build_commands(name, spec, code, log_file, log)
-            started = self._start(name, code, spec, log_file)
+            server = _given_url(spec, gateway_control.ensure_gateway(self.store))
+            started = self._start(name, code, spec, log_file, server)
         except PlatformError as e:
             self._record_failure(source, str(e), code)
             raise
@@ -67,23 +85,26 @@ class LocalPlatform:
             message = f"Function wasn't ready in time: {e}"
             detail = _tail(log_file, offset)
             self._record_failure(source, f"{message}\n{detail}", code)
-            raise PlatformError(f"deploy of {name} failed: {e}", f"Logs:\n{detail}") from None
-        return self._commit(source, code, started)
+            raise PlatformError(f"deploy of {name} failed: {e}", f"Logs ({_whole_log(name)}):\n{detail}") from None
+        record = _record(source, self.namespace, code, STATE_READY, "", int(started.ready["port"]), server)
+        return self._switch(name, record, code, started, server)
 
     def delete(self, name: str) -> None:
-        proc = self.store.read("procs", name)
-        if proc:
-            processes.stop(ProcessRef.from_json(proc))
-        self._reap_pending(name)
+        proc = self._process(name)
         self.store.remove("functions", name)
+        if proc:
+            self._retire(proc)
+        self._reap_pending(name)
         self.store.remove("procs", name)
-        if proc and proc.get("code"):
-            shutil.rmtree(proc["code"], ignore_errors=True)
+        if proc and proc.code:
+            shutil.rmtree(proc.code, ignore_errors=True)
         if next(self.store.records(), None) is None:
             # Nothing left to route to: do not leave the namespace's gateway running.
             gateway_control.stop_gateway(self.store)
 
     def invoke(self, function: FunctionRecord, task: str, request: InvokeRequest) -> InvokeResponse:
+        import requests  # only invoke needs it: the other commands start faster without
+
         if not function.http_port:
             raise PlatformError(f"function {function.name} has no HTTP port (state: {function.state})")
         headers = {**request.headers, layout.HEADER_TASK: task}
@@ -96,7 +117,26 @@ class LocalPlatform:
         return InvokeResponse(resp.status_code, dict(resp.headers), resp.content)
 
     def server_url(self) -> Optional[str]:
-        return gateway_control.ensure_gateway(self.store)
+        return gateway_control.gateway_url(self.store)
+
+    def routes_calls(self) -> bool:
+        return True  # its own gateway, started on demand
+
+    def logs(self, name: str, since: Optional[datetime] = None, follow: bool = False) -> Iterator[str]:
+        if self.store.read("functions", name) is None:
+            raise PlatformError(f"no function {name} in namespace {self.namespace} of the local platform")
+        return read_log(self.store.root / "logs" / f"{name}.log", since, follow)
+
+    def prepare(self) -> None:
+        with gateway_control.running_gateway(self.store) as url:
+            for raw in self.store.records():
+                name = str((raw.get("metadata") or {}).get("name", ""))
+                proc = self._process(name)
+                # A function being deployed right now gets the URL from its deploy; one whose
+                # restart fails keeps its old URL, and the diff then updates it.
+                if proc and proc.server_url not in (None, url) and self.store.read("pending", name) is None \
+                        and processes.alive(proc.ref):
+                    self._repoint(raw, proc, url)
 
     # -- deploy steps ------------------------------------------------------------------
 
@@ -105,7 +145,8 @@ class LocalPlatform:
         # the code a still-running process imports from, should the new one fail.
         spec_hash = source.config.get("metadata", {}).get("annotations", {}).get(ANNOTATION_SPEC_HASH, "")
         code = self.store.dir("code") / f"{source.name}-{spec_hash[:12]}-{uuid.uuid4().hex[:8]}"
-        shutil.copytree(source.path, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        # Exactly the build dir: what belongs in it was decided when it was built.
+        shutil.copytree(source.path, code)
         return code
 
     def _run_build_commands(
@@ -118,7 +159,7 @@ class LocalPlatform:
         marker = self.store.dir("build-cache") / f"{key}.done"
         if marker.exists():
             return
-        env = _function_env(spec)
+        env = _function_env(spec, None)
         for command in commands:
             if log:
                 log(f"{name}: running build command: {command}")
@@ -130,11 +171,13 @@ class LocalPlatform:
             if done.returncode != 0:
                 raise PlatformError(
                     f"deploy of {name} failed: build command exited with {done.returncode}: {command}",
-                    f"Logs:\n{_tail(log_file, 0)}",
+                    f"Logs ({_whole_log(name)}):\n{_tail(log_file, 0)}",
                 )
         marker.write_text("\n".join(commands))
 
-    def _start(self, name: str, code: Path, spec: Mapping[str, Any], log_file: Path) -> processes.Started:
+    def _start(
+        self, name: str, code: Path, spec: Mapping[str, Any], log_file: Path, server_url: Optional[str]
+    ) -> processes.Started:
         nonce = uuid.uuid4().hex[:8]
         ready_file = self.store.dir("run") / f"{name}-{nonce}.ready"
         argv = processes.python_argv(
@@ -144,30 +187,50 @@ class LocalPlatform:
         timeout = float(spec.get("readinessTimeoutSeconds") or DEFAULT_READY_TIMEOUT)
         # Recorded before the spawn, so a deployer killed at any instant leaves a way to find
         # the process: its pid once known, until then the unique ready-file argument.
-        pending = {"deployer": processes.identify(os.getpid()).to_json(), "marker": str(ready_file)}
-        self.store.write("pending", name, pending)
+        pending = PendingStart(processes.identify(os.getpid()), str(ready_file))
+        self.store.write("pending", name, pending.to_json())
 
-        def remember(ref: ProcessRef) -> None:
-            self.store.write("pending", name, {**pending, "process": ref.to_json()})
+        def remember(ref: processes.ProcessRef) -> None:
+            self.store.write("pending", name, replace(pending, process=ref).to_json())
 
         try:
-            started = processes.start(argv, _function_env(spec), code, log_file, ready_file, timeout, remember)
+            env = {**_function_env(spec, server_url), trust.ENV_SECRET: gateway_control.secret(self.store).decode()}
+            started = processes.start(argv, env, code, log_file, ready_file, timeout, remember)
         finally:
             self.store.remove("pending", name)
         return started
 
-    def _commit(self, source: FunctionSource, code: Path, started: processes.Started) -> FunctionRecord:
-        name = source.name
-        old = self.store.read("procs", name)
-        port = int(started.ready["port"])
-        record = _record(source, self.namespace, code, STATE_READY, "", port)
-        self.store.write("procs", name, {**started.ref.to_json(), "port": port, "code": str(code)})
+    def _repoint(self, raw: Dict[str, Any], proc: ServingProcess, server_url: str) -> None:
+        """Restart a running function on the gateway's new URL, from the code it runs."""
+        name = str(raw["metadata"]["name"])
+        try:
+            started = self._start(name, Path(proc.code), raw.get("spec") or {}, self.store.log_file(name),
+                                  server_url)
+        except StartFailed:
+            return  # it keeps running on the old URL; the next prepare tries again
+        status = {**(raw.get("status") or {}), **_serving_status(int(started.ready["port"]))}
+        record = {**raw, "spec": _with_server(raw.get("spec") or {}, server_url), "status": status}
+        self._switch(name, record, Path(proc.code), started, server_url)
+
+    def _switch(
+        self, name: str, record: Dict[str, Any], code: Path, started: processes.Started, server_url: Optional[str]
+    ) -> FunctionRecord:
+        """Make ``started`` the function's process, then stop the one it replaces."""
+        old = self._process(name)
+        proc = ServingProcess(started.ref, int(started.ready["port"]), str(code), server_url)
+        self.store.write("procs", name, proc.to_json())
         self.store.write("functions", name, record)
-        if old and int(old.get("pid") or 0) != started.ref.pid:
-            processes.stop(ProcessRef.from_json(old))
-            if old.get("code") and old["code"] != str(code):
-                shutil.rmtree(old["code"], ignore_errors=True)
+        if old and old.ref.pid != started.ref.pid:
+            self._retire(old)
+            if old.code and old.code != str(code):
+                shutil.rmtree(old.code, ignore_errors=True)
         return FunctionRecord.from_nuctl(record)
+
+    def _retire(self, proc: ServingProcess) -> None:
+        """Stop a function process no record routes to any more, once the gateway drained it."""
+        if proc.port:
+            gateway_control.drain(self.store, [f"http://127.0.0.1:{proc.port}"])
+        processes.stop(proc.ref)
 
     def _record_failure(self, source: FunctionSource, message: str, code: Path) -> None:
         # No process runs the failed version: its staged copy goes in every case.
@@ -179,15 +242,15 @@ class LocalPlatform:
 
     def _reap_pending(self, name: str) -> None:
         """Kill a process left behind by a deploy that died half-way (e.g. ``kill -9``)."""
-        pending = self.store.read("pending", name)
-        if pending is None:
+        raw = self.store.read("pending", name)
+        if raw is None:
             return
-        deployer = ProcessRef.from_json(pending.get("deployer") or {})
-        if deployer.pid != os.getpid() and processes.alive(deployer):
+        pending = PendingStart.from_json(raw)
+        if pending.deployer.pid != os.getpid() and processes.alive(pending.deployer):
             return
-        if pending.get("process"):
-            processes.stop(ProcessRef.from_json(pending["process"]))
-        for ref in processes.find_by_argument(str(pending.get("marker") or "")):
+        if pending.process:
+            processes.stop(pending.process)
+        for ref in processes.find_by_argument(pending.marker):
             processes.stop(ref)
         self.store.remove("pending", name)
 
@@ -197,34 +260,67 @@ class LocalPlatform:
         if status.get("state") != STATE_READY:
             return raw
         name = (raw.get("metadata") or {}).get("name", "")
-        proc = self.store.read("procs", name)
-        if proc and processes.alive(ProcessRef.from_json(proc)):
+        proc = self._process(name)
+        if proc and processes.alive(proc.ref):
             return raw
-        pid = proc.get("pid") if proc else "?"
-        message = f"function process (pid {pid}) is not running; see {self.store.log_file(name)}"
+        pid = proc.ref.pid if proc else "?"
+        message = f"function process (pid {pid}) is not running; see `fusionizer logs {name}`"
         return {**raw, "status": {**status, "state": STATE_UNHEALTHY, "message": message}}
 
+    def _process(self, name: str) -> Optional[ServingProcess]:
+        raw = self.store.read("procs", name)
+        return ServingProcess.from_json(raw) if raw else None
 
-def _record(source: FunctionSource, namespace: str, code: Path, state: str, message: str, port: int) -> Dict[str, Any]:
+
+def _record(
+    source: FunctionSource, namespace: str, code: Path, state: str, message: str, port: int,
+    server_url: Optional[str] = None,
+) -> Dict[str, Any]:
     meta = dict(source.config.get("metadata") or {})
     labels = {"nuclio.io/project-name": "default", **(meta.get("labels") or {})}
-    spec = dict(source.config.get("spec") or {})
+    spec = _with_server(source.config.get("spec") or {}, server_url)
     spec["build"] = {**(spec.get("build") or {}), "path": str(code), "timestamp": int(time.time())}
     status: Dict[str, Any] = {"state": state}
     if message:
         status["message"] = message
     if port:
-        url = f"127.0.0.1:{port}"
-        status.update({"httpPort": port, "internalInvocationUrls": [url], "externalInvocationUrls": [url]})
+        status.update(_serving_status(port))
     return {"metadata": {**meta, "namespace": namespace, "labels": labels}, "spec": spec, "status": status}
 
 
-def _function_env(spec: Mapping[str, Any]) -> Dict[str, str]:
+def _with_server(spec: Mapping[str, Any], server_url: Optional[str]) -> Dict[str, Any]:
+    """The spec as deployed: the server's URL the platform gave is in ``spec.env``, as
+    ``nuctl get`` shows a variable ``nuctl deploy -e`` added."""
+    out = dict(spec)
+    if server_url:
+        env = [item for item in spec.get("env") or [] if item.get("name") != layout.ENV_SERVER_URL]
+        out["env"] = env + [{"name": layout.ENV_SERVER_URL, "value": server_url}]
+    return out
+
+
+def _serving_status(port: int) -> Dict[str, Any]:
+    url = f"127.0.0.1:{port}"
+    return {"httpPort": port, "internalInvocationUrls": [url], "externalInvocationUrls": [url]}
+
+
+def _given_url(spec: Mapping[str, Any], gateway: str) -> Optional[str]:
+    """The server URL the platform gives a function: none when its own env sets one (as
+    nuctl's ``-e`` is added only then)."""
+    return None if spec_env(spec, layout.ENV_SERVER_URL) is not None else gateway
+
+
+def _function_env(spec: Mapping[str, Any], server_url: Optional[str]) -> Dict[str, str]:
     env = dict(os.environ)
     for item in spec.get("env") or []:
         if "value" in item:
             env[str(item["name"])] = str(item["value"])
+    if server_url:
+        env[layout.ENV_SERVER_URL] = server_url
     return env
+
+
+def _whole_log(name: str) -> str:
+    return f"all of it: `fusionizer logs {name}`"
 
 
 def _tail(log_file: Path, offset: int) -> str:

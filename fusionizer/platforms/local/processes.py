@@ -33,6 +33,49 @@ class ProcessRef:
 
 
 @dataclass(frozen=True)
+class ServingProcess:
+    """A process serving on a port, as the store keeps it: a function's (``procs/<name>.json``,
+    with the staged code it imports from and the server URL it was started with) or the
+    namespace's gateway (``run/gateway.json``)."""
+
+    ref: ProcessRef
+    port: int
+    code: str = ""  # functions only: the staged copy of the build dir
+    server_url: Optional[str] = None  # functions only; None: not known (started before it was kept)
+
+    def to_json(self) -> Dict[str, Any]:
+        function = {"code": self.code, "serverUrl": self.server_url} if self.code else {}
+        return {**self.ref.to_json(), "port": self.port, **function}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "ServingProcess":
+        url = data.get("serverUrl")
+        return cls(ProcessRef.from_json(data), int(data.get("port") or 0), str(data.get("code") or ""),
+                   str(url) if url is not None else None)
+
+
+@dataclass(frozen=True)
+class PendingStart:
+    """A process a deploy is starting (``pending/<name>.json``), written before the spawn:
+    who deploys, the unique argument that finds the process before its pid is known, and
+    the process once it is."""
+
+    deployer: ProcessRef
+    marker: str
+    process: Optional[ProcessRef] = None
+
+    def to_json(self) -> Dict[str, Any]:
+        data: Dict[str, Any] = {"deployer": self.deployer.to_json(), "marker": self.marker}
+        return {**data, "process": self.process.to_json()} if self.process else data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "PendingStart":
+        process = data.get("process")
+        return cls(ProcessRef.from_json(data.get("deployer") or {}), str(data.get("marker") or ""),
+                   ProcessRef.from_json(process) if isinstance(process, Mapping) else None)
+
+
+@dataclass(frozen=True)
 class Started:
     ref: ProcessRef
     ready: Dict[str, Any]  # what the process wrote to its ready file

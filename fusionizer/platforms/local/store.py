@@ -38,12 +38,12 @@ class Store:
             return
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
             if entry.name.endswith(".json"):
-                data = _read(Path(entry.path))
+                data = read_json(Path(entry.path))
                 if data is not None:
                     yield data
 
     def read(self, kind: str, name: str) -> Optional[Dict[str, Any]]:
-        return _read(self.root / kind / f"{name}.json")
+        return read_json(self.root / kind / f"{name}.json")
 
     def write(self, kind: str, name: str, data: Dict[str, Any]) -> None:
         write_json(self.dir(kind) / f"{name}.json", data)
@@ -59,7 +59,8 @@ def write_json(path: Path, data: Dict[str, Any]) -> None:
     paths.write_atomically(path, json.dumps(data, indent="\t", sort_keys=True) + "\n")
 
 
-def _read(path: Path) -> Optional[Dict[str, Any]]:
+def read_json(path: Path) -> Optional[Dict[str, Any]]:
+    """The JSON object in ``path``; None when it is missing, damaged or not an object."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):

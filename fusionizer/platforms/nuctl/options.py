@@ -29,6 +29,8 @@ class NuctlOptions:
     command_timeout: float = DEFAULT_COMMAND_TIMEOUT
     invoke_timeout: float = DEFAULT_INVOKE_TIMEOUT
     server_url: Optional[str] = None
+    # Given by `fusionizer serve` (the schema refuses it in a plan: no secret in git).
+    server_secret: Optional[str] = None
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> "NuctlOptions":
@@ -51,6 +53,7 @@ class NuctlOptions:
             command_timeout=_seconds(options, "commandTimeout") or DEFAULT_COMMAND_TIMEOUT,
             invoke_timeout=_seconds(options, "invokeTimeout") or DEFAULT_INVOKE_TIMEOUT,
             server_url=_text(options, "serverUrl"),
+            server_secret=_text(options, "serverSecret"),
         )
 
 

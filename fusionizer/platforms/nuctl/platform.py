@@ -11,13 +11,15 @@ merges into ``metadata`` (command-line flags would override them; none are passe
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from datetime import datetime
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 import requests
 
 from fusionizer.errors import FusionizerError, PlatformError
 from fusionizer.platforms.base import FunctionRecord, FunctionSource, InvokeRequest, InvokeResponse, LogSink, Platform
 from fusionizer.platforms.nuctl.invoking import HttpInvoker, candidate_urls, request_headers
+from fusionizer.platforms.nuctl.logs import read_logs
 from fusionizer.platforms.nuctl.options import NuctlOptions
 from fusionizer.platforms.nuctl.output import (
     NO_FUNCTIONS,
@@ -28,6 +30,7 @@ from fusionizer.platforms.nuctl.output import (
 )
 from fusionizer.platforms.nuctl.runner import Completed, NuctlRunner, strip_ansi
 from fusionizer.runtime.layout import ENV_SERVER_URL, HEADER_TASK
+from fusionizer.runtime.trust import ENV_SECRET
 
 DEPLOY_LOG_TAIL = 20
 _PROJECT_MISSING = "Project does not exist"
@@ -47,6 +50,8 @@ class NuctlPlatform:
     (``$FUSIONIZER_NUCTL`` wins), ``deployTimeout``, ``readinessTimeout``,
     ``commandTimeout``, ``invokeTimeout`` (seconds) and ``serverUrl``.
     """
+
+    kind = "nuctl"
 
     def __init__(self, namespace: str, options: Mapping[str, Any]) -> None:
         if not namespace:
@@ -94,6 +99,15 @@ class NuctlPlatform:
 
     def server_url(self) -> Optional[str]:
         return self.options.server_url
+
+    def routes_calls(self) -> bool:
+        return self.options.server_url is not None
+
+    def prepare(self) -> None:
+        """Nothing to start: the server functions call is the plan's ``serverUrl``."""
+
+    def logs(self, name: str, since: Optional[datetime] = None, follow: bool = False) -> Iterator[str]:
+        return read_logs(name, self.namespace, self.options, since, follow)
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -143,6 +157,8 @@ class NuctlPlatform:
         # nuctl appends -e entries to spec.env: add the gateway URL only if the build lacks it.
         if opts.server_url and ENV_SERVER_URL not in _env_names(source.config):
             flags += ["-e", f"{ENV_SERVER_URL}={opts.server_url}"]
+        if opts.server_secret:  # shared with the server: calls between functions prove it (runtime.trust)
+            flags += ["-e", f"{ENV_SECRET}={opts.server_secret}"]
         return flags
 
     def _project_key(self) -> Tuple[str, ...]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import IO, Callable, List, Optional, Sequence, Tuple
 
 from fusionizer.errors import FusionizerError
+from fusionizer.runtime.trust import ENV_SECRET
 
 ENV_NUCTL = "FUSIONIZER_NUCTL"
 
@@ -63,7 +64,8 @@ class Completed:
         return self.returncode == 0 and not self.timed_out
 
     def command(self) -> str:
-        return shlex.join(self.argv)
+        """The command line as shown to users: the server's secret is masked."""
+        return shlex.join(_masked(arg) for arg in self.argv)
 
     def exit_status(self) -> str:
         if self.timed_out:
@@ -178,3 +180,8 @@ def _kill_group(proc: "subprocess.Popen[str]") -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def _masked(arg: str) -> str:
+    name, sep, _ = arg.partition("=")
+    return f"{name}=***" if sep and name == ENV_SECRET else arg

@@ -1,9 +1,12 @@
 """An emulator of the ``nuctl`` 1.14.1 CLI for tests (facts: /work/shared/reference/nuclio.md).
 
-It accepts the real flags and prints the real output shapes, and it really runs functions:
-a deploy copies the ``--path`` dir into its store and starts
-``python -m fusionizer.runtime.processor`` there (the fusionizer's local Nuclio-compatible
-processor) in place of a container, so invocations execute the handler.
+It accepts the real flags and prints the real output shapes, and it really runs functions
+the way Nuclio 1.14.1's Python image does (``image``, ``wrapper``): a deploy builds the
+image as a virtualenv holding only msgpack 1.0.8 and nuclio-sdk 0.5.13 (cached), runs the
+function's ``build.commands`` in a copy of it (offline, from a cached wheelhouse), copies the
+``--path`` dir into its store with the emulated wrapper beside it, and starts that wrapper with
+the image's interpreter, ``PYTHONPATH`` the code and another working directory, in place of
+a container. Nothing of the test environment's packages or variables reaches the function.
 
 What it reproduces:
 - global flags ``--platform`` (auto|local|kube), ``-n/--namespace``, ``-k/--kubeconfig``,
@@ -27,11 +30,13 @@ What it reproduces:
 Deviations (a process is not a container): functions listen on 127.0.0.1 and report
 ``internalInvocationUrls: ["127.0.0.1:PORT"]`` (kube: the cluster DNS name) and
 ``externalInvocationUrls: ["0.0.0.0:PORT"]`` (kube NodePort: ``127.0.0.1:PORT``);
-``build.commands`` are logged, not run; a function that fails readiness is stopped.
+a function that fails readiness is stopped; the Python of a ``python:3.X`` runtime is this
+machine's ``python3.X`` when there is one, else the emulator's own (a warning says so).
 
 Environment: ``NUCTL_EMULATOR_HOME`` (required: the store), ``NUCTL_EMULATOR_PYTHON``
-(interpreter for functions, default this one), ``NUCTL_EMULATOR_PROCESSOR`` (the
-processor module run with ``-m``, default ``fusionizer.runtime.processor``), plus nuctl's own ``NUCTL_PLATFORM``,
+(interpreter the images are made from when the runtime's own is missing, default this one),
+``NUCTL_EMULATOR_IMAGE_CACHE`` (image virtualenvs, wheelhouse, build layers; default
+``~/.cache/nuclio-fusionizer/nuctl-emulator``), plus nuctl's own ``NUCTL_PLATFORM``,
 ``NUCTL_NAMESPACE``, ``NUCTL_REGISTRY``, ``NUCTL_RUN_REGISTRY``,
 ``NUCTL_DEFAULT_SERVICE_TYPE``, ``NUCTL_EXTERNAL_IP_ADDRESSES``, ``KUBECONFIG``.
 
@@ -42,7 +47,8 @@ Store (``$NUCTL_EMULATOR_HOME``)::
     <platform>/<namespace>/projects/<name>.json
     <platform>/<namespace>/functions/<name>.json    the record ``get`` prints
     <platform>/<namespace>/processes/<name>.json    the running process of a function
-    <platform>/<namespace>/code/<name>/             the deployed copy of --path
+    <platform>/<namespace>/code/<name>/             the deployed copy of --path (+ _nuclio_wrapper.py)
+    <platform>/<namespace>/work/<name>/             the function process's working directory
     <platform>/<namespace>/logs/<name>.log          the function's stdout+stderr
 
 Run it as ``tests/nuctl/emulator/nuctl ARGS...`` (the executable next to this package); the

@@ -1,22 +1,21 @@
-"""``nuctl deploy``: read and merge the config, enrich and validate it like nuctl, "build"
-(stage a copy of the code), then replace the old process and wait for the new one."""
+"""``nuctl deploy``: read and merge the config, enrich and validate it like nuctl, build
+(the image's virtualenv with the build commands run in it, see ``image``; the code staged
+with the emulated wrapper next to it), then replace the old process and wait for the new one."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import yaml
 
-from nuctl_emulator import VERSION
+from nuctl_emulator import VERSION, image
 from nuctl_emulator.console import Console
 from nuctl_emulator.context import Context, initialize
 from nuctl_emulator.errors import ABSTRACT_GO, BUILDER_GO, DEPLOY_GO, LOCAL_GO, NuctlError, error
@@ -30,6 +29,11 @@ WARN_PYTHON = ("python:3.7", "python:3.8")
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SKIP_ANNOTATIONS = ("skip-build", "skip-deploy")  # removed on deploy
 KUBE_DEPLOYER_GO = "/nuclio/pkg/platform/kube/client/deployer.go"
+DOCKER_SHELL_GO = "/nuclio/pkg/dockerclient/shell.go"
+WRAPPER = Path(__file__).with_name("wrapper.py")
+WRAPPER_NAME = "_nuclio_wrapper.py"  # beside the code, as in /opt/nuclio
+# NUCLIO_PYTHON_DECODE_EVENT_STRINGS values that start the wrapper without --decode-event-strings.
+DECODING_OFF = ("no", "false", "disable", "disabled")
 
 
 @dataclass
@@ -49,8 +53,8 @@ def cmd_deploy(options: Dict[str, Any], args: List[str]) -> int:
         record["status"] = {"state": "building"}
         ctx.store.save_function(record)
         try:
-            staged = build(ctx, request, record)
-            run_function(ctx, record, staged)
+            staged, built = build(ctx, request, record)
+            run_function(ctx, record, staged, built)
         except NuctlError as exc:
             ctx.console.log("E", "Failed to deploy function", name=name, err=str(exc).splitlines()[0])
             record["status"] = {"state": "error", "message": exc.render().strip()}
@@ -298,16 +302,35 @@ def image_name(name: str, registry: str) -> str:
     return f"{registry}/nuclio/processor-{name}:latest"
 
 
-def build(ctx: Context, request: DeployRequest, record: Dict[str, Any]) -> Path:
-    """Validate the runtime and stage the code; returns the staged dir (the "image")."""
+def build(ctx: Context, request: DeployRequest, record: Dict[str, Any]) -> Tuple[Path, image.Image]:
+    """Validate the runtime, make the image (its build commands run) and stage the code."""
     spec = record["spec"]
     log = ctx.console.log
     log("I", "Building", builderKind="docker", versionInfo=f"Label: {VERSION}", name=record["metadata"]["name"])
     check_runtime(spec.get("runtime"), request, log)
     spec.setdefault("handler", default_handler(request.source))
     log("I", "Staging files and preparing base images")
-    for command in (spec.get("build") or {}).get("commands") or []:
-        log("W", "Build command not run by the nuctl emulator", command=command)
+    commands = list((spec.get("build") or {}).get("commands") or [])
+    try:
+        built = image.prepare(spec["runtime"], commands, lambda command: log("I", "Running build command",
+                                                                             command=command))
+        if commands and built.cached:
+            log("I", "Using the cached build of the build commands", commands=commands)
+    except image.ImageUnavailable as missing:
+        raise error(f"The nuctl emulator cannot make the Python image: {missing}", BUILDER_GO, 331) from None
+    except image.BuildFailed as failed:
+        raise error(
+            f"stdout:\n{failed.output}\n\nstderr:\n",
+            DOCKER_SHELL_GO,
+            177,
+            ("Failed to build", BUILDER_GO, 1147),
+            ("Failed to build processor image", BUILDER_GO, 331),
+            ("Failed to build function", LOCAL_GO, 289),
+            cause=f"exit status {failed.code} (in build command `{failed.command}`):\n{failed.output}",
+        ) from None
+    if built.emulated:
+        log("W", "No interpreter for this runtime here; emulated with another Python", runtime=spec["runtime"],
+            python=built.version)
     log("I", "Building processor image", registryURL=spec["build"].get("registry", ""), imageName=spec["image"])
     if ctx.platform == "kube" and not spec["build"].get("registry"):
         raise error(
@@ -320,7 +343,7 @@ def build(ctx: Context, request: DeployRequest, record: Dict[str, Any]) -> Path:
         )
     staged = stage_code(ctx, request, record)
     log("I", "Build complete", image=spec["image"])
-    return staged
+    return staged, built
 
 
 def check_runtime(runtime: Any, request: DeployRequest, log: Callable[..., None]) -> None:
@@ -366,10 +389,11 @@ def stage_code(ctx: Context, request: DeployRequest, record: Dict[str, Any]) -> 
         shutil.copy2(request.source, staged / request.source.name)
     config = {"metadata": record["metadata"], "spec": record["spec"]}
     (staged / "function.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    shutil.copyfile(WRAPPER, staged / WRAPPER_NAME)
     return staged
 
 
-def run_function(ctx: Context, record: Dict[str, Any], code: Path) -> None:
+def run_function(ctx: Context, record: Dict[str, Any], code: Path, built: image.Image) -> None:
     """local: remove the old "container" first, then start the new one (nuctl's order).
     kube: a rolling update, the old process goes once the new one is ready."""
     name = record["metadata"]["name"]
@@ -381,7 +405,7 @@ def run_function(ctx: Context, record: Dict[str, Any], code: Path) -> None:
             ctx.console.log("I", "Function already exists, deleting function containers", functionName=name)
             ctx.store.stop_function_process(name)
         ctx.console.log("I", "Waiting for function to be ready", timeout=timeout)
-    process = start_and_wait(ctx, record, code, timeout)
+    process = start_and_wait(ctx, record, code, built, timeout)
     ctx.store.save_process(name, process)
     if ctx.platform == "kube" and old is not None:
         ctx.store.stop_function_process(name, only=old)
@@ -389,32 +413,26 @@ def run_function(ctx: Context, record: Dict[str, Any], code: Path) -> None:
     ctx.store.save_function(record)
 
 
-def _http_attributes(spec: Mapping[str, Any]) -> Dict[str, Any]:
-    """The attributes of the function's (only) http trigger."""
-    for trigger in (spec.get("triggers") or {}).values():
-        if (trigger or {}).get("kind") == "http":
-            return dict(trigger.get("attributes") or {})
-    return {}
-
-
-def function_env(spec: Mapping[str, Any], console: Console) -> Dict[str, str]:
-    """The emulator's environment (so the interpreter finds its packages) without nuctl's
-    own settings, plus ``spec.env``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUCTL_", "FUSIONIZER_NUCTL"))}
+def function_env(spec: Mapping[str, Any], code: Path, built: image.Image, console: Console) -> Dict[str, str]:
+    """The container's environment: the image's (nothing of the emulator's own, so nothing
+    installed here leaks in), ``PYTHONPATH`` the code directory, plus ``spec.env``."""
+    env: Dict[str, str] = {}
     for item in spec.get("env") or []:
         if "value" in item:
             env[str(item["name"])] = str(item["value"])
         else:
             console.log("W", "Env var with valueFrom is not supported by the nuctl emulator", name=item.get("name"))
-    return env
+    return built.environment({**env, "PYTHONPATH": str(code)})
 
 
-def start_and_wait(ctx: Context, record: Dict[str, Any], code: Path, timeout: int) -> Dict[str, Any]:
+def start_and_wait(
+    ctx: Context, record: Dict[str, Any], code: Path, built: image.Image, timeout: int
+) -> Dict[str, Any]:
     """Start the processor detached (its own session, output to the function's log) and wait."""
     name = record["metadata"]["name"]
     ready_file = ctx.store.root / "run" / f"{code.name}.ready"
     ready_file.parent.mkdir(parents=True, exist_ok=True)
-    proc = _start_processor(ctx, record, code, ready_file)
+    proc = _start_processor(ctx, record, code, built, ready_file)
     start = proc_start_time(proc.pid)
     append_jsonl(
         ctx.home / "processes.jsonl",
@@ -432,20 +450,38 @@ def start_and_wait(ctx: Context, record: Dict[str, Any], code: Path, timeout: in
     return {"pid": proc.pid, "start": start, "port": int(ready["port"]), "code": str(code)}
 
 
-def _start_processor(ctx: Context, record: Dict[str, Any], code: Path, ready_file: Path) -> "subprocess.Popen[bytes]":
+def _http_trigger(spec: Mapping[str, Any]) -> Tuple[str, Dict[str, Any]]:
+    """The name and attributes of the function's (only) http trigger."""
+    for trigger_name, trigger in (spec.get("triggers") or {}).items():
+        if (trigger or {}).get("kind") == "http":
+            return str(trigger.get("name") or trigger_name), dict(trigger.get("attributes") or {})
+    return "default-http", {}
+
+
+def _start_processor(
+    ctx: Context, record: Dict[str, Any], code: Path, built: image.Image, ready_file: Path
+) -> "subprocess.Popen[bytes]":
+    """``python -u /opt/nuclio/_nuclio_wrapper.py ...`` with the image's interpreter, from a
+    working directory of its own (never the code's), as Nuclio's processor runs it."""
     name = record["metadata"]["name"]
-    python = os.environ.get("NUCTL_EMULATOR_PYTHON") or sys.executable
-    processor = os.environ.get("NUCTL_EMULATOR_PROCESSOR") or "fusionizer.runtime.processor"
-    port = int(_http_attributes(record["spec"]).get("port") or 0)
-    argv = [python, "-m", processor, str(code), "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--ready-file", str(ready_file), "--name", name, "--namespace", ctx.namespace]
+    spec = record["spec"]
+    env = function_env(spec, code, built, ctx.console)
+    trigger_name, attributes = _http_trigger(spec)
+    argv = [str(built.python), "-u", str(code / WRAPPER_NAME), "--handler", str(spec["handler"])]
+    argv += ["--host", "127.0.0.1", "--port", str(int(attributes.get("port") or 0)), "--ready-file", str(ready_file)]
+    argv += ["--platform-kind", ctx.platform, "--namespace", ctx.namespace, "--worker-id", "0"]
+    argv += ["--trigger-kind", "http", "--trigger-name", trigger_name]
+    if env.get("NUCLIO_PYTHON_DECODE_EVENT_STRINGS", "").strip().lower() not in DECODING_OFF:
+        argv.append("--decode-event-strings")
+    workdir = ctx.store.root / "work" / code.name
+    workdir.mkdir(parents=True, exist_ok=True)
     log_path = ctx.store.log_path(name)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log_file:
         return subprocess.Popen(
             argv,
-            cwd=code,
-            env=function_env(record["spec"], ctx.console),
+            cwd=workdir,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -500,7 +536,7 @@ def ready_status(ctx: Context, record: Mapping[str, Any], port: int) -> Dict[str
     status: Dict[str, Any] = {"state": "ready"}
     if ctx.platform == "kube":
         internal = [f"nuclio-{name}.{ctx.namespace}.svc.cluster.local:8080"]
-        node_port = str(_http_attributes(record["spec"]).get("serviceType", "")).lower() == "nodeport"
+        node_port = str(_http_trigger(record["spec"])[1].get("serviceType", "")).lower() == "nodeport"
         external = [f"127.0.0.1:{port}"] if node_port else []
         if node_port:
             status["httpPort"] = port  # present only for NodePort services

@@ -1,15 +1,13 @@
 """Reading only what is the plan's: files inside its tree, regular files only, sizes bounded.
 
-The *tree* is the directory nothing may be read outside of: the plan file's directory, or
-for a git source the whole checkout. Every path the plan names (the plan file itself, task
-paths, ``taskDirs`` entries) and every symbolic link inside a task directory is resolved and
-refused when it leaves the tree; FIFOs, sockets and devices are refused by name without
-being opened (a FIFO would block, ``/dev/zero`` never ends). Refusals name the file, never
-its content or where a link points, so that no output (e.g. a post-receive hook's, shown to
-whoever pushed) can reveal anything of the host.
-
-This module is also the one rule for which files of a task directory a build takes
-(:func:`list_files`): what is checked here is exactly what is built.
+The *boundary* is the directory nothing may be read outside of: the plan file's directory,
+or for a git source the whole checkout. Every path the plan names (the plan file itself,
+task paths, ``taskDirs`` entries) and every symbolic link among the files a task's build
+takes (by the one ignore rule, :mod:`fusionizer.ignore`) is resolved and refused when it
+leaves the boundary; FIFOs, sockets and devices are refused by name without being opened (a
+FIFO would block, ``/dev/zero`` never ends). Refusals name the file, never its content or
+where a link points, so that no output (e.g. a post-receive hook's, shown to whoever pushed)
+can reveal anything of the host.
 """
 
 from __future__ import annotations
@@ -19,7 +17,9 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Mapping, Tuple, Union
+from typing import Iterator, List, Mapping, Set, Tuple, Union
+
+from fusionizer import ignore
 
 MAX_YAML_BYTES = 1 << 20  # a plan or function.yaml; the largest plans measured are a few hundred KiB
 ENV_MAX_TASK_BYTES = "FUSIONIZER_MAX_TASK_BYTES"
@@ -28,55 +28,14 @@ DEFAULT_MAX_TASK_BYTES = 64 << 20
 DEFAULT_MAX_TASK_FILES = 10_000
 MAX_PROBLEMS = 5  # per task directory: enough to act on, never a flood
 
-_SKIP_DIRS = frozenset({"__pycache__", ".git", ".hg", ".svn", ".fusionizer", ".venv", ".mypy_cache", ".pytest_cache"})
-_SKIP_SUFFIXES = (".pyc", ".pyo", ".swp", ".swx", "~")
-_SKIP_NAMES = frozenset({".DS_Store", "4913"})
 _KINDS = (
     (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
     (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"),
 )
 
 
-class TreeError(Exception):
+class BoundaryError(Exception):
     """A path the plan may not read; the message names it and says what to do."""
-
-
-def _skipped(name: str) -> bool:
-    """Files a build leaves out: bytecode, editor temp files, Finder metadata."""
-    return name in _SKIP_NAMES or name.endswith(_SKIP_SUFFIXES) or name.startswith(".#")
-
-
-def list_files(root: Path) -> List[str]:
-    """Relative POSIX paths of the files under ``root`` that belong in a build, sorted."""
-    return sorted(rel for rel, entry in _walk(root) if not (entry.is_symlink() and entry.is_dir()))
-
-
-def _walk(root: Path) -> Iterator[Tuple[str, "os.DirEntry[str]"]]:
-    """``(relative POSIX path, entry)`` of every file a build takes from ``root`` (whatever
-    its kind: the checks decide), and of every symbolic link to a directory (not followed:
-    its content is not built, but where it leads is checked). Iterative: any depth."""
-    pending = [""]
-    while pending:
-        rel_dir = pending.pop()
-        with os.scandir(os.path.join(root, rel_dir)) as listing:
-            entries = sorted(listing, key=lambda e: e.name)
-        for entry in entries:
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            if entry.is_dir(follow_symlinks=False):
-                if entry.name not in _SKIP_DIRS:
-                    pending.append(rel)
-            elif _is_dir(entry):  # a link to a directory
-                if entry.name not in _SKIP_DIRS:
-                    yield rel, entry
-            elif not _skipped(entry.name):
-                yield rel, entry
-
-
-def _is_dir(entry: "os.DirEntry[str]") -> bool:
-    try:
-        return entry.is_dir()  # follows a link
-    except OSError:  # a link loop
-        return False
 
 
 @dataclass(frozen=True)
@@ -97,18 +56,18 @@ def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
     if not raw:
         return default
     if not raw.isdigit() or int(raw) == 0:
-        raise TreeError(f"{name}={raw!r} is not a positive whole number; set it to a count, e.g. {default}")
+        raise BoundaryError(f"{name}={raw!r} is not a positive whole number; set it to a count, e.g. {default}")
     return int(raw)
 
 
 @dataclass(frozen=True)
-class Tree:
-    """The directory a plan may read from; ``shown`` names files the way the user sees them."""
+class Boundary:
+    """The directory a plan may read from."""
 
     root: Path  # real path (symbolic links resolved)
 
     @classmethod
-    def at(cls, directory: Path) -> "Tree":
+    def at(cls, directory: Path) -> "Boundary":
         return cls(Path(os.path.realpath(directory)))
 
     def contains(self, path: Path) -> bool:
@@ -120,7 +79,7 @@ class Tree:
         """The UTF-8 text of a regular file inside the tree, at most ``limit`` bytes.
 
         ``checked``: its directory passed :meth:`check_dir`, so where it leads is known.
-        Raises :class:`TreeError` (leaves the tree, not a regular file, too large),
+        Raises :class:`BoundaryError` (leaves the tree, not a regular file, too large),
         FileNotFoundError, or another OSError / UnicodeDecodeError for the caller to word.
         """
         if checked:
@@ -129,7 +88,7 @@ class Tree:
             real = os.path.realpath(path)
             _check_regular(os.stat(real).st_mode, shown)  # a socket cannot even be opened
         else:
-            raise TreeError(leads_outside(shown))
+            raise BoundaryError(leads_outside(shown))
         # Non-blocking: should a FIFO replace the file meanwhile, opening it does not hang.
         fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
@@ -139,32 +98,31 @@ class Tree:
         finally:
             os.close(fd)
         if len(data) > limit:
-            raise TreeError(f"{shown} is larger than {_size(limit)}; a plan or function.yaml is never that big")
+            raise BoundaryError(f"{shown} is larger than {_size(limit)}; a plan or function.yaml is never that big")
         return data.decode("utf-8")
 
-    def check_dir(self, directory: Path, shown: str, limits: Limits) -> List[str]:
-        """Problems of a task directory as messages: links out of the tree, special files,
-        broken links, more than ``limits`` allow. Nothing is opened."""
+    def check_dir(self, rules: ignore.Tree, directory: Path, shown: str, limits: Limits) -> List[str]:
+        """Problems of a task directory as messages: among what its build takes by ``rules``
+        (the plan's ignore rule), links out of the boundary, special files, broken links,
+        more than ``limits`` allow. Nothing is opened."""
         problems: List[str] = []
         total = files = 0
-        for rel, entry in _walk(directory):
+        for rel, entry in _walk(self, rules, directory):
             size = self._size(entry)
             if isinstance(size, str):
                 problems.append(size.format(f"{shown}/{rel}"))
                 if len(problems) >= MAX_PROBLEMS:
                     break
                 continue
-            if size is None:
-                continue  # a link to a directory inside the tree: not built
             total, files = total + size, files + 1
             if total > limits.max_bytes or files > limits.max_files:
                 problems.append(_too_big(shown, limits, files > limits.max_files))
                 break
         return problems
 
-    def _size(self, entry: "os.DirEntry[str]") -> Union[int, str, None]:
-        """The size of a regular file a build takes; None for a link to a directory inside
-        the tree; else the problem, with ``{}`` for the file's name."""
+    def _size(self, entry: "os.DirEntry[str]") -> Union[int, str]:
+        """The size of a regular file the build takes, else the problem (``{}`` stands for
+        the file's name)."""
         link = entry.is_symlink()
         if link and not self.contains(Path(entry.path)):
             return leads_outside("{}")
@@ -174,10 +132,44 @@ class Tree:
             return "{} is a broken symbolic link; remove it or point it at a file inside the plan's directory"
         except OSError as e:
             return _unreadable("{}", e)
-        if link and stat.S_ISDIR(st.st_mode):
-            return None
         kind = _special(st.st_mode)
         return _not_regular("{}", kind) if kind else st.st_size
+
+
+def _walk(boundary: Boundary, rules: ignore.Tree, directory: Path) -> Iterator[Tuple[str, "os.DirEntry[str]"]]:
+    """``(path from directory, entry)`` of everything a build of ``directory`` takes by
+    ``rules`` (as :meth:`fusionizer.ignore.Tree.files` walks: same rule, links to directories
+    followed), special files and broken links included so that they can be refused. A link
+    to a directory is entered when it stays inside ``boundary``, else yielded (and refused).
+    Iterative, and each directory is entered once: any depth, no cycle."""
+    tree, start = rules.locate(directory)
+    pending = [(str(directory), start, "", tree.rules(start))]
+    seen: Set[Tuple[int, int]] = set()
+    while pending:
+        path, rel_tree, rel, in_force = pending.pop()
+        st = os.stat(path)
+        if (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        with os.scandir(path) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+        for entry in entries:
+            sub_tree = f"{rel_tree}/{entry.name}" if rel_tree else entry.name
+            sub = f"{rel}/{entry.name}" if rel else entry.name
+            is_dir = _is_dir(entry)
+            if in_force.excludes(sub_tree, is_dir) or (not is_dir and ignore.is_ignore_file(entry.name)):
+                continue
+            if is_dir and (not entry.is_symlink() or boundary.contains(Path(entry.path))):
+                pending.append((entry.path, sub_tree, sub, in_force.enter(entry.path, sub_tree)))
+            else:
+                yield sub, entry
+
+
+def _is_dir(entry: "os.DirEntry[str]") -> bool:
+    try:
+        return entry.is_dir()  # follows a link
+    except OSError:  # a link loop
+        return False
 
 
 def _read_at_most(fd: int, limit: int, expected: int) -> bytes:
@@ -205,7 +197,7 @@ def _special(mode: int) -> str:
 def _check_regular(mode: int, shown: str) -> None:
     kind = _special(mode)
     if kind:
-        raise TreeError(_not_regular(shown, kind))
+        raise BoundaryError(_not_regular(shown, kind))
 
 
 def leads_outside(shown: str) -> str:

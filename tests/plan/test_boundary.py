@@ -16,7 +16,6 @@ from fusionizer.errors import Diagnostic
 from fusionizer.plan.identity import read_identity
 from fusionizer.plan.loader import check_plan
 from fusionizer.plan.model import Group, Plan
-from fusionizer.plan.tree import list_files
 
 LAUGHS = "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)
@@ -65,14 +64,13 @@ def test_links_inside_the_tree_are_read_and_built(ws) -> None:
     ws.task("a")
     ws.write("lib/shared.py", "VALUE = 1\n")
     os.symlink("../../lib/shared.py", "tasks/a/shared.py")
-    os.symlink("../../lib", "tasks/a/lib")  # a linked directory: checked, not built
+    os.symlink("../../lib", "tasks/a/lib")  # a linked directory inside: checked and built, as the build follows it
     ws.plan(ws.plan_text("      - [a]"))
     plan, diagnostics = check_plan(Path("fusionizer.yaml"))
     assert plan is not None, errors(diagnostics)
-    assert list_files(Path("tasks/a")) == ["function.yaml", "main.py", "shared.py"]
     built = fuser.describe(plan, Group(("a",)))
     assert sorted(f.dest for f in built.files if f.dest.startswith("tasks/")) == [
-        "tasks/a/function.yaml", "tasks/a/main.py", "tasks/a/shared.py"]
+        "tasks/a/function.yaml", "tasks/a/lib/shared.py", "tasks/a/main.py", "tasks/a/shared.py"]
 
 
 def test_a_git_checkout_is_one_tree(ws) -> None:

@@ -1,0 +1,141 @@
+"""What a plan in a directory builds from (its scope): the plan file, the task directories
+and the optimizer module it names, and the ignore files that decide which of their files
+count (:mod:`fusionizer.ignore`, the same rule the build applies).
+
+A directory source's revision digests exactly :meth:`Scope.files`; ``watch`` wakes for a
+changed path only when :meth:`Scope.ignored` says it can change them. Anything else beside
+the plan (a log, notes, tool output) is outside the scope: it changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, Optional, Sequence, Tuple
+
+from fusionizer.ignore import Tree, TreeFile, below, is_ignore_file
+from fusionizer.plan.inputs import plan_inputs
+from fusionizer.runtime.layout import FUNCTION_CONFIG
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Paths are POSIX, relative to ``root`` (the plan file's directory); a task directory
+    outside it starts with ``../``."""
+
+    root: Path
+    plan_file: str
+    directories: Tuple[str, ...] = ()  # every file in them counts, by the ignore rule: tasks, optimizer package
+    discovery: Tuple[str, ...] = ()  # spec.taskDirs: where a new task may appear
+    modules: Tuple[str, ...] = ()  # single files: an optimizer module
+
+    @classmethod
+    def of(cls, plan_file: Path) -> "Scope":
+        root = plan_file.parent
+        inputs = plan_inputs(plan_file)
+        return cls(root, plan_file.name, _rel_all(root, inputs.directories), _rel_all(root, inputs.discovery),
+                   _rel_all(root, inputs.files))
+
+    def files(self) -> Iterator[TreeFile]:
+        """Every file that counts, each once, sorted by path; ignore files included."""
+        found: Dict[str, TreeFile] = {}
+        for item in self._all_files():
+            found.setdefault(item.rel, item)
+        return iter(sorted(found.values(), key=lambda f: f.rel))
+
+    def ignored(self, rel: str, is_dir: bool) -> Optional[str]:
+        """None when a change at ``rel`` (a path under the root) can change :meth:`files`;
+        otherwise the part of it that is out of scope or ignored, as ``dir/`` or ``file``."""
+        if rel == self.plan_file or rel in self.modules:
+            return None
+        for directory in self.directories:
+            if _below(rel, directory):
+                return self._excluded_in(directory, rel, is_dir)
+        tree = Tree(self.root)
+        for directory in self.discovery:
+            if _below(rel, directory):
+                return self._discovered(tree, directory, rel, is_dir)
+        if self._leads_to_input(rel, is_dir):
+            return None
+        return self._shown(rel, is_dir)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _all_files(self) -> Iterator[TreeFile]:
+        tree = Tree(self.root)
+        plan = self.root / self.plan_file
+        if plan.is_file():
+            yield TreeFile(self.plan_file, str(plan), False, False)
+        yield from tree.rule_files()
+        for module in self.modules:
+            if (self.root / module).is_file():
+                yield TreeFile(module, str(self.root / module), False, False)
+        for directory in self.directories:
+            own, start = tree.locate(self.root / directory)
+            prefix = "" if own is tree else directory + "/"
+            for item in (*own.rule_files(start), *own.files(start)):
+                yield TreeFile(prefix + item.rel, item.path, item.executable, item.rule)
+
+    def outside(self) -> Tuple[str, ...]:
+        """The directories it builds from that are not under the root (``../shared/task``)."""
+        return tuple(d for d in self.directories if d == ".." or d.startswith("../"))
+
+    def _excluded_in(self, directory: str, rel: str, is_dir: bool) -> Optional[str]:
+        tree = Tree(self.root)
+        own, start = tree.locate(self.root / directory)
+        if own is tree:
+            return own.excluded(rel, is_dir, start)
+        shown = own.excluded(rel[len(directory) + 1 :], is_dir)  # its own rules only, as for the digest
+        return f"{directory}/{shown}" if shown else None
+
+    def _discovered(self, tree: Tree, directory: str, rel: str, is_dir: bool) -> Optional[str]:
+        task, _, inner = rel[len(directory) + 1 :].partition("/")
+        if not inner and not is_dir and is_ignore_file(task):
+            return None  # its rules reach into every task below
+        if task.startswith("."):
+            return f"{directory}/{task}" + ("/" if inner or is_dir else "")
+        if not inner:  # a task directory appears, goes or is renamed; a file there is no task
+            return None if is_dir else f"{directory}/{task}"
+        if inner == FUNCTION_CONFIG:
+            return None
+        if (self.root / directory / task / FUNCTION_CONFIG).is_file():
+            return tree.excluded(rel, is_dir, start=f"{directory}/{task}")
+        return f"{directory}/{task}/"
+
+    def _leads_to_input(self, rel: str, is_dir: bool) -> bool:
+        """``rel`` holds an input (e.g. a task directory removed whole), or is an ignore file
+        on the way from the root to one."""
+        if any(path == rel or _below(path, rel) for path in self._inputs()):
+            return True
+        parent, _, name = rel.rpartition("/")
+        on_the_way = not parent or any(_below(d, parent) for d in (*self.directories, *self.discovery))
+        return not is_dir and is_ignore_file(name) and on_the_way
+
+    def _inputs(self) -> Tuple[str, ...]:
+        return (self.plan_file, *self.modules, *self.directories, *self.discovery)
+
+    def _shown(self, rel: str, is_dir: bool) -> str:
+        """The outermost part of ``rel`` that holds no input: ``notes/`` for ``notes/a/b.txt``."""
+        parts = rel.split("/")
+        for i in range(len(parts)):
+            sub = "/".join(parts[: i + 1])
+            if not any(_below(path, sub) or path == sub for path in self._inputs()):
+                last = i == len(parts) - 1
+                return sub + ("/" if is_dir or not last else "")
+        return rel
+
+
+def _below(path: str, directory: str) -> bool:
+    """``path`` is strictly inside ``directory`` (both POSIX, relative to the same root;
+    ``""`` is the root itself)."""
+    return path.startswith(directory + "/") if directory else bool(path)
+
+
+def _rel_all(root: Path, paths: Sequence[Path]) -> Tuple[str, ...]:
+    return tuple(_rel(root, p) for p in paths)
+
+
+def _rel(root: Path, path: Path) -> str:
+    inside = below(root, path)
+    return inside if inside is not None else Path(os.path.relpath(path, root)).as_posix()

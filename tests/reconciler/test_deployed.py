@@ -1,0 +1,60 @@
+"""What an update changes, against the build apply kept for each function it deployed: tasks
+added and removed, files by path, env/build/config keys, and the text with --diff."""
+
+from __future__ import annotations
+
+from fusionizer.cli.plan import change_details, plan_json
+from fusionizer.cli.render import change_lines
+from fusionizer.plan.loader import load_plan
+from fusionizer.plan.model import Plan
+from fusionizer.reconciler.reconcile import apply, compute, destroy
+from fusionizer.reconciler.state import PlanState
+from testing.memory_platform import MemoryPlatform
+from tests.reconciler.conftest import PLAN, PlanDir
+
+
+def named_group(plans: PlanDir, *tasks: str) -> Plan:
+    """One group named ``ab`` (function demo-ab, whatever its tasks)."""
+    plans.file.write_text(PLAN.format(name="demo", groups=f"[{{name: ab, tasks: [{', '.join(tasks)}]}}]"))
+    return load_plan(plans.file)
+
+
+def test_an_update_names_the_files_tasks_and_keys_it_changes(plans: PlanDir, memory: MemoryPlatform) -> None:
+    assert apply(named_group(plans, "a", "b"), memory, "r1").ok
+    (plans.root / "tasks" / "a" / "main.py").write_text("def handler(context, event):\n    return 'A'\n")
+    (plans.root / "tasks" / "b" / "notes.txt").write_text("new\n")
+    (plans.root / "tasks" / "b" / "function.yaml").write_text(
+        "spec:\n  runtime: python:3.11\n  handler: main:handler\n  minReplicas: 2\n"
+        "  env: [{name: GREETING, value: hi}]\n  build: {commands: [pip install x]}\n")
+    result = compute(named_group(plans, "a", "b", "c"), memory)
+    details = change_details(result, memory, with_diff=True)
+    (update,) = [c for c in result.changes if c.action == "update"]
+    found = details[update.function]
+    assert found.unknown == "" and found.tasks_added == ("c",) and found.tasks_removed == ()
+    assert found.files_changed == ("tasks/a/main.py", "tasks/b/function.yaml")
+    assert "tasks/b/notes.txt" in found.files_added and "tasks/c/main.py" in found.files_added
+    assert found.env == ("GREETING",) and found.build == ("commands",)
+    assert "spec.minReplicas" in found.config and "metadata.annotations.fusionizer.io/tasks" in found.config
+    diff = "".join(found.diffs)
+    assert "--- a/tasks/a/main.py\n+++ b/tasks/a/main.py\n" in diff and "-    return 'a'\n+    return 'A'\n" in diff
+    assert "+++ b/tasks/b/notes.txt" in diff
+    lines = change_lines(result.changes, details)
+    assert "      tasks: + c" in lines and any(line.startswith("      env: ~ GREETING") for line in lines)
+    as_json = {c["function"]: c for c in plan_json(result, details)["changes"]}  # type: ignore[union-attr]
+    assert as_json[update.function]["details"]["files"]["changed"] == ["tasks/a/main.py", "tasks/b/function.yaml"]
+
+
+def test_without_a_kept_build_the_details_are_unknown(plans: PlanDir, memory: MemoryPlatform) -> None:
+    assert apply(plans.plan([["a"]]), memory, "r1").ok
+    state = PlanState.of(memory, "demo")
+    assert (state.deployed_dir / "demo-a").is_dir()
+    other = MemoryPlatform()
+    other.records = dict(memory.records)  # deployed by someone else: nothing kept for it here
+    (plans.root / "tasks" / "a" / "main.py").write_text("def handler(context, event):\n    return 'A'\n")
+    plan = plans.plan([["a"]])
+    for platform, words in ((memory, ""), (other, "details unknown (deployed before")):
+        other.kind = "nuctl"
+        found = change_details(compute(plan, platform), platform)["demo-a"]
+        assert found.unknown.startswith(words) if words else found.files_changed == ("tasks/a/main.py",)
+    destroy(plan, memory)
+    assert not (state.deployed_dir / "demo-a").exists()
