@@ -144,13 +144,9 @@ def _walk(boundary: Boundary, rules: ignore.Tree, directory: Path) -> Iterator[T
     Iterative, and each directory is entered once: any depth, no cycle."""
     tree, start = rules.locate(directory)
     pending = [(str(directory), start, "", tree.rules(start))]
-    seen: Set[Tuple[int, int]] = set()
+    seen: Set[Tuple[int, int]] = set()  # directories entered through a link: only links make cycles
     while pending:
         path, rel_tree, rel, in_force = pending.pop()
-        st = os.stat(path)
-        if (st.st_dev, st.st_ino) in seen:
-            continue
-        seen.add((st.st_dev, st.st_ino))
         with os.scandir(path) as listing:
             entries = sorted(listing, key=lambda e: e.name)
         for entry in entries:
@@ -159,7 +155,12 @@ def _walk(boundary: Boundary, rules: ignore.Tree, directory: Path) -> Iterator[T
             is_dir = _is_dir(entry)
             if in_force.excludes(sub_tree, is_dir) or (not is_dir and ignore.is_ignore_file(entry.name)):
                 continue
-            if is_dir and (not entry.is_symlink() or boundary.contains(Path(entry.path))):
+            if is_dir and entry.is_symlink() and boundary.contains(Path(entry.path)):
+                st = os.stat(entry.path)
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    pending.append((entry.path, sub_tree, sub, in_force.enter(entry.path, sub_tree)))
+            elif is_dir and not entry.is_symlink():
                 pending.append((entry.path, sub_tree, sub, in_force.enter(entry.path, sub_tree)))
             else:
                 yield sub, entry

@@ -102,3 +102,12 @@ def test_the_identity_of_a_plan_linked_out_of_its_tree_is_not_read(ws, tmp_path_
     os.symlink(elsewhere, "fusionizer.yaml")
     assert read_identity(Path("fusionizer.yaml")) is None
     assert read_identity(Path("fusionizer.yaml"), tree=elsewhere.parent.parent) is not None
+
+
+def test_a_link_cycle_inside_a_task_ends(ws) -> None:
+    ws.task("a")
+    os.symlink(".", "tasks/a/self")  # the build follows links to directories once; so does the check
+    os.symlink("../a", "tasks/a/up")
+    ws.plan(ws.plan_text("      - [a]"))
+    plan, diagnostics = checked_within(10)
+    assert plan is not None, errors(diagnostics)
