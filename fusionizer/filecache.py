@@ -23,9 +23,11 @@ import marshal
 import os
 import shutil
 import struct
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Set, Tuple
 
 from fusionizer import __version__, paths
@@ -209,11 +211,15 @@ def _read(file: str) -> Dict[str, Any]:
 
 
 def _write(file: str, data: bytes) -> None:
-    tmp = f"{file}.{os.getpid()}.{threading.get_ident()}.tmp"
+    """Replace ``file`` in one step, private (a parsed function.yaml holds its env values)."""
     try:
-        os.makedirs(os.path.dirname(file), exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+        directory = paths.private_dir(Path(file).parent)
+        fd, tmp = tempfile.mkstemp(prefix=".cache-", dir=directory)  # created 0600
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
         os.replace(tmp, file)
     except OSError:
         try:

@@ -13,7 +13,7 @@ import pytest
 
 from fusionizer import filecache
 from fusionizer.plan import documents, schema
-from fusionizer.plan.documents import load_file
+from fusionizer.plan.documents import load_text
 
 LATER = 2**62  # ns: a clock far past any file's ctime (year 2116), so every read is remembered
 
@@ -109,29 +109,29 @@ def test_an_unwritable_cache_costs_only_time(tmp_path: Path, fusionizer_home: Pa
     assert filecache.digest(str(f), clock=later) == first
 
 
-def test_a_document_is_parsed_once_per_content_and_each_load_gets_its_own(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    f = tmp_path / "function.yaml"
-    f.write_text("spec:\n  env:\n    - name: A\n      value: '1'\n")
-    first = load_file(f, "function.yaml")
+def test_a_document_is_parsed_once_per_content_and_each_load_gets_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "spec:\n  env:\n    - name: A\n      value: '1'\n"
+    first = load_text(text, "function.yaml")
     parses: List[str] = []
-    monkeypatch.setattr(documents, "load_document", lambda text, file: parses.append(file))  # type: ignore[func-returns-value]
-    second = load_file(f, "tasks/a/function.yaml")
+    real = documents.load_document
+    monkeypatch.setattr(documents, "load_document", lambda text, file: parses.append(file) or real(text, file))
+    second = load_text(text, "tasks/a/function.yaml")
     assert parses == [] and second.data == first.data and second.values == first.values
     assert second.file == "tasks/a/function.yaml" and second.where(("spec", "env", 0)) == (3, 7)
     second.data["spec"]["env"].append({"name": "B"})
-    assert load_file(f, "x").data == first.data  # a caller changing its copy changes no other
+    assert load_text(text, "x").data == first.data  # a caller changing its copy changes no other
+    assert load_text(text.replace("'1'", "'2'"), "other").data["spec"]["env"][0]["value"] == "2"
+    assert parses == ["other"]  # another text is parsed
 
 
-def test_the_schema_verdict_is_kept_for_a_valid_plan_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
-    good.write_text("apiVersion: fusionizer.io/v1\nkind: FusionPlan\nmetadata: {name: demo}\nspec: {tasks: []}\n")
-    bad.write_text("apiVersion: fusionizer.io/v1\nkind: FusionPlan\nmetadata: {name: demo}\nspec: {tasks: 3}\n")
-    assert schema.check_schema(load_file(good, "good.yaml")) == []
-    first = schema.check_schema(load_file(bad, "bad.yaml"))
+def test_the_schema_verdict_is_kept_for_a_valid_plan_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    good = "apiVersion: fusionizer.io/v1\nkind: FusionPlan\nmetadata: {name: demo}\nspec: {tasks: []}\n"
+    bad = "apiVersion: fusionizer.io/v1\nkind: FusionPlan\nmetadata: {name: demo}\nspec: {tasks: 3}\n"
+    assert schema.check_schema(load_text(good, "good.yaml")) == []
+    first = schema.check_schema(load_text(bad, "bad.yaml"))
     assert first
-    validated: List[object] = []
-    real = schema._validator()
-    monkeypatch.setattr(schema, "_validator", lambda: validated.append(1) or real)
-    assert schema.check_schema(load_file(good, "good.yaml")) == [] and validated == []
-    assert schema.check_schema(load_file(bad, "bad.yaml")) == first and validated
+    validated: List[str] = []
+    real = schema._validator
+    monkeypatch.setattr(schema, "_validator", lambda name: validated.append(name) or real(name))
+    assert schema.check_schema(load_text(good, "good.yaml")) == [] and validated == []
+    assert schema.check_schema(load_text(bad, "bad.yaml")) == first and validated

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +20,12 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import yaml
 
-from fusionizer import filecache
-from fusionizer.build import hashing, merging, naming
+from fusionizer import filecache, paths
+from fusionizer.build import hashing, merging
 from fusionizer.errors import FusionizerError
 from fusionizer.filecache import Listed
 from fusionizer.ignore import Tree
+from fusionizer.plan import naming
 from fusionizer.plan.model import Group, Plan, Task
 from fusionizer.platforms.base import (
     ANNOTATION_APPLIED_AT,
@@ -108,24 +110,24 @@ def prepare(build: GroupBuild, plan: Plan, root: Path, revision: str, applied_at
 def _write_dir(build: GroupBuild, plan: Plan, root: Path, config: Mapping[str, Any]) -> bool:
     """Write the build dir with ``config`` as its function.yaml; False when another process
     wrote the same hash first (its content is identical but for function.yaml's stamps)."""
-    root.mkdir(parents=True, exist_ok=True)
+    paths.private_dir(root)  # function.yaml holds env values
     shared = _runtime_copy(root, [f for f in build.files if f.dest.startswith(_RUNTIME_PREFIX)])
-    tmp = tempfile.mkdtemp(prefix=f".{build.dir_name}-", dir=root)
+    tmp = tempfile.mkdtemp(prefix=f".{build.dir_name}-", dir=root)  # 0700
     made = {tmp}
     for item in build.files:
         dest = os.path.join(tmp, item.dest)
         parent = os.path.dirname(dest)
         if parent not in made:
-            os.makedirs(parent, exist_ok=True)
+            paths.private_dir(Path(parent))
             made.add(parent)
         if item.dest in shared:
             filecache.link_or_copy(shared[item.dest], dest)
         else:
-            shutil.copy(item.source, dest)  # with its mode: an executable stays executable
+            _copy(item.source, dest)
     tasks = [plan.tasks[t] for t in build.tasks]
     manifest = json.dumps(_manifest(plan, build.function, tasks), indent=2, sort_keys=True)
-    Path(tmp, layout.MANIFEST).write_text(manifest)
-    Path(tmp, f"{layout.ENTRY_MODULE}.py").write_text(layout.ENTRY_SOURCE)
+    paths.write_atomically(Path(tmp, layout.MANIFEST), manifest)
+    paths.write_atomically(Path(tmp, f"{layout.ENTRY_MODULE}.py"), layout.ENTRY_SOURCE)
     _write_yaml(Path(tmp, layout.FUNCTION_CONFIG), config)
     try:
         os.rename(tmp, root / build.dir_name)
@@ -143,11 +145,11 @@ def _runtime_copy(root: Path, files: Sequence[BuildFile]) -> Dict[str, str]:
     version = hashlib.sha256("".join(f"{f.dest}\0{f.mark}\n" for f in files).encode()).hexdigest()[:16]
     copy = root / f"{_RUNTIME_COPY}{version}"
     if not copy.is_dir():
-        tmp = tempfile.mkdtemp(prefix=f".{copy.name}-", dir=root)
+        tmp = tempfile.mkdtemp(prefix=f".{copy.name}-", dir=root)  # 0700
         for item in files:
             dest = os.path.join(tmp, item.dest)
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            shutil.copy(item.source, dest)
+            paths.private_dir(Path(dest).parent)
+            _copy(item.source, dest)
         try:
             os.rename(tmp, copy)
         except OSError:  # another deploy made it first: the same files
@@ -158,6 +160,11 @@ def _runtime_copy(root: Path, files: Sequence[BuildFile]) -> Dict[str, str]:
             if old != copy:
                 shutil.rmtree(old, ignore_errors=True)
     return {f.dest: os.path.join(copy, f.dest) for f in files}
+
+
+def _copy(source: str, dest: str) -> None:
+    shutil.copy(source, dest)  # with its mode: an executable stays executable
+    os.chmod(dest, stat.S_IMODE(os.stat(dest).st_mode) & 0o700)  # ... and its owner's only
 
 
 def finalize(build: GroupBuild, build_dir: Path, revision: str, applied_at: str) -> FunctionSource:
@@ -258,6 +265,4 @@ def _runtime_files() -> List[BuildFile]:
 
 
 def _write_yaml(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.dump(dict(data), Dumper=_DUMPER, sort_keys=True, default_flow_style=False))
-    os.replace(tmp, path)
+    paths.write_atomically(path, yaml.dump(dict(data), Dumper=_DUMPER, sort_keys=True, default_flow_style=False))

@@ -4,7 +4,10 @@ optimizer module beside it.
 A directory source digests exactly these (with the plan file and the ignore files) for its
 revision, and ``watch`` wakes only for them, so a log, notes or tool output written next to
 the plan changes nothing. Reading never fails: a plan that cannot be parsed names no inputs
-(the loader reports why), and its revision then follows the plan file alone.
+(the loader reports why), and its revision then follows the plan file alone. It reads
+within the plan's bounds (:mod:`~fusionizer.plan.boundary`): a plan file that is a FIFO or
+a link out of its directory names no inputs, and no input leads outside the directory, so
+that no digest reads (or waits on) anything of the host.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from fusionizer.plan.documents import DocumentError, as_dict, as_list, as_str, load_file
+from fusionizer.plan.boundary import Boundary, BoundaryError
+from fusionizer.plan.documents import DocumentError, as_dict, as_list, as_str, load_text
 from fusionizer.plan.tasks import task_subdirs
 
 
@@ -23,33 +27,36 @@ class PlanInputs:
     """Absolute, normalised paths, named whether they exist yet or not (a task directory the
     user is about to create is an input already)."""
 
-    directories: Tuple[str, ...] = ()  # every task directory (spec.tasks, and what spec.taskDirs holds now), and
-    #                                    the optimizer's package
-    discovery: Tuple[str, ...] = ()  # spec.taskDirs: a subdirectory gaining a function.yaml there is a new task
-    files: Tuple[str, ...] = ()  # the optimizer's module, when it is a single file
+    directories: Tuple[Path, ...] = ()  # every task directory (spec.tasks, and what spec.taskDirs holds now), and
+    #                                     the optimizer's package
+    discovery: Tuple[Path, ...] = ()  # spec.taskDirs: a subdirectory gaining a function.yaml there is a new task
+    files: Tuple[Path, ...] = ()  # the optimizer's module, when it is a single file
 
 
 def plan_inputs(plan_file: Path) -> PlanInputs:
+    root = plan_file.parent
+    boundary = Boundary.at(root)
     try:
-        doc = load_file(plan_file, str(plan_file))
-    except (OSError, UnicodeDecodeError, DocumentError):
+        doc = load_text(boundary.read_text(plan_file, str(plan_file)), str(plan_file))
+    except (OSError, UnicodeDecodeError, DocumentError, BoundaryError):
         return PlanInputs()
     spec = as_dict(doc.get(("spec",)))
-    root = str(plan_file.parent)
-    explicit = _resolved(root, [as_dict(task).get("path") for task in as_list(spec.get("tasks"))])
-    discovery = _resolved(root, as_list(spec.get("taskDirs")))
-    discovered = [os.path.join(d, name) for d in discovery if os.path.isdir(d) for name in task_subdirs(d)]
+    explicit = _resolved(boundary, root, [as_dict(task).get("path") for task in as_list(spec.get("tasks"))])
+    discovery = _resolved(boundary, root, as_list(spec.get("taskDirs")))
+    discovered = [sub for d in discovery if d.is_dir() for sub in task_subdirs(d)
+                  if not sub.is_symlink() or boundary.contains(sub)]
     package = _optimizer_package(as_dict(spec.get("optimizer")))
     return PlanInputs(
-        directories=_unique(explicit + discovered + ([os.path.join(root, package)] if package else [])),
+        directories=_unique(explicit + discovered + ([root / package] if package else [])),
         discovery=_unique(discovery),
-        files=(os.path.join(root, f"{package}.py"),) if package else (),
+        files=(root / f"{package}.py",) if package else (),
     )
 
 
-def _resolved(root: str, entries: List[Any]) -> List[str]:
-    """The path entries, resolved as the loader resolves them."""
-    return [os.path.normpath(os.path.join(root, entry)) for entry in entries if isinstance(entry, str) and entry]
+def _resolved(boundary: Boundary, root: Path, entries: List[Any]) -> List[Path]:
+    """The path entries, resolved as the loader resolves them; those it refuses are left out."""
+    paths = [Path(os.path.normpath(root / entry)) for entry in entries if isinstance(entry, str) and entry]
+    return [path for path in paths if "\0" not in str(path) and boundary.contains(path)]
 
 
 def _optimizer_package(optimizer: Dict[str, Any]) -> Optional[str]:
@@ -58,5 +65,5 @@ def _optimizer_package(optimizer: Dict[str, Any]) -> Optional[str]:
     return top if top.isidentifier() else None
 
 
-def _unique(paths: List[str]) -> Tuple[str, ...]:
+def _unique(paths: List[Path]) -> Tuple[Path, ...]:
     return tuple(dict.fromkeys(paths))

@@ -4,6 +4,12 @@ Called by :mod:`fusionizer.plan.loader`. Tasks come from ``spec.tasks`` (explici
 ``spec.taskDirs`` (every immediate subdirectory holding a ``function.yaml``). User code is
 never imported: the handler module is parsed with :mod:`ast` to check the function exists.
 Diagnostics about a ``function.yaml`` or a handler module name THAT file.
+
+Nothing outside the plan's tree is read (:mod:`fusionizer.plan.boundary`): a task directory is
+checked (links, special files, size) before any of its files is opened. A subdirectory of a
+``taskDirs`` entry that holds Python code but no ``function.yaml`` is an error, not "no
+task": it is most likely a task whose ``function.yaml`` is being saved or was lost, and
+dropping it would delete its function.
 """
 
 from __future__ import annotations
@@ -14,11 +20,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from fusionizer import filecache
+from fusionizer import filecache, ignore
 from fusionizer.errors import Diagnostic
-from fusionizer.filecache import Listing
 from fusionizer.plan.documents import (
     Document,
     DocumentError,
@@ -28,9 +33,11 @@ from fusionizer.plan.documents import (
     as_str,
     format_path,
     kind_of,
-    load_file,
+    load_text,
 )
 from fusionizer.plan.model import Task
+from fusionizer.plan.schema import FUNCTION_SCHEMA, check_schema
+from fusionizer.plan.boundary import Boundary, BoundaryError, Limits, leads_outside
 from fusionizer.plan.values import (
     DNS_HELP,
     SUPPORTED_RUNTIMES,
@@ -43,6 +50,8 @@ from fusionizer.runtime.layout import FUNCTION_CONFIG as FUNCTION_YAML
 
 # Nuclio's wrapper accepts exactly HANDLER_REGEX (reference/nuclio.md §6); the runtime enforces it too.
 _HANDLER = re.compile(HANDLER_REGEX)
+# What an editor leaves while it saves function.yaml: a backup, a swap or temp file.
+_YAML_LEFTOVER = re.compile(r"^\.?function\.ya?ml.")
 # "<sha256 of a module>:<name>" -> whether the handler of that name the module defines takes a
 # requests_session. Only verdicts that find nothing wrong are kept, so a problem is always
 # found (and shown) afresh.
@@ -64,30 +73,23 @@ class Paths:
 
     root: Path  # absolute directory of the plan file
     shown_root: Path  # that directory as the user wrote it (e.g. "." or "examples")
-    listing: Optional[Listing] = None  # the snapshot's files, when known: read instead of the disk
-
-    def is_file(self, path: "os.PathLike[str] | str") -> bool:
-        """Is there a file at ``path`` (normalised)? The listing answers when it holds it."""
-        return (self.listing is not None and self.listing.file(path) is not None) or os.path.isfile(path)
-
-    def digest(self, path: "os.PathLike[str] | str") -> Optional[str]:
-        """The sha256 of the file at ``path`` (normalised) when the listing holds it."""
-        listed = self.listing.file(path) if self.listing is not None else None
-        return listed.digest if listed is not None else None
+    boundary: Boundary  # nothing outside it is read
+    rules: ignore.Tree  # which files of a task its build takes
+    limits: Limits = Limits()
 
     def resolve(self, relative: str) -> Path:
         return Path(os.path.normpath(self.root / relative))
 
-    def show(self, path: "os.PathLike[str] | str") -> str:
-        text, root = os.fspath(path), str(self.root)
+    def show(self, path: Path) -> str:
+        text, root = str(path), str(self.root)
         inside = root if root.endswith(os.sep) else root + os.sep
         if text.startswith(inside):  # what relative_to below computes, without its cost per task
             shown = str(self.shown_root)
             return text[len(inside):] if shown == "." else os.path.join(shown, text[len(inside):])
         try:
-            return str(self.shown_root / Path(text).relative_to(self.root))
+            return str(self.shown_root / path.relative_to(self.root))
         except ValueError:
-            return text
+            return str(path)
 
 
 @dataclass
@@ -124,14 +126,16 @@ def _add_explicit(
     name, relative = as_str(entry.get("name")), as_str(entry.get("path"))
     if name is None or relative is None:
         return  # the schema reported it
-    directory = paths.resolve(relative)
+    directory = _inside(plan, paths, at + ("path",), relative, f"task {name!r}: path", out)
+    if directory is None:
+        return
     if not directory.is_dir():
         out.append(plan.diagnostic(at + ("path",), (
             f"task {name!r}: {paths.show(directory)} {_not_a_dir(directory)}; point path at the task's directory "
             f"(it holds {FUNCTION_YAML} and the handler module), relative to the plan file"
         )))
         return
-    if not paths.is_file(directory / FUNCTION_YAML):
+    if not os.path.lexists(directory / FUNCTION_YAML):
         out.append(plan.diagnostic(at + ("path",), (
             f"task {name!r}: no {FUNCTION_YAML} in {paths.show(directory)}; add one "
             f"(spec.runtime and spec.handler) or fix the path"
@@ -144,42 +148,86 @@ def _discover(
     plan: Document, paths: Paths, at: JsonPath, relative: str,
     table: TaskTable, out: List[Diagnostic],
 ) -> None:
-    directory = paths.resolve(relative)
+    directory = _inside(plan, paths, at, relative, "task directory", out)
+    if directory is None:
+        return
     if not directory.is_dir():
         out.append(plan.diagnostic(at, (
             f"task directory {paths.show(directory)} {_not_a_dir(directory)}; create it or fix the "
             f"path (relative to the plan file)"
         )))
         return
-    names = task_subdirs(directory, paths.is_file)
-    if not names:
+    subdirs = _subdirs(directory)
+    tasks = set(task_subdirs(directory, subdirs))
+    if not tasks:
         out.append(plan.diagnostic(at, (
             f"no task found in {paths.show(directory)}: no subdirectory holds a {FUNCTION_YAML}; "
             f"add tasks there or remove this entry"
         ), severity="warning"))
-    for name in names:
-        sub = directory / name
-        if is_dns_label(name):
-            _register(plan, paths, name, sub, at, table, out)
-            continue
-        out.append(plan.diagnostic(at, (
-            f"{paths.show(sub)} holds a {FUNCTION_YAML}, so it is a task named after the "
-            f"directory, but {name!r} is not a valid task name ({DNS_HELP}); rename the "
-            f"directory, e.g. to {suggest_dns_label(name)!r}"
-        )))
+    for sub in subdirs:
+        if sub.is_symlink() and not paths.boundary.contains(sub):  # a real subdirectory is as inside as its parent
+            out.append(plan.diagnostic(at, leads_outside(paths.show(sub))))
+        elif sub in tasks:
+            _discovered(plan, paths, at, sub, table, out)
+        else:
+            _check_not_a_lost_task(plan, paths, at, sub, table, out)
 
 
-def task_subdirs(directory: "os.PathLike[str] | str", is_file: Callable[[str], bool] = os.path.isfile) -> List[str]:
-    """The names of the tasks a ``spec.taskDirs`` entry holds, sorted; a directory source's
-    revision covers the same.
+def _discovered(
+    plan: Document, paths: Paths, at: JsonPath, sub: Path, table: TaskTable, out: List[Diagnostic],
+) -> None:
+    if is_dns_label(sub.name):
+        _register(plan, paths, sub.name, sub, at, table, out)
+        return
+    out.append(plan.diagnostic(at, (
+        f"{paths.show(sub)} holds a {FUNCTION_YAML}, so it is a task named after the "
+        f"directory, but {sub.name!r} is not a valid task name ({DNS_HELP}); rename the "
+        f"directory, e.g. to {suggest_dns_label(sub.name)!r}"
+    )))
 
-    ``is_file`` says whether a ``function.yaml`` is there (:meth:`Paths.is_file` asks a listing first).
-    """
-    with os.scandir(directory) as entries:
-        # Hidden directories (.git, .venv, ...) are never tasks, whatever they hold.
-        found = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
-    base = os.path.join(directory, "")
-    return [name for name in found if is_file(f"{base}{name}{os.sep}{FUNCTION_YAML}")]
+
+def _check_not_a_lost_task(
+    plan: Document, paths: Paths, at: JsonPath, sub: Path, table: TaskTable, out: List[Diagnostic],
+) -> None:
+    """A subdirectory with Python code (or an editor's copy of a function.yaml) but no
+    function.yaml is a task that lost it: an error keeps its function serving, where
+    ignoring the directory would delete the function."""
+    clues = sorted(e.name for e in os.scandir(sub) if e.name.endswith(".py") or _YAML_LEFTOVER.match(e.name))
+    if not clues:
+        return  # data, docs: not a task
+    if is_dns_label(sub.name) and sub.name not in table.defined:
+        table.defined[sub.name] = (sub, at)  # defined but broken: groups naming it stay quiet
+    out.append(plan.diagnostic(at, (
+        f"{paths.show(sub)} holds {clues[0]} but no {FUNCTION_YAML}: a task whose {FUNCTION_YAML} "
+        f"is missing (being saved, or lost?); restore it, or move the directory out of "
+        f"{paths.show(sub.parent)}. Until then nothing is deployed or deleted"
+    )))
+
+
+def task_subdirs(directory: Path, subdirs: Optional[List[Path]] = None) -> List[Path]:
+    """The tasks a ``spec.taskDirs`` entry holds; a directory source's revision covers the same.
+    A task is a subdirectory with an entry named function.yaml, whatever it is (the checks of
+    the task say what is wrong with it)."""
+    return [d for d in (_subdirs(directory) if subdirs is None else subdirs) if os.path.lexists(d / FUNCTION_YAML)]
+
+
+def _subdirs(directory: Path) -> List[Path]:
+    # Hidden directories (.git, .venv, ...) are never tasks, whatever they hold.
+    return sorted(d for d in directory.iterdir() if not d.name.startswith(".") and d.is_dir())
+
+
+def _inside(
+    plan: Document, paths: Paths, at: JsonPath, relative: str, what: str, out: List[Diagnostic],
+) -> Optional[Path]:
+    """The directory a plan path names, or None (reported) when it is unusable."""
+    if "\0" in relative:
+        out.append(plan.diagnostic(at, f"{what} {relative!r} contains a NUL character; remove it"))
+        return None
+    directory = paths.resolve(relative)
+    if not paths.boundary.contains(directory):
+        out.append(plan.diagnostic(at, leads_outside(f"{what} {relative!r}")))
+        return None
+    return directory
 
 
 def _not_a_dir(path: Path) -> str:
@@ -215,13 +263,24 @@ def _register(
 
 
 def read_task(name: str, directory: Path, paths: Paths, at: JsonPath, out: List[Diagnostic]) -> Optional[TaskSource]:
-    """Load and check one task directory; None if its function.yaml is unusable."""
-    config_path = f"{directory}{os.sep}{FUNCTION_YAML}"  # a task's directory is normalised: no join needed
-    shown = paths.show(config_path)
+    """Load and check one task directory; None if its function.yaml is unusable.
+
+    The directory is checked first (:meth:`Boundary.check_dir`); a directory with a problem is
+    not read at all."""
+    shown_dir = paths.show(directory)
+    problems = paths.boundary.check_dir(paths.rules, directory, shown_dir, paths.limits)
+    if problems:
+        out.extend(Diagnostic(f"task {name!r}: {problem}", shown_dir) for problem in problems)
+        return None
+    config_path = directory / FUNCTION_YAML
+    shown = os.path.join(shown_dir, FUNCTION_YAML)
     try:
-        config = load_file(config_path, shown, paths.digest(config_path))
+        config = load_text(paths.boundary.read_text(config_path, shown, checked=True), shown)
     except DocumentError as e:
         out.append(e.diagnostic)
+        return None
+    except BoundaryError as e:
+        out.append(Diagnostic(str(e), shown))
         return None
     except (OSError, UnicodeDecodeError) as e:
         out.append(Diagnostic(f"cannot read {FUNCTION_YAML}: {e}; make it a readable UTF-8 file", shown))
@@ -236,7 +295,9 @@ def read_task(name: str, directory: Path, paths: Paths, at: JsonPath, out: List[
     checked = _check_handler(config, directory, paths, out)
     _check_env(config, out)
     _check_build_commands(config, out)
-    if runtime is None or checked is None:
+    shapes = check_schema(config, FUNCTION_SCHEMA)  # what the fuser merges
+    out.extend(shapes)
+    if runtime is None or checked is None or shapes:
         return None
     handler, takes_session = checked
     return TaskSource(Task(name, directory, handler, runtime, config.data, takes_session), config, at)
@@ -296,7 +357,7 @@ def _check_handler(
         )))
         return None
     module, function = raw.split(":")
-    source = _module_file(directory, module, paths)
+    source = _module_file(directory, module)
     if source is None:
         fix = f"create it or fix spec.handler ({raw})"
         if module.endswith(".py"):  # a common slip: Nuclio wants the module, not the file
@@ -310,27 +371,29 @@ def _check_handler(
     return None if takes_session is None else (raw, takes_session)
 
 
-def _module_file(directory: Path, module: str, paths: Paths) -> Optional[str]:
-    base = f"{directory}{os.sep}{module.replace('.', os.sep)}"
-    for candidate in (f"{base}.py", f"{base}{os.sep}__init__.py"):
-        if paths.is_file(candidate):
+def _module_file(directory: Path, module: str) -> Optional[Path]:
+    base = directory.joinpath(*module.split("."))
+    for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
+        if candidate.is_file():
             return candidate
     return None
 
 
 def _check_function(
-    config: Document, at: JsonPath, source: str, function: str, paths: Paths, out: List[Diagnostic],
+    config: Document, at: JsonPath, source: Path, function: str, paths: Paths, out: List[Diagnostic],
 ) -> Optional[bool]:
     """None when the handler is missing or cannot be called, else whether it takes a
     requests_session (True when it is not a def: its parameters are unknown)."""
-    key = f"{_digest(source, paths)}:{function}"
+    raw = _read_module(source, paths, out)
+    if raw is None:
+        return None
+    key = f"{hashlib.sha256(raw).hexdigest()}:{function}"
     known = _HANDLERS.get(key)
     if known is not None:
         return bool(known)
-    parsed = _parse_module(source, paths, out)
-    if parsed is None:
+    tree = _parse_module(raw, source, paths, out)
+    if tree is None:
         return None
-    tree, digest = parsed
     binding = _top_level_binding(tree, function)
     if binding is None:
         out.append(config.diagnostic(at, (
@@ -349,33 +412,34 @@ def _check_function(
         return None
     # As the runtime decides it: three or more positional parameters.
     takes_session = len(binding.args.posonlyargs) + len(binding.args.args) >= 3
-    _HANDLERS.put(f"{digest}:{function}", takes_session)
+    _HANDLERS.put(key, takes_session)
     return takes_session
 
 
-def _digest(source: str, paths: Paths) -> Optional[str]:
+def _read_module(source: Path, paths: Paths, out: List[Diagnostic]) -> Optional[bytes]:
     try:
-        return paths.digest(source) or filecache.digest(source)
-    except OSError:
-        return None  # _parse_module reports it
+        return source.read_bytes()
+    except OSError as e:
+        out.append(_unreadable_module(source, paths, e))
+    return None
 
 
-def _parse_module(source: str, paths: Paths, out: List[Diagnostic]) -> Optional[Tuple[ast.Module, str]]:
-    """The module's syntax tree and the sha256 of the bytes it was parsed from."""
+def _parse_module(raw: bytes, source: Path, paths: Paths, out: List[Diagnostic]) -> Optional[ast.Module]:
     try:
-        with open(source, "rb") as fh:
-            raw = fh.read()
-        return ast.parse(raw, filename=source), hashlib.sha256(raw).hexdigest()
+        return ast.parse(raw, filename=str(source))
     except SyntaxError as e:
         out.append(Diagnostic(
             f"handler module has a syntax error: {e.msg}; fix it (the function cannot load)",
             paths.show(source), e.lineno or 1, e.offset or 1,
         ))
-    except (OSError, ValueError) as e:  # unreadable, or NUL bytes in the source
-        out.append(Diagnostic(
-            f"cannot read handler module: {e}; make it a readable Python source file", paths.show(source)
-        ))
+    except ValueError as e:  # NUL bytes in the source
+        out.append(_unreadable_module(source, paths, e))
     return None
+
+
+def _unreadable_module(source: Path, paths: Paths, error: Exception) -> Diagnostic:
+    return Diagnostic(f"cannot read handler module: {error}; make it a readable Python source file",
+                      paths.show(source))
 
 
 def _top_level_binding(tree: ast.Module, name: str) -> Optional[ast.stmt]:
@@ -424,6 +488,24 @@ def _check_env(config: Document, out: List[Diagnostic]) -> None:
             out.append(config.diagnostic(("spec", "env", i), (
                 "an env entry needs a name and a value (or valueFrom); write `- name: X` / `  value: \"1\"`"
             )))
+            continue
+        _check_env_entry(config, ("spec", "env", i), entry, out)
+
+
+def _check_env_entry(config: Document, at: JsonPath, entry: Dict[str, Any], out: List[Diagnostic]) -> None:
+    """What no process environment can hold: a name with '=' or NUL, a value with NUL."""
+    name = entry["name"]
+    if not name or "=" in name or "\0" in name:
+        out.append(config.diagnostic(at + ("name",), (
+            f"env name {name!r} cannot be set in a process environment (it is empty or holds '=' "
+            f"or a NUL character); use letters, digits and '_', e.g. API_URL"
+        )))
+    value = entry.get("value")
+    if isinstance(value, str) and "\0" in value:
+        out.append(config.diagnostic(at + ("value",), (
+            f"the value of env {name!r} holds a NUL character, which no process environment can "
+            f"carry; remove it"
+        )))
 
 
 def _check_build_commands(config: Document, out: List[Diagnostic]) -> None:
@@ -435,6 +517,12 @@ def _check_build_commands(config: Document, out: List[Diagnostic]) -> None:
             "spec.build.commands must be a list of shell commands (strings), e.g. "
             "`- pip install requests`"
         )))
+        return
+    for i, command in enumerate(commands):
+        if "\0" in command:
+            out.append(config.diagnostic(("spec", "build", "commands", i), (
+                "this build command holds a NUL character, which no shell can run; remove it"
+            )))
 
 
 def env_of(source: TaskSource) -> Dict[str, Tuple[Any, JsonPath]]:

@@ -26,7 +26,7 @@ from fusionizer.plan.schedule import Setup, complete_groups, resolve_setup
 from fusionizer.paths import builds_dir
 from fusionizer.platforms.base import FunctionRecord, Platform
 from fusionizer.reconciler.deployed import DeployedBuilds
-from fusionizer.reconciler.diff import DELETE, Change, diff, summarize
+from fusionizer.reconciler.diff import DELETE, Change, ForeignFunctions, diff, foreign, summarize
 from fusionizer.reconciler.execute import ChangeStatus, Outcome, Progress, execute
 from fusionizer.reconciler.lock import PlanLock
 from fusionizer.reconciler.state import PlanState, RunRecord, RunResult
@@ -47,6 +47,7 @@ class Options:
     lock_timeout: float = 0.0
     # A setup decided live (serve --auto-optimize) instead of the plan's groups and schedule.
     groups: Optional[Tuple[Group, ...]] = None
+    adopt: bool = False  # take over functions of the plan's names that it does not own
 
 
 @dataclass(frozen=True)
@@ -109,19 +110,27 @@ def no_collection() -> Iterator[None]:
             gc.enable()
 
 
-def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[datetime] = None,
-            groups: Optional[Tuple[Group, ...]] = None) -> PlanResult:
+def compute(
+    plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[datetime] = None,
+    groups: Optional[Tuple[Group, ...]] = None, adopt: bool = False,
+) -> PlanResult:
+    """The diff at ``at`` (default: now), of ``groups`` when a setup was decided live. Raises
+    :class:`ForeignFunctions` when a function the plan wants is held by one it does not own,
+    unless ``adopt``."""
     with no_collection():
         now = clock()
         stored = PlanState.of(platform, plan.name).anchor(plan)
         anchor = stored or now
         setup = resolve_setup(plan, anchor, at or now) if groups is None else Setup(complete_groups(groups, plan.tasks))
         desired = {build.function: build for build in fuser.describe_all(plan, setup.groups)}
-        actual = owned(platform.list(), plan.name)
-        warnings = _warnings(plan, setup, platform)
         filecache.save()  # what the describe learnt about the files, for the next run
-        return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual, platform.server_url()),
-                          warnings)
+        records = platform.list()
+        held = foreign(desired, records, plan.name)
+        if held and not adopt:
+            raise ForeignFunctions(plan.name, held)
+        warnings = _warnings(plan, setup, platform)
+        changes = diff(desired, owned(records, plan.name), platform.server_url(), held)
+        return PlanResult(plan, setup, anchor, stored is None, changes, warnings)
 
 
 def _warnings(plan: Plan, setup: Setup, platform: Platform) -> Tuple[str, ...]:
@@ -145,7 +154,7 @@ def apply(
     state = PlanState.of(platform, plan.name)
     with PlanLock(state.lock_path, plan.name, options.lock_timeout):
         began = time.monotonic()
-        planned = compute(plan, platform, clock, options.at, options.groups)
+        planned = compute(plan, platform, clock, options.at, options.groups, options.adopt)
         if options.dry_run:
             return ApplyResult(planned, [], revision, time.monotonic() - began)
         if planned.anchor_is_new:

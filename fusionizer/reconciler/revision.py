@@ -114,7 +114,8 @@ def load_revision(source: Source, platforms: PlatformFor, strict: bool = False) 
     with no_collection():
         snapshot = source.snapshot()
         shown = shown_as(snapshot)
-        plan, diagnostics = check_plan(snapshot.plan_file, strict=strict, shown_as=shown, listing=snapshot.listing)
+        plan, diagnostics = check_plan(snapshot.plan_file, strict=strict, shown_as=shown, tree=snapshot.root,
+                                       listing=snapshot.listing)
         filecache.save()  # what the snapshot and the checks learnt about the files, for the next run
     key = source_key(source)
     if plan is not None:

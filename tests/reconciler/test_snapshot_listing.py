@@ -61,12 +61,14 @@ def test_the_listing_builds_what_a_walk_of_the_disk_builds(plans: PlanDir, memor
     (root / "tasks/b/pkg/__init__.py").write_text("")
     (root / "tasks/b/run.sh").write_text("#!/bin/sh\n")
     os.chmod(root / "tasks/b/run.sh", 0o755)
-    shared = root.parent / "shared" / "s"  # a task outside the plan's directory
-    shared.mkdir(parents=True)
-    (shared / "function.yaml").write_text("spec:\n  runtime: python:3.11\n  handler: main:handler\n")
-    (shared / "main.py").write_text("def handler(context, event):\n    return 's'\n")
+    listed_task = root / "lib" / "deep" / "s"  # a task named in spec.tasks, deeper in the tree
+    listed_task.mkdir(parents=True)
+    (listed_task / "function.yaml").write_text("spec:\n  runtime: python:3.11\n  handler: main:handler\n")
+    (listed_task / "main.py").write_text("def handler(context, event):\n    return 's'\n")
+    (root / "lib" / ".gitignore").write_text("*.tmp\n")
+    (listed_task / "x.tmp").write_text("ignored\n")
     plans.write([["a", "b"], ["c", "s"]])
-    text = plans.file.read_text().replace("spec:\n", "spec:\n  tasks:\n    - {name: s, path: ../shared/s}\n")
+    text = plans.file.read_text().replace("spec:\n", "spec:\n  tasks:\n    - {name: s, path: lib/deep/s}\n")
     plans.file.write_text(text)
     listed = loaded(plans.file, memory).plan
     assert listed.listing is not None

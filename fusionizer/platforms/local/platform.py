@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
-from fusionizer import filecache
+from fusionizer import filecache, paths
 from fusionizer.errors import PlatformError
 from fusionizer.platforms.base import (
     ANNOTATION_SPEC_HASH,
@@ -283,14 +283,13 @@ def _stage_tree(build: Path, code: Path) -> None:
     tasks = os.path.join(build, layout.TASKS_DIR, "")
     for directory, _, files in os.walk(build):
         target = os.path.normpath(os.path.join(code, os.path.relpath(directory, build)))
-        os.mkdir(target)
+        os.mkdir(target, paths.PRIVATE_DIR)  # as the build dir's: its files can hold env values
         for name in files:
             source = os.path.join(directory, name)
             if source.startswith(tasks):
                 shutil.copy2(source, os.path.join(target, name))
             else:
                 filecache.link_or_copy(source, os.path.join(target, name))
-    shutil.copymode(build, code)
 
 
 def _record(

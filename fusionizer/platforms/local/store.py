@@ -9,13 +9,15 @@ Layout::
     code/<name>-<hash>/     the deployed copy of the build dir
     logs/<name>.log         everything the function's processes printed
     gateway.json            the namespace's gateway process and port
+
+Records and code hold the functions' env values, logs what they print: every directory is
+0700 and every file 0600, whatever the umask.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Set
 
@@ -29,11 +31,12 @@ class Store:
         self._made: Set[str] = set()
 
     def dir(self, kind: str) -> Path:
-        """``root/kind``, made once per store (a store lives for one command or one reconcile):
-        a deploy asks for its directories many times, and each ``mkdir`` costs a system call."""
+        """``root/kind``, a private directory (:func:`fusionizer.paths.private_dir`), made once
+        per store (a store lives for one command or one reconcile): a deploy asks for its
+        directories many times, and each look costs system calls."""
         path = self.root / kind
         if kind not in self._made:
-            path.mkdir(parents=True, exist_ok=True)
+            paths.private_dir(path)
             self._made.add(kind)
         return path
 
@@ -57,13 +60,11 @@ class Store:
         (self.root / kind / f"{name}.json").unlink(missing_ok=True)
 
     def log_file(self, name: str) -> Path:
-        return self.dir("logs") / f"{name}.log"
+        return paths.private_file(self.dir("logs") / f"{name}.log")
 
 
 def write_json(path: Path, data: Dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent="\t", sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    paths.write_atomically(path, json.dumps(data, indent="\t", sort_keys=True) + "\n")
 
 
 def read_json(path: "os.PathLike[str] | str") -> Optional[Dict[str, Any]]:
