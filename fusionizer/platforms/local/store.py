@@ -5,10 +5,11 @@ Layout::
 
     functions/<name>.json   the record, shaped like one ``nuctl get function -o json`` object
     procs/<name>.json       the process serving it (pid + start time, port, code dir)
-    pending/<name>.json     a process being started by a deploy that has not finished
-    code/<name>-<hash>/     the deployed copy of the build dir
-    logs/<name>.log         everything the function's processes printed
-    gateway.json            the namespace's gateway process and port
+    pending/<name>.json     a deploy under way (or killed half-way): what it started, see attempts
+    code/<name>-<hash>-<n>/ the deployed copy of the build dir
+    logs/<name>.log[.N]     everything the function's processes printed, rotated (logsize)
+    run/gateway.json        the namespace's gateway process and port
+    run/gateway-pending.json  a gateway being started
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from fusionizer import paths
 
@@ -41,6 +42,11 @@ class Store:
                 data = read_json(Path(entry.path))
                 if data is not None:
                     yield data
+
+    def names(self, kind: str) -> List[str]:
+        """The names of the records under ``KIND/``."""
+        folder = self.root / kind
+        return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
 
     def read(self, kind: str, name: str) -> Optional[Dict[str, Any]]:
         return read_json(self.root / kind / f"{name}.json")
