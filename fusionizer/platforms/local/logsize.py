@@ -5,10 +5,12 @@ process, the one replacing it during a redeploy, and the build commands of a dep
 writes through a :class:`RotatingLog`: when the file reaches ``max_bytes`` it becomes
 ``<name>.log.1`` (``.1`` becomes ``.2`` and so on up to ``backups``; the oldest is dropped),
 under an flock on the logs directory so two writers never rotate the same file twice, and a
-writer whose file was rotated away by another reopens the new one. A line longer than
-``line_bytes`` is cut there, with a note of how much was left out: a request that prints
-hundreds of megabytes on one line costs the log ``line_bytes``, not its history. So a log
-never holds more than ``(backups + 1) * max_bytes`` on disk, whatever its writers print.
+writer whose file was rotated away by another reopens the new one. Files end at a line's
+end where they can. A line longer than ``line_bytes`` is cut there, with a note of how much
+was left out: a request that prints hundreds of megabytes on one line costs the log
+``line_bytes``, not its history. So a log never holds more than about
+``(backups + 1) * max_bytes`` on disk (a file may exceed ``max_bytes`` by the end of one
+line), whatever its writers print.
 
 The limits are read from the environment of the process that starts functions and the
 gateway (``apply``, ``watch``, ``serve``): :data:`ENV_MAX_BYTES`, :data:`ENV_BACKUPS`,
@@ -85,6 +87,7 @@ class RotatingLog:
         self._fd = -1
         self._line = 0  # bytes of the current line written
         self._dropped = 0  # bytes of the current line left out
+        self._open_line = False  # the last write ended inside a line
 
     def write(self, data: bytes) -> None:
         self._append(self._cut(data))
@@ -115,17 +118,24 @@ class RotatingLog:
         return bytes(out)
 
     def _append(self, data: bytes) -> None:
+        rotated_last = False
         while data:
             fd = self._current()
-            room = self._limits.max_bytes - os.fstat(fd).st_size
-            if room <= 0:
+            size = os.fstat(fd).st_size
+            room = self._limits.max_bytes - size
+            cut = len(data) if len(data) <= room else data.rfind(b"\n", 0, max(room, 0)) + 1  # whole lines
+            if cut == 0 and self._open_line:
+                cut = data.find(b"\n") + 1 or len(data)  # the end of a line begun here stays here
+            elif cut == 0 and (size == 0 or rotated_last):
+                cut = max(room, 0) or len(data)  # longer than a file, or others keep it full: split
+            if cut:
+                written = os.write(fd, data[:cut])
+                self._open_line = not data[:written].endswith(b"\n")
+                data = data[written:]
+                rotated_last = False
+            if data and not rotated_last:
                 self._rotate()
-                fd = self._current()
-                room = self._limits.max_bytes - os.fstat(fd).st_size
-                if room <= 0:
-                    room = len(data)  # other writers keep it full: written to, not rotated without end
-            written = os.write(fd, data[:room])
-            data = data[written:]
+                rotated_last = True
 
     def _current(self) -> int:
         """The descriptor of the file now at ``path`` (reopened if another writer rotated it)."""
@@ -145,7 +155,7 @@ class RotatingLog:
         try:
             fcntl.flock(directory, fcntl.LOCK_EX)
             try:
-                if os.stat(self._path).st_size < self._limits.max_bytes:
+                if os.stat(self._path).st_ino != os.fstat(self._fd).st_ino:
                     return  # another writer rotated it while this one waited for the lock
             except FileNotFoundError:
                 return
