@@ -20,7 +20,8 @@ import pytest
 
 from testing.example import REPO
 from testing.faultplan import FaultPlan
-from testing.orphans import started_under
+from testing.orphans import orphans, started_under
+from testing.waiting import wait_for
 
 SEED_ENV = "FUSIONIZER_FAULT_SEED"
 
@@ -60,3 +61,15 @@ def crash(plan: Path, *, at: int = 0, when: Sequence[str] = (), steps: Optional[
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(command, env=env, cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def store(home: Path) -> Path:
+    return home / "local" / "nuclio"
+
+
+def assert_clean(home: Path, functions: int, where: str = "") -> None:
+    """No orphan process, no dead attempt, one staged copy per function, no stale ready file."""
+    wait_for(lambda: not orphans(home), f"no orphan processes {where} (left: {orphans(home)})", timeout=10)
+    assert list((store(home) / "pending").glob("*.json")) == [], where
+    assert len(list((store(home) / "code").iterdir())) == functions, where
+    assert list((store(home) / "run").glob("*.ready")) == [], where

@@ -17,23 +17,11 @@ import pytest
 
 from testing.example import REPO, Cli
 from testing.faultplan import FaultPlan
-from testing.orphans import orphans, recorded, started_under
+from testing.orphans import recorded, started_under
 from testing.waiting import wait_for
-from tests.faults.conftest import crash
+from tests.faults.conftest import assert_clean, crash, store
 
 pytestmark = pytest.mark.e2e
-
-
-def store(home: Path) -> Path:
-    return home / "local" / "nuclio"
-
-
-def assert_clean(home: Path, functions: int) -> None:
-    """No orphan process, no dead attempt, one staged copy per function, no stale ready file."""
-    wait_for(lambda: not orphans(home), f"no orphan processes (left: {orphans(home)})", timeout=10)
-    assert list((store(home) / "pending").glob("*.json")) == []
-    assert len(list((store(home) / "code").iterdir())) == functions
-    assert list((store(home) / "run").glob("*.ready")) == []
 
 
 @pytest.fixture
