@@ -137,3 +137,16 @@ def test_the_gateway_log_is_bounded_too(
         worker.join(60)
     assert log.with_name("gateway.log.1").exists(), "400 warnings did not even rotate the log once"
     assert on_disk(log) <= 2 * 4 * KIB + 1024
+
+
+def test_a_bad_limit_stops_apply_before_anything_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "fusionizer.yaml").write_text(discovering_plan("bad"))
+    write_task(tmp_path, "t", "def handler(context, event):\n    return 't'\n")
+    cli = Cli(capsys, tmp_path / "fusionizer.yaml")
+    monkeypatch.setenv(MAX_BYTES, "ten")
+    refused = cli("apply")
+    assert refused.code == 1 and "Traceback" not in refused.err
+    assert f"{MAX_BYTES}='ten' is not valid: expected a size in bytes, optionally with K, M or G" in refused.err
+    assert cli.ok("status").code == 0  # a question does not need the limits
+    assert cli.functions() == {} and Store("nuclio").read("run", "gateway") is None

@@ -73,3 +73,15 @@ def test_capture_runs_the_module_as_python_m_would(tmp_path: Path) -> None:
                            "shout", "--flag", "x"], cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)}, timeout=60)
     assert done.returncode == 7
     assert log.read_text() == "out ['--flag', 'x']\n"
+
+
+def test_follow_goes_on_in_the_new_file_after_a_rotation(tmp_path: Path) -> None:
+    log = tmp_path / "f.log"
+    writer = RotatingLog(log, LogLimits(max_bytes=10, backups=1, line_bytes=100))
+    writer.write(b"one\n")
+    lines = logfile.read_log(log, follow=True)
+    assert next(lines) == "one"
+    writer.write(b"two\nthree\n")  # "three" does not fit: the file rotates under the follower
+    assert (tmp_path / "f.log.1").read_text() == "one\ntwo\n"
+    assert next(lines) == "two"
+    assert next(lines) == "three"

@@ -72,7 +72,15 @@ class LocalPlatform:
                  limits: Optional[LogLimits] = None) -> None:
         self.namespace = namespace
         self.store = store or Store(namespace)
-        self.limits = limits or LogLimits.from_env()
+        self._limits = limits
+
+    @property
+    def limits(self) -> LogLimits:
+        """The bounds of the logs of what this platform starts; read from the environment when
+        first needed, so a question (``status``, ``plan``) never fails on them."""
+        if self._limits is None:
+            self._limits = LogLimits.from_env()
+        return self._limits
 
     # -- Platform protocol -------------------------------------------------------------
 
