@@ -1,16 +1,24 @@
 """Where things are: the plan file's default name, and the fusionizer's state under
-``$FUSIONIZER_HOME`` (default ``~/.fusionizer``).
+``$FUSIONIZER_HOME`` (default ``~/.fusionizer``), and how it writes there.
 
 Tests isolate themselves by pointing FUSIONIZER_HOME at a temporary directory.
+
+What the fusionizer keeps can hold env values (function records, build dirs, git checkouts),
+function logs and tracebacks: its directories are made 0700 and its files 0600 explicitly,
+whatever the umask (:func:`private_dir`, :func:`write_atomically`, :func:`private_file`).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 # The plan file a command reads when none is named (-f, --plan-path), in a directory or a repository.
 DEFAULT_PLAN_FILE = "fusionizer.yaml"
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
 
 
 def home() -> Path:
@@ -32,3 +40,50 @@ def plan_state_dir(kind: str, namespace: str, plan: str) -> Path:
 
 def builds_dir(plan: str) -> Path:
     return home() / "builds" / plan
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only its owner may enter: created 0700 with any missing parent,
+    or, when it exists below the home, tightened to 0700 (never the home itself, which may
+    be a directory the user shares)."""
+    missing = []
+    parent = path
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, PRIVATE_DIR)
+        except FileExistsError:  # made meanwhile by another process, the same way
+            continue
+        os.chmod(directory, PRIVATE_DIR)  # mkdir's mode is masked by the umask
+    if not missing and home() in path.parents:
+        os.chmod(path, PRIVATE_DIR)  # made by an older version, or by hand
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """``path`` as a file only its owner may read, created empty if missing (e.g. a log that
+    other processes then append to)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, PRIVATE_FILE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
+    return path
+
+
+def write_atomically(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:
+    """Replace ``path`` in one step, as a file of ``mode`` (0600 unless asked): a reader never
+    sees half a file, and a failed write leaves the old one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)  # created 0600
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        if mode != PRIVATE_FILE:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,6 +1,6 @@
 """The architecture as a checked rule: every module imports only its own layer or layers below.
 
-cli, server -> loop -> reconciler -> plan, build, sources -> platforms -> gateway -> runtime; the
+cli, server -> loop -> reconciler -> plan, build, sources, optimize -> platforms -> gateway -> runtime; the
 shared bottom (errors, paths, enums, the ignore rule, the package root) is importable from everywhere. The runtime,
 which is copied into every deployed function, imports nothing of the package but itself.
 """
@@ -19,16 +19,18 @@ RANK: Dict[str, int] = {
     "cli": 6, "server": 6,
     "loop": 5,
     "reconciler": 4,
-    "plan": 3, "build": 3, "sources": 3,
+    "plan": 3, "build": 3, "sources": 3, "optimize": 3,
     "platforms": 2,
     "gateway": 1,
     "runtime": 0,
 }
 SHARED = frozenset({"errors", "paths", "ignore", "enums", ""})  # "" is the package root (__version__)
 # Within the middle layer: build reads the plan model, a directory source reads which files a
-# plan builds from; plan and sources know nothing of builds.
+# plan builds from, optimizers read the plan and weigh tasks as the build merges them; plan
+# and sources know nothing of builds or optimizers.
 # At the top: the `serve` command starts the server (lazily); the server knows nothing of the CLI.
-ALLOWED_SIDEWAYS = frozenset({("build", "plan"), ("sources", "plan"), ("cli", "server")})
+ALLOWED_SIDEWAYS = frozenset({("build", "plan"), ("sources", "plan"), ("optimize", "plan"), ("optimize", "build"),
+                              ("cli", "server")})
 
 
 def layer_of(module: Path) -> str:

@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +19,11 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import yaml
 
-from fusionizer.build import hashing, merging, naming
+from fusionizer import paths
+from fusionizer.build import hashing, merging
 from fusionizer.errors import FusionizerError
 from fusionizer.ignore import Tree
+from fusionizer.plan import naming
 from fusionizer.plan.model import Group, Plan, Task
 from fusionizer.platforms.base import (
     ANNOTATION_APPLIED_AT,
@@ -73,15 +76,17 @@ def materialize(build: GroupBuild, plan: Plan, root: Path) -> Path:
     target = root / build.dir_name
     if (target / layout.FUNCTION_CONFIG).is_file():
         return target
-    root.mkdir(parents=True, exist_ok=True)
+    paths.private_dir(root)  # function.yaml holds env values
     tmp = Path(tempfile.mkdtemp(prefix=f".{build.dir_name}-", dir=root))
     for item in build.files:
         dest = tmp / item.dest
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        paths.private_dir(dest.parent)
         shutil.copy(item.source, dest)  # with its mode: an executable stays executable
+        os.chmod(dest, stat.S_IMODE(os.stat(dest).st_mode) & 0o700)  # ... and its owner's only
     tasks = [plan.tasks[t] for t in build.tasks]
-    (tmp / layout.MANIFEST).write_text(json.dumps(_manifest(plan, build.function, tasks), indent=2, sort_keys=True))
-    (tmp / f"{layout.ENTRY_MODULE}.py").write_text(layout.ENTRY_SOURCE)
+    paths.write_atomically(tmp / layout.MANIFEST, json.dumps(_manifest(plan, build.function, tasks), indent=2,
+                                                            sort_keys=True))
+    paths.write_atomically(tmp / f"{layout.ENTRY_MODULE}.py", layout.ENTRY_SOURCE)
     _write_yaml(tmp / layout.FUNCTION_CONFIG, build.config)
     try:
         os.rename(tmp, target)
@@ -175,6 +180,4 @@ def _runtime_files() -> Tuple[BuildFile, ...]:
 
 
 def _write_yaml(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(dict(data), sort_keys=True, default_flow_style=False))
-    os.replace(tmp, path)
+    paths.write_atomically(path, yaml.safe_dump(dict(data), sort_keys=True, default_flow_style=False))

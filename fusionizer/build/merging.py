@@ -88,7 +88,7 @@ def _merge_resources(resources: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
         for kind in ("requests", "limits"):
             for name, value in (res.get(kind) or {}).items():
                 current = merged.setdefault(kind, {}).get(name)
-                if current is None or _quantity(value) > _quantity(current):
+                if current is None or quantity(value) > quantity(current):
                     merged[kind][name] = value
     return dict(merged)
 
@@ -105,7 +105,8 @@ def _merge_triggers(triggers: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     return merged
 
 
-def _quantity(value: Any) -> float:
+def quantity(value: Any) -> float:
+    """A Kubernetes quantity (``512Mi``, ``1G``, ``250m``) as a number; 0 if unreadable."""
     match = _QUANTITY.match(str(value).strip())
     if not match:
         return 0.0

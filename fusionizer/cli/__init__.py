@@ -81,8 +81,7 @@ cli.params.append(_no_color_option())
 
 
 def _crash_report() -> Path:
-    log = paths.home() / "crash.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log = paths.private_file(paths.private_dir(paths.home()) / "crash.log")
     with open(log, "a") as out:
         out.write(f"--- fusionizer {__version__}, python {sys.version.split()[0]}, argv {sys.argv}\n")
         out.write(traceback.format_exc())

@@ -42,9 +42,10 @@ TICK_SECONDS = 5.0  # how often a deploy in progress is reported
 @click.option("--at", "at", type=TIME, help="Apply the fusion setup scheduled for this instant.")
 @click.option("--lock-timeout", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Seconds to wait for another apply of this plan to finish.")
+@click.option("--adopt", is_flag=True, help="Take over functions of the plan's names that it does not own.")
 @click.pass_context
 def apply(ctx: click.Context, where: Target, dry_run: bool, parallel: int, no_prune: bool, detailed_exitcode: bool,
-          output: str, at: Optional[datetime], lock_timeout: float) -> None:
+          output: str, at: Optional[datetime], lock_timeout: float, adopt: bool) -> None:
     """Reconcile the platform to the plan once: deploy what changed, then prune.
 
     Creates and updates run in parallel and each waits until its function is ready;
@@ -67,7 +68,8 @@ def apply(ctx: click.Context, where: Target, dry_run: bool, parallel: int, no_pr
     text = output == "text"
     if text:
         click.echo(f"Applying {where.describe(loaded)}")
-    options = Options(parallel=parallel, prune=not no_prune, dry_run=dry_run, at=at, lock_timeout=lock_timeout)
+    options = Options(parallel=parallel, prune=not no_prune, dry_run=dry_run, at=at, lock_timeout=lock_timeout,
+                      adopt=adopt)
     if text:
         with ticking(click.echo) as progress:
             result = apply_revision(loaded, options, progress=progress)

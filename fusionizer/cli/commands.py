@@ -27,5 +27,7 @@ COMMANDS: Dict[str, Entry] = {
     "watch": Entry("fusionizer.cli.watch:watch", "Reconcile continuously on saves, pushes, schedule, drift."),
     "serve": Entry("fusionizer.cli.serve:serve", "The Fusionizer server: the original HTTP API, the gateway and the watch loop."),
     "hook": Entry("fusionizer.cli.hook:hook", "Git hooks: reconcile on `git push` to a repository you host."),
+    "traces": Entry("fusionizer.cli.traces:traces", "Calls between the plan's tasks: count, share, p50/p95."),
+    "suggest": Entry("fusionizer.cli.suggest:suggest", "The optimizer's proposal from call traces, as a plan diff."),
     "completion": Entry("fusionizer.cli.completion:completion", "Print the shell completion script for bash, zsh or fish."),
 }

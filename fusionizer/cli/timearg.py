@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import click
 
-from fusionizer.plan.values import DURATION_HELP, parse_duration, parse_time
+from fusionizer.plan.values import DURATION_HELP, parse_duration, parse_time, time_problem
 
 
 class _Moment(click.ParamType[datetime]):
@@ -23,14 +23,17 @@ class _Moment(click.ParamType[datetime]):
             return value
         text = str(value).strip()
         if text.startswith(self.prefix):
-            delta = parse_duration(text[len(self.prefix):])
+            try:
+                delta = parse_duration(text[len(self.prefix):])
+            except ValueError as e:  # longer than any time we can name
+                self.fail(str(e), param, ctx)
             if delta is not None:
                 return datetime.now(timezone.utc) + self.sign * delta
             if self.prefix:
                 self.fail(f"'{text}' is not {self.prefix}DURATION ({DURATION_HELP})", param, ctx)
         moment = parse_time(text)
         if moment is None:
-            self.fail(f"'{text}' is {self.problem}", param, ctx)
+            self.fail(time_problem(text) or f"'{text}' is {self.problem}", param, ctx)
         return moment
 
 

@@ -15,6 +15,7 @@ import click
 
 from fusionizer.cli.context import Target, source_options
 from fusionizer.errors import Diagnostic
+from fusionizer.optimize.loading import check_optimizer
 from fusionizer.plan.model import Plan
 from fusionizer.plan.schedule import complete_groups
 from fusionizer.reconciler.revision import Loaded, shown_as
@@ -29,7 +30,8 @@ from fusionizer.reconciler.revision import Loaded, shown_as
 def validate(where: Target, output: str) -> None:
     """Check the plan (schema + semantic checks) and report every problem as FILE:LINE:COL.
 
-    Nothing is built or deployed. Exit status: 0 valid, 1 invalid.
+    A spec.optimizer is imported and built with its options. Nothing is built or deployed.
+    Exit status: 0 valid, 1 invalid.
 
     \b
     Examples:
@@ -41,6 +43,9 @@ def validate(where: Target, output: str) -> None:
     plan = revision.plan if isinstance(revision, Loaded) else None
     diagnostics = list(revision.diagnostics)
     shown = shown_as(revision.snapshot)
+    if plan is not None:
+        diagnostics += check_optimizer(plan, shown)  # imports the plan's optimizer module
+        plan = None if any(d.severity == "error" for d in diagnostics) else plan
     if output == "json":
         click.echo(json.dumps(to_json(plan, diagnostics), indent=2))
     else:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -44,7 +43,7 @@ def trigger_file(url: str, home: Optional[Path] = None) -> Path:
 def notify(url: str, revision: str, home: Optional[Path] = None) -> Path:
     """Tell the watchers of ``url`` that ``revision`` was pushed."""
     target = trigger_file(url, home)
-    write_atomically(target, revision.strip() + "\n")
+    paths.write_atomically(target, revision.strip() + "\n")
     return target
 
 
@@ -53,19 +52,3 @@ def read_revision(path: Path) -> str:
         return path.read_text().strip()
     except OSError:
         return ""
-
-
-def write_atomically(path: Path, text: str, mode: Optional[int] = None) -> None:
-    """Replace ``path`` in one step: a reader (a watcher, git running a hook) never sees
-    half a file, and a failed write leaves the old one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -18,12 +18,18 @@ after the refs moved, so it cannot refuse the push; an invalid plan or a failed 
 printed (and the previous functions keep serving). An existing foreign hook is refused,
 or kept with ``--chain``: it is renamed ``post-receive.fusionizer-chained`` and run first
 with the same input and environment.
+
+Everything baked into the script is shell-quoted, and comments show values JSON-escaped, so
+no setting can end a line; a branch must be a plain git branch name (letters, digits,
+``._/+-``) and a plan path may hold no control character, so a newline or a shell
+metacharacter in ``--branch`` is refused at install time instead of running on push.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -32,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from fusionizer import paths
 from fusionizer.errors import FusionizerError
 from fusionizer.loop import notifications
 from fusionizer.paths import DEFAULT_PLAN_FILE
@@ -41,6 +48,8 @@ HOOK_NAME = "post-receive"
 CHAINED_NAME = "post-receive.fusionizer-chained"
 DEFAULT_LOCK_TIMEOUT = 120.0
 _PREFIX = "fusionizer:"
+# Stricter than git (which allows e.g. `$`, `;`, `|` or a backquote): no shell metacharacter.
+_BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]*$")
 
 
 @dataclass(frozen=True)
@@ -175,9 +184,10 @@ def render(settings: HookSettings) -> str:
     return "\n".join([
         "#!/bin/sh",
         f"{MARKER}, written by `fusionizer hook install`; run it again to change this file.",
-        f"# A push to {settings.branch} applies {settings.plan_path} at the pushed commit, then wakes",
-        "# `fusionizer watch --git` loops of this repository. Settings (JSON) below; FUSIONIZER_HOME",
-        "# is baked in as it was at install time.",
+        # Values in comments are JSON-escaped: none can end the comment's line.
+        f"# A push to branch {json.dumps(settings.branch)} applies {json.dumps(settings.plan_path)} at the",
+        "# pushed commit, then wakes `fusionizer watch --git` loops of this repository. Settings (JSON)",
+        "# below; FUSIONIZER_HOME is baked in as it was at install time.",
         "# Run from the git dir, so that a work tree's own files can never shadow the fusionizer.",
         'cd "${GIT_DIR:-.}" || exit 0',
         f"exec {shlex.quote(settings.python)} -m fusionizer.loop.posthook {shlex.quote(settings.to_json())}",
@@ -197,20 +207,40 @@ def install(
 ) -> Installed:
     """Write (or rewrite) the hook; idempotent. A foreign hook is refused, or kept with ``chain``."""
     location, hook, chained = _hook_paths(repo)
+    branch = check_branch(location, branch or _head_branch(location))
+    check_plan_path(plan_path)
     existing = _read(hook)
     if existing is not None and MARKER not in existing:
         _keep_foreign(hook, chained, chain)
         existing = None
     settings = HookSettings(
-        repo=str(location), branch=branch or _head_branch(location), plan_path=plan_path, platform=platform,
+        repo=str(location), branch=branch, plan_path=plan_path, platform=platform,
         home=str(Path(home).expanduser().resolve()) if home else None, python=python,
         chained=str(chained) if chained.exists() else None, strict=strict,
     )
     text = render(settings)
     if existing == text:
         return Installed(hook, "unchanged", settings)
-    notifications.write_atomically(hook, text, mode=0o755)
+    paths.write_atomically(hook, text, mode=0o755)
     return Installed(hook, "updated" if existing is not None else "installed", settings)
+
+
+def check_branch(location: Path, branch: str) -> str:
+    """``branch`` if it is a plain branch name (see ``_BRANCH``) that git accepts, else an error."""
+    if not _BRANCH.match(branch) or _git(location, "check-ref-format", f"refs/heads/{branch}").returncode != 0:
+        raise FusionizerError(
+            f"--branch {branch!r} is not a branch name the hook can watch: use letters, digits and . _ / + - "
+            "(and git's own rules: no '..', no trailing '/' or '.lock'); no spaces, newlines or shell characters"
+        )
+    return branch
+
+
+def check_plan_path(plan_path: str) -> None:
+    if not plan_path.strip() or any(ord(c) < 32 or ord(c) == 127 for c in plan_path):
+        raise FusionizerError(
+            f"--plan-path {plan_path!r} is empty or holds a control character (a newline?); "
+            "give the plan file's path inside the repository, e.g. deploy/fusionizer.yaml"
+        )
 
 
 def uninstall(repo: str) -> Optional[Path]:

@@ -32,6 +32,7 @@ from typing import List, Mapping, Optional, Tuple
 from fusionizer.errors import FusionizerError, LockedError
 from fusionizer.loop.backoff import Backoff
 from fusionizer.loop.triggers import FILE, HOOK, MANUAL, POLL, RESYNC, RETRY, SCHEDULE, START, WEBHOOK, Trigger
+from fusionizer.plan.model import Group
 from fusionizer.reconciler.diff import summarize
 from fusionizer.reconciler.execute import ChangeStatus
 from fusionizer.reconciler.reconcile import ApplyResult, Clock, Options, PlanResult, compute, utcnow
@@ -108,7 +109,19 @@ class Runner:
         self._attempted: Optional[str] = None  # the last revision snapshotted
         self._settled = False  # ... and loaded or refused (not cut short by a crash)
         self._good: Optional[Loaded] = None
+        self._live: Optional[Tuple[str, Tuple[Group, ...]]] = None  # (revision, its live setup)
         self.failures = 0
+
+    def use_setup(self, groups: Optional[Tuple[Group, ...]], revision: str) -> None:
+        """Reconcile ``groups`` instead of the plan's own setup for as long as ``revision``
+        is the good one (``serve --auto-optimize``; a new revision starts from its plan
+        again); None: the plan's own. Any thread may call it; the next run applies it."""
+        self._live = (revision, groups) if groups is not None else None
+
+    def live_setup(self, revision: str) -> Optional[Tuple[Group, ...]]:
+        """The live setup in force for ``revision``, if any."""
+        live = self._live
+        return live[1] if live is not None and live[0] == revision else None
 
     def run(self, triggers: Tuple[Trigger, ...]) -> RunReport:
         began = time.monotonic()
@@ -174,13 +187,14 @@ class Runner:
     def _reconcile(self, triggers: Tuple[Trigger, ...], good: Loaded, step: _SourceStep) -> RunReport:
         revision = good.snapshot.revision
         base = RunReport(triggers, RunResult.IN_SYNC, step.revision or self._attempted or "", revision)
+        options = replace(self._options, groups=self.live_setup(revision))
         try:
-            planned = compute(good.plan, good.platform, self._clock)
+            planned = compute(good.plan, good.platform, self._clock, groups=options.groups)
             base = replace(base, next_due=planned.setup.next_due, checked=True)
             if not planned.has_changes and not (step.new and not self._recorded(good, planned)):
                 good.platform.prepare()  # in sync; what the functions need around them runs too
                 return base
-            result = apply_revision(good, self._options, self._clock)
+            result = apply_revision(good, options, self._clock)
         except LockedError as e:
             return replace(base, result=RunResult.LOCKED, error=str(e))
         except FusionizerError as e:  # the platform could not be listed or refused outright

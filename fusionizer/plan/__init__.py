@@ -3,6 +3,8 @@
 - :mod:`~fusionizer.plan.model`: the frozen dataclasses everyone else reads.
 - :mod:`~fusionizer.plan.loader`: :func:`load_plan` / :func:`check_plan` (schema + semantic checks).
 - :mod:`~fusionizer.plan.schedule`: :func:`resolve_setup`, the setup in force at an instant.
+- :mod:`~fusionizer.plan.boundary`: what a plan may read (its own tree, regular files, bounded).
+- :mod:`~fusionizer.plan.naming`: the function name of each group.
 
 A task's directory (``Task.path``) is resolved in :mod:`~fusionizer.plan.tasks`, relative to
 the plan file, and nowhere else; see :mod:`fusionizer.reconciler` for its way to the platform.

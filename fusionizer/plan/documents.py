@@ -8,6 +8,10 @@ PyYAML's ``compose`` gives us nodes with marks; we turn them into plain JSON-lik
 ourselves (instead of ``yaml.safe_load``) to keep a map from JSON path to position, to
 report duplicate keys (which PyYAML silently overwrites), and to keep YAML timestamps as
 the strings the user wrote (JSON Schema and our RFC 3339 check expect strings).
+
+Input is bounded: a document nests at most :data:`MAX_DEPTH` collections deep, and its
+aliases expand to at most :data:`MAX_ALIAS_VALUES` values (a "billion laughs" document fails
+in milliseconds, where expanding it would take minutes and gigabytes).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import yaml
+from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from fusionizer.errors import Diagnostic
@@ -30,6 +35,10 @@ _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 # the time (node marks, hence FILE:LINE:COL, are the same).
 _FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+MAX_DEPTH = 64  # nested mappings and lists; real plans and function.yaml files use under 10
+MAX_ALIAS_VALUES = 10_000  # values an alias (*name) or merge key (<<) may stand for, per file
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
 
 
 def format_path(path: Sequence[Union[str, int]]) -> str:
@@ -99,20 +108,32 @@ def load_document(text: str, file: str) -> Document:
         return _load(text, file, _FAST_LOADER)
     except (yaml.YAMLError, UnicodeEncodeError) as e:
         error: Exception = e
-    if _FAST_LOADER is not yaml.SafeLoader:
+    if _FAST_LOADER is not yaml.SafeLoader and not _fatal(error):
         # libyaml explains less ("found character that cannot start any token", not that it
         # is a tab): errors are rare, so re-read with PyYAML's own parser for its message.
         try:
             return _load(text, file, yaml.SafeLoader)
         except yaml.YAMLError as e:
             error = e
+        except RecursionError:  # PyYAML's parser recurses where libyaml refused: keep its words
+            pass
     raise DocumentError(_diagnostic_of(error, file, text)) from error
+
+
+def _fatal(error: Exception) -> bool:
+    """Errors not worth a second, slower reading: ours, and libyaml's nesting limit."""
+    return isinstance(error, _Problem) or (
+        isinstance(error, yaml.MarkedYAMLError) and error.problem == _LIBYAML_TOO_DEEP
+    )
 
 
 def _load(text: str, file: str, loader_class: Any) -> Document:
     loader = loader_class(text)
     try:
-        root = loader.get_single_node()
+        try:
+            root = loader.get_single_node()
+        except RecursionError:  # only PyYAML's own parser recurses; libyaml stops at 1000 levels
+            raise _too_deep(None) from None
         doc = Document(file, None)
         if root is not None:
             doc.data = _Converter(loader, doc).convert(root, ())
@@ -138,6 +159,8 @@ def _diagnostic_of(e: Exception, file: str, text: str) -> Diagnostic:
 
 
 def _syntax_diagnostic(e: yaml.MarkedYAMLError, file: str) -> Diagnostic:
+    if e.problem == _LIBYAML_TOO_DEEP:
+        e = _too_deep(e.problem_mark)
     mark = e.problem_mark or e.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     what = "; ".join(p for p in (e.context, e.problem) if p)
@@ -145,16 +168,30 @@ def _syntax_diagnostic(e: yaml.MarkedYAMLError, file: str) -> Diagnostic:
     return Diagnostic(f"invalid YAML: {what}{fix}", file, line, col)
 
 
+def _too_deep(mark: Optional[Mark]) -> _Problem:
+    return _Problem(problem=(
+        f"nested more than {MAX_DEPTH} levels deep; a plan or function.yaml never needs that: "
+        f"flatten it"
+    ), problem_mark=mark)
+
+
 class _Converter:
-    """Turns composed nodes into plain values, recording positions into the document."""
+    """Turns composed nodes into plain values, recording positions into the document.
+
+    The composer shares one node among every alias of an anchor; converting copies it each
+    time, so ``expanded`` counts those copies against :data:`MAX_ALIAS_VALUES`.
+    """
 
     def __init__(self, loader: Any, doc: Document) -> None:
         self.loader = loader
         self.doc = doc
         self.active: Set[int] = set()  # nodes being converted: guards recursive aliases
+        self.seen: Set[int] = set()  # nodes converted at least once
+        self.expanded = 0  # conversions of nodes already seen: values that aliases stand for
 
     def convert(self, node: Node, path: JsonPath) -> Any:
         self.doc.values[path] = _position(node)
+        self._count(node, path)
         if id(node) in self.active:
             raise _Problem(problem="recursive alias; write the value out", problem_mark=node.start_mark)
         self.active.add(id(node))
@@ -167,11 +204,28 @@ class _Converter:
         finally:
             self.active.discard(id(node))
 
+    def _count(self, node: Node, path: JsonPath) -> None:
+        if len(path) >= MAX_DEPTH:
+            raise _too_deep(node.start_mark)
+        if id(node) not in self.seen:
+            self.seen.add(id(node))
+            return
+        self.expanded += 1
+        if self.expanded > MAX_ALIAS_VALUES:
+            raise _Problem(problem=(
+                f"aliases (*name) and merge keys (<<) here expand to more than {MAX_ALIAS_VALUES} "
+                f"values (a \"billion laughs\" document?); write the values out, or alias less"
+            ), problem_mark=node.start_mark)
+
     def _scalar(self, node: Node) -> Any:
         assert isinstance(node, ScalarNode)
         if node.tag == _TIMESTAMP_TAG:
             return node.value  # keep "2030-01-01T00:00:00Z" a string, as JSON would
-        return self.loader.construct_object(node, deep=True)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except ValueError:  # an integer of more digits than Python converts (4300)
+            raise _Problem(problem="this number has too many digits to read; quote it if it is text",
+                           problem_mark=node.start_mark) from None
 
     def _mapping(self, node: MappingNode, path: JsonPath) -> Dict[str, Any]:
         self.loader.flatten_mapping(node)  # resolves "<<" merge keys, as safe_load does

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-import yaml
+from fusionizer.plan.documents import DocumentError, load_document
+from fusionizer.plan.boundary import Boundary, BoundaryError
 
 from fusionizer.platforms.base import DEFAULT_NAMESPACE
 from fusionizer.platforms.factory import DEFAULT_KIND
@@ -24,10 +25,12 @@ class Identity:
     options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
-def read_identity(path: Path) -> Optional[Identity]:
+def read_identity(path: Path, tree: Optional[Path] = None) -> Optional[Identity]:
+    """What the plan at ``path`` says it is, read under the loader's bounds (``tree`` as for
+    :func:`~fusionizer.plan.loader.load_plan`); None when even that cannot be read."""
     try:
-        doc = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        doc = load_document(Boundary.at(tree or path.parent).read_text(path, str(path)), str(path)).data
+    except (OSError, UnicodeDecodeError, BoundaryError, DocumentError):
         return None
     if not isinstance(doc, dict):
         return None

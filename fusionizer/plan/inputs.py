@@ -4,7 +4,10 @@ optimizer module beside it.
 A directory source digests exactly these (with the plan file and the ignore files) for its
 revision, and ``watch`` wakes only for them, so a log, notes or tool output written next to
 the plan changes nothing. Reading never fails: a plan that cannot be parsed names no inputs
-(the loader reports why), and its revision then follows the plan file alone.
+(the loader reports why), and its revision then follows the plan file alone. It reads
+within the plan's bounds (:mod:`~fusionizer.plan.boundary`): a plan file that is a FIFO or
+a link out of its directory names no inputs, and no input leads outside the directory, so
+that no digest reads (or waits on) anything of the host.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from fusionizer.plan.boundary import Boundary, BoundaryError
 from fusionizer.plan.documents import DocumentError, as_dict, as_list, as_str, load_document
 from fusionizer.plan.tasks import task_subdirs
 
@@ -30,15 +34,17 @@ class PlanInputs:
 
 
 def plan_inputs(plan_file: Path) -> PlanInputs:
+    root = plan_file.parent
+    boundary = Boundary.at(root)
     try:
-        doc = load_document(plan_file.read_text(encoding="utf-8"), str(plan_file))
-    except (OSError, UnicodeDecodeError, DocumentError):
+        doc = load_document(boundary.read_text(plan_file, str(plan_file)), str(plan_file))
+    except (OSError, UnicodeDecodeError, DocumentError, BoundaryError):
         return PlanInputs()
     spec = as_dict(doc.get(("spec",)))
-    root = plan_file.parent
-    explicit = _resolved(root, [as_dict(task).get("path") for task in as_list(spec.get("tasks"))])
-    discovery = _resolved(root, as_list(spec.get("taskDirs")))
-    discovered = [sub for d in discovery if d.is_dir() for sub in task_subdirs(d)]
+    explicit = _resolved(boundary, root, [as_dict(task).get("path") for task in as_list(spec.get("tasks"))])
+    discovery = _resolved(boundary, root, as_list(spec.get("taskDirs")))
+    discovered = [sub for d in discovery if d.is_dir() for sub in task_subdirs(d)
+                  if not sub.is_symlink() or boundary.contains(sub)]
     package = _optimizer_package(as_dict(spec.get("optimizer")))
     return PlanInputs(
         directories=_unique(explicit + discovered + ([root / package] if package else [])),
@@ -47,9 +53,10 @@ def plan_inputs(plan_file: Path) -> PlanInputs:
     )
 
 
-def _resolved(root: Path, entries: List[Any]) -> List[Path]:
-    """The path entries, resolved as the loader resolves them."""
-    return [Path(os.path.normpath(root / entry)) for entry in entries if isinstance(entry, str) and entry]
+def _resolved(boundary: Boundary, root: Path, entries: List[Any]) -> List[Path]:
+    """The path entries, resolved as the loader resolves them; those it refuses are left out."""
+    paths = [Path(os.path.normpath(root / entry)) for entry in entries if isinstance(entry, str) and entry]
+    return [path for path in paths if "\0" not in str(path) and boundary.contains(path)]
 
 
 def _optimizer_package(optimizer: Dict[str, Any]) -> Optional[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlparse
 
+from fusionizer import ignore
 from fusionizer.errors import Diagnostic, PlanError
 from fusionizer.paths import DEFAULT_PLAN_FILE
 from fusionizer.plan.documents import Document, DocumentError, JsonPath, as_dict, as_list, as_str, load_document
@@ -22,29 +23,34 @@ from fusionizer.plan.model import Group, OptimizerSpec, Plan, PlatformSettings, 
 from fusionizer.plan.schema import check_schema
 from fusionizer.plan.setups import SetupCheck, parse_groups
 from fusionizer.plan.tasks import Paths, TaskTable, collect_tasks
-from fusionizer.plan.values import DURATION_HELP, parse_duration, parse_time
+from fusionizer.plan.boundary import Boundary, BoundaryError, Limits
+from fusionizer.plan.values import DURATION_HELP, TIME_HELP, parse_duration, parse_time, time_problem
 from fusionizer.platforms.base import DEFAULT_NAMESPACE
 from fusionizer.platforms.factory import DEFAULT_KIND
 
 _PLATFORM_KEYS = ("kind", "namespace")  # everything else under spec.platform is an option
 
 
-def load_plan(path: Path, strict: bool = False, shown_as: Optional[Path] = None) -> Plan:
+def load_plan(
+    path: Path, strict: bool = False, shown_as: Optional[Path] = None, tree: Optional[Path] = None
+) -> Plan:
     """The validated plan at ``path``; raises PlanError with every diagnostic of the run.
 
     With ``strict``, warnings (e.g. a group naming an undefined task) are errors.
     A valid plan keeps its warnings in ``Plan.warnings``. ``shown_as`` is how diagnostics
     name the plan file (default: ``path`` as given); task files are shown relative to it,
-    e.g. ``fusionizer.yaml`` of a git checkout rather than its cache path.
+    e.g. ``fusionizer.yaml`` of a git checkout rather than its cache path. ``tree`` is the
+    directory nothing may be read outside of (default: the plan file's; for a git source,
+    pass the checkout).
     """
-    plan, diagnostics = check_plan(path, strict, shown_as)
+    plan, diagnostics = check_plan(path, strict, shown_as, tree)
     if plan is None:
         raise PlanError(diagnostics)
     return plan
 
 
 def check_plan(
-    path: Path, strict: bool = False, shown_as: Optional[Path] = None
+    path: Path, strict: bool = False, shown_as: Optional[Path] = None, tree: Optional[Path] = None
 ) -> Tuple[Optional[Plan], List[Diagnostic]]:
     """``(plan, diagnostics)``: the plan is None exactly when a diagnostic is an error.
 
@@ -54,8 +60,9 @@ def check_plan(
     path = Path(path)
     shown = Path(shown_as) if shown_as is not None else path
     diagnostics: List[Diagnostic] = []
-    doc = _read(path, shown, diagnostics)
-    plan = _Builder(doc, path, shown, diagnostics).build() if doc is not None else None
+    paths = _paths(path, shown, tree, diagnostics)
+    doc = _read(path, shown, paths.boundary, diagnostics) if paths is not None else None
+    plan = _Builder(doc, path, paths, diagnostics).build() if doc is not None and paths is not None else None
     if strict:
         diagnostics = [_as_error(d) for d in diagnostics]
     diagnostics = _ordered(diagnostics, str(shown))
@@ -65,7 +72,19 @@ def check_plan(
     return _with_warnings(plan, diagnostics), diagnostics
 
 
-def _read(path: Path, shown_path: Path, out: List[Diagnostic]) -> Optional[Document]:
+def _paths(path: Path, shown: Path, tree: Optional[Path], out: List[Diagnostic]) -> Optional[Paths]:
+    """Where the plan's paths lead and what bounds them; None (reported) for a bad setting."""
+    file = Path(os.path.normpath(path.absolute()))
+    try:
+        limits = Limits.from_env(os.environ)
+    except BoundaryError as e:
+        out.append(Diagnostic(str(e)))
+        return None
+    return Paths(root=file.parent, shown_root=shown.parent, boundary=Boundary.at(tree or file.parent),
+                 rules=ignore.Tree(file.parent), limits=limits)
+
+
+def _read(path: Path, shown_path: Path, boundary: Boundary, out: List[Diagnostic]) -> Optional[Document]:
     shown = str(shown_path)
     if path.is_dir():
         out.append(Diagnostic(
@@ -73,11 +92,14 @@ def _read(path: Path, shown_path: Path, out: List[Diagnostic]) -> Optional[Docum
         ))
         return None
     try:
-        text = path.read_text(encoding="utf-8")
+        text = boundary.read_text(path, shown)
     except FileNotFoundError:
         out.append(Diagnostic(
             f"no plan file at {shown}; run where {DEFAULT_PLAN_FILE} is, or pass its path with -f PATH", shown
         ))
+        return None
+    except BoundaryError as e:
+        out.append(Diagnostic(str(e), shown))
         return None
     except (OSError, UnicodeDecodeError) as e:
         out.append(Diagnostic(f"cannot read the plan file: {e}; make it a readable UTF-8 file", shown))
@@ -99,11 +121,11 @@ def _read(path: Path, shown_path: Path, out: List[Diagnostic]) -> Optional[Docum
 class _Builder:
     """Runs the schema and the semantic checks over one plan document, then builds the model."""
 
-    def __init__(self, doc: Document, path: Path, shown: Path, out: List[Diagnostic]) -> None:
+    def __init__(self, doc: Document, path: Path, paths: Paths, out: List[Diagnostic]) -> None:
         self.doc = doc
         self.out = out
         self.file = Path(os.path.normpath(path.absolute()))
-        self.paths = Paths(root=self.file.parent, shown_root=shown.parent)
+        self.paths = paths
 
     def build(self) -> Optional[Plan]:
         self.out.extend(check_schema(self.doc))
@@ -162,20 +184,25 @@ class _Builder:
             )))
             return None
         if "after" in raw:
-            after = parse_duration(raw["after"]) if isinstance(raw["after"], str) else None
-            # A malformed duration fails the schema's pattern, which already reported it.
-            return ScheduleEntry(groups, after=after) if after is not None else None
+            return self._after(at, raw["after"], groups)
         return self._at(at, raw["at"], groups)
+
+    def _after(self, at: JsonPath, raw: Any, groups: Tuple[Group, ...]) -> Optional[ScheduleEntry]:
+        try:
+            after = parse_duration(raw) if isinstance(raw, str) else None
+        except ValueError as e:
+            self.out.append(self.doc.diagnostic(at + ("after",), str(e)))
+            return None
+        # A malformed duration fails the schema's pattern, which already reported it.
+        return ScheduleEntry(groups, after=after) if after is not None else None
 
     def _at(self, at: JsonPath, raw: Any, groups: Tuple[Group, ...]) -> Optional[ScheduleEntry]:
         if not isinstance(raw, str):
             return None  # the schema reported the type
         when = parse_time(raw)
         if when is None:
-            self.out.append(self.doc.diagnostic(at + ("at",), (
-                f"{raw!r} is not an RFC 3339 time; write date, time and zone, "
-                f"e.g. 2030-01-01T00:00:00Z or 2030-01-01T08:00:00+01:00"
-            )))
+            problem = time_problem(raw) or f"{raw!r} is not an RFC 3339 time; {TIME_HELP}"
+            self.out.append(self.doc.diagnostic(at + ("at",), problem))
             return None
         return ScheduleEntry(groups, at=when)
 

@@ -3,6 +3,11 @@
 Called by :mod:`fusionizer.plan.loader` once per setup (each schedule entry is its own
 setup, so a task may sit in different groups in different entries). Produces the model's
 :class:`~fusionizer.plan.model.Group` tuples with unknown tasks dropped.
+
+Every function of a setup (one per group, one per task in no group) must get a name of its
+own: two that would share one (a group ``[a, b]`` and a task ``a-b`` alone, two groups
+whose derived names coincide, a shortened name equal to a written one) are an error naming
+both, since deploying them would silently drop one.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from fusionizer.errors import Diagnostic
 from fusionizer.plan.documents import Document, JsonPath, as_dict, as_list, as_str, format_path
 from fusionizer.plan.model import Group
+from fusionizer.plan.naming import function_name, group_name
 from fusionizer.plan.tasks import TaskSource, TaskTable, env_of
 from fusionizer.plan.values import MAX_NAME
 
@@ -57,14 +63,15 @@ class SetupCheck:
 
     def run(self, groups: List[GroupSpec]) -> Tuple[Group, ...]:
         placed: Dict[str, GroupSpec] = {}
-        result: List[Group] = []
+        made: List[Tuple[GroupSpec, Group]] = []
         for group in groups:
             members = self._members(group, placed)
             self._check_fused(group, members)
             if members:
-                result.append(Group(tuple(members), group.name))
-        self._check_names(groups, placed)
-        return tuple(result)
+                made.append((group, Group(tuple(members), group.name)))
+        self._check_lengths(groups)
+        self._check_collisions(made, placed)
+        return tuple(g for _, g in made)
 
     def _members(self, group: GroupSpec, placed: Dict[str, GroupSpec]) -> List[str]:
         """The group's known tasks; reports unknown tasks and tasks placed twice."""
@@ -97,30 +104,36 @@ class SetupCheck:
             f"spec.tasks or a spec.taskDirs directory, or remove it from the group"
         ), severity="warning"))
 
-    def _check_names(self, groups: List[GroupSpec], placed: Dict[str, GroupSpec]) -> None:
-        """Group names become function names ``<plan>-<group>``: unique, short, no clashes."""
-        seen: Dict[str, GroupSpec] = {}
+    def _check_lengths(self, groups: List[GroupSpec]) -> None:
+        """A written group name is shown as is: it must fit Nuclio's name length."""
         for group in groups:
-            if not group.name:
-                continue
-            at = group.at + ("name",)
-            first = seen.setdefault(group.name, group)
-            if first is not group:
-                line, _ = self.plan.where(first.at + ("name",))
-                self.out.append(self.plan.diagnostic(at, (
-                    f"group name {group.name!r} is already used at line {line}; each group becomes "
-                    f"its own function {self.plan_name}-{group.name}: rename one"
-                )))
             function = f"{self.plan_name}-{group.name}"
-            if len(function) > MAX_NAME:
-                self.out.append(self.plan.diagnostic(at, (
+            if group.name and len(function) > MAX_NAME:
+                self.out.append(self.plan.diagnostic(group.at + ("name",), (
                     f"the function name {function!r} would be {len(function)} characters; Nuclio "
                     f"allows {MAX_NAME}: shorten the group name (or the plan name)"
                 )))
-            if group.name in self.tasks and group.name not in placed:
+
+    def _check_collisions(self, made: List[Tuple[GroupSpec, Group]], placed: Dict[str, GroupSpec]) -> None:
+        """Each function of the setup, lone tasks first, against those before it."""
+        functions: List[Tuple[str, str, JsonPath, str]] = [  # (function, what, where, how to fix)
+            (function_name(self.plan_name, task), f"lone task {task!r}", at, "")
+            for task, (_, at) in self.tasks.defined.items() if task not in placed
+        ]
+        functions += [
+            (function_name(self.plan_name, group_name(g.tasks, g.name)), f"group {spec.label()}",
+             spec.at + ("name",) if spec.name else spec.at,
+             "rename the group" if spec.name else "give the group a name (name: ..., tasks: [...])")
+            for spec, g in made
+        ]
+        seen: Dict[str, Tuple[str, JsonPath]] = {}
+        for function, what, at, fix in functions:
+            first = seen.setdefault(function, (what, at))
+            if first != (what, at):
+                line, _ = self.plan.where(first[1])
                 self.out.append(self.plan.diagnostic(at, (
-                    f"group name {group.name!r} is the name of task {group.name!r}, which runs alone "
-                    f"in its own function {function}; rename the group"
+                    f"{what} becomes function {function}, as does {first[0]} (line {line}, "
+                    f"{format_path(first[1])}); two functions cannot share a name: {fix}"
                 )))
 
     def _check_fused(self, group: GroupSpec, members: List[str]) -> None:

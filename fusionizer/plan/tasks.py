@@ -4,6 +4,12 @@ Called by :mod:`fusionizer.plan.loader`. Tasks come from ``spec.tasks`` (explici
 ``spec.taskDirs`` (every immediate subdirectory holding a ``function.yaml``). User code is
 never imported: the handler module is parsed with :mod:`ast` to check the function exists.
 Diagnostics about a ``function.yaml`` or a handler module name THAT file.
+
+Nothing outside the plan's tree is read (:mod:`fusionizer.plan.boundary`): a task directory is
+checked (links, special files, size) before any of its files is opened. A subdirectory of a
+``taskDirs`` entry that holds Python code but no ``function.yaml`` is an error, not "no
+task": it is most likely a task whose ``function.yaml`` is being saved or was lost, and
+dropping it would delete its function.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from fusionizer import ignore
 from fusionizer.errors import Diagnostic
 from fusionizer.plan.documents import (
     Document,
@@ -28,6 +35,8 @@ from fusionizer.plan.documents import (
     load_document,
 )
 from fusionizer.plan.model import Task
+from fusionizer.plan.schema import FUNCTION_SCHEMA, check_schema
+from fusionizer.plan.boundary import Boundary, BoundaryError, Limits, leads_outside
 from fusionizer.plan.values import (
     DNS_HELP,
     SUPPORTED_RUNTIMES,
@@ -40,6 +49,8 @@ from fusionizer.runtime.layout import FUNCTION_CONFIG as FUNCTION_YAML
 
 # Nuclio's wrapper accepts exactly HANDLER_REGEX (reference/nuclio.md §6); the runtime enforces it too.
 _HANDLER = re.compile(HANDLER_REGEX)
+# What an editor leaves while it saves function.yaml: a backup, a swap or temp file.
+_YAML_LEFTOVER = re.compile(r"^\.?function\.ya?ml.")
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,9 @@ class Paths:
 
     root: Path  # absolute directory of the plan file
     shown_root: Path  # that directory as the user wrote it (e.g. "." or "examples")
+    boundary: Boundary  # nothing outside it is read
+    rules: ignore.Tree  # which files of a task its build takes
+    limits: Limits = Limits()
 
     def resolve(self, relative: str) -> Path:
         return Path(os.path.normpath(self.root / relative))
@@ -102,14 +116,16 @@ def _add_explicit(
     name, relative = as_str(entry.get("name")), as_str(entry.get("path"))
     if name is None or relative is None:
         return  # the schema reported it
-    directory = paths.resolve(relative)
+    directory = _inside(plan, paths, at + ("path",), relative, f"task {name!r}: path", out)
+    if directory is None:
+        return
     if not directory.is_dir():
         out.append(plan.diagnostic(at + ("path",), (
             f"task {name!r}: {paths.show(directory)} {_not_a_dir(directory)}; point path at the task's directory "
             f"(it holds {FUNCTION_YAML} and the handler module), relative to the plan file"
         )))
         return
-    if not (directory / FUNCTION_YAML).is_file():
+    if not os.path.lexists(directory / FUNCTION_YAML):
         out.append(plan.diagnostic(at + ("path",), (
             f"task {name!r}: no {FUNCTION_YAML} in {paths.show(directory)}; add one "
             f"(spec.runtime and spec.handler) or fix the path"
@@ -122,37 +138,86 @@ def _discover(
     plan: Document, paths: Paths, at: JsonPath, relative: str,
     table: TaskTable, out: List[Diagnostic],
 ) -> None:
-    directory = paths.resolve(relative)
+    directory = _inside(plan, paths, at, relative, "task directory", out)
+    if directory is None:
+        return
     if not directory.is_dir():
         out.append(plan.diagnostic(at, (
             f"task directory {paths.show(directory)} {_not_a_dir(directory)}; create it or fix the "
             f"path (relative to the plan file)"
         )))
         return
-    subdirs = task_subdirs(directory)
-    if not subdirs:
+    subdirs = _subdirs(directory)
+    tasks = set(task_subdirs(directory, subdirs))
+    if not tasks:
         out.append(plan.diagnostic(at, (
             f"no task found in {paths.show(directory)}: no subdirectory holds a {FUNCTION_YAML}; "
             f"add tasks there or remove this entry"
         ), severity="warning"))
     for sub in subdirs:
-        if is_dns_label(sub.name):
-            _register(plan, paths, sub.name, sub, at, table, out)
-            continue
-        out.append(plan.diagnostic(at, (
-            f"{paths.show(sub)} holds a {FUNCTION_YAML}, so it is a task named after the "
-            f"directory, but {sub.name!r} is not a valid task name ({DNS_HELP}); rename the "
-            f"directory, e.g. to {suggest_dns_label(sub.name)!r}"
-        )))
+        if sub.is_symlink() and not paths.boundary.contains(sub):  # a real subdirectory is as inside as its parent
+            out.append(plan.diagnostic(at, leads_outside(paths.show(sub))))
+        elif sub in tasks:
+            _discovered(plan, paths, at, sub, table, out)
+        else:
+            _check_not_a_lost_task(plan, paths, at, sub, table, out)
 
 
-def task_subdirs(directory: Path) -> List[Path]:
-    """The tasks a ``spec.taskDirs`` entry holds; a directory source's revision covers the same."""
-    return sorted(
-        d for d in directory.iterdir()
-        # Hidden directories (.git, .venv, ...) are never tasks, whatever they hold.
-        if not d.name.startswith(".") and d.is_dir() and (d / FUNCTION_YAML).is_file()
-    )
+def _discovered(
+    plan: Document, paths: Paths, at: JsonPath, sub: Path, table: TaskTable, out: List[Diagnostic],
+) -> None:
+    if is_dns_label(sub.name):
+        _register(plan, paths, sub.name, sub, at, table, out)
+        return
+    out.append(plan.diagnostic(at, (
+        f"{paths.show(sub)} holds a {FUNCTION_YAML}, so it is a task named after the "
+        f"directory, but {sub.name!r} is not a valid task name ({DNS_HELP}); rename the "
+        f"directory, e.g. to {suggest_dns_label(sub.name)!r}"
+    )))
+
+
+def _check_not_a_lost_task(
+    plan: Document, paths: Paths, at: JsonPath, sub: Path, table: TaskTable, out: List[Diagnostic],
+) -> None:
+    """A subdirectory with Python code (or an editor's copy of a function.yaml) but no
+    function.yaml is a task that lost it: an error keeps its function serving, where
+    ignoring the directory would delete the function."""
+    clues = sorted(e.name for e in os.scandir(sub) if e.name.endswith(".py") or _YAML_LEFTOVER.match(e.name))
+    if not clues:
+        return  # data, docs: not a task
+    if is_dns_label(sub.name) and sub.name not in table.defined:
+        table.defined[sub.name] = (sub, at)  # defined but broken: groups naming it stay quiet
+    out.append(plan.diagnostic(at, (
+        f"{paths.show(sub)} holds {clues[0]} but no {FUNCTION_YAML}: a task whose {FUNCTION_YAML} "
+        f"is missing (being saved, or lost?); restore it, or move the directory out of "
+        f"{paths.show(sub.parent)}. Until then nothing is deployed or deleted"
+    )))
+
+
+def task_subdirs(directory: Path, subdirs: Optional[List[Path]] = None) -> List[Path]:
+    """The tasks a ``spec.taskDirs`` entry holds; a directory source's revision covers the same.
+    A task is a subdirectory with an entry named function.yaml, whatever it is (the checks of
+    the task say what is wrong with it)."""
+    return [d for d in (_subdirs(directory) if subdirs is None else subdirs) if os.path.lexists(d / FUNCTION_YAML)]
+
+
+def _subdirs(directory: Path) -> List[Path]:
+    # Hidden directories (.git, .venv, ...) are never tasks, whatever they hold.
+    return sorted(d for d in directory.iterdir() if not d.name.startswith(".") and d.is_dir())
+
+
+def _inside(
+    plan: Document, paths: Paths, at: JsonPath, relative: str, what: str, out: List[Diagnostic],
+) -> Optional[Path]:
+    """The directory a plan path names, or None (reported) when it is unusable."""
+    if "\0" in relative:
+        out.append(plan.diagnostic(at, f"{what} {relative!r} contains a NUL character; remove it"))
+        return None
+    directory = paths.resolve(relative)
+    if not paths.boundary.contains(directory):
+        out.append(plan.diagnostic(at, leads_outside(f"{what} {relative!r}")))
+        return None
+    return directory
 
 
 def _not_a_dir(path: Path) -> str:
@@ -188,13 +253,24 @@ def _register(
 
 
 def read_task(name: str, directory: Path, paths: Paths, at: JsonPath, out: List[Diagnostic]) -> Optional[TaskSource]:
-    """Load and check one task directory; None if its function.yaml is unusable."""
+    """Load and check one task directory; None if its function.yaml is unusable.
+
+    The directory is checked first (:meth:`Boundary.check_dir`); a directory with a problem is
+    not read at all."""
+    shown_dir = paths.show(directory)
+    problems = paths.boundary.check_dir(paths.rules, directory, shown_dir, paths.limits)
+    if problems:
+        out.extend(Diagnostic(f"task {name!r}: {problem}", shown_dir) for problem in problems)
+        return None
     config_path = directory / FUNCTION_YAML
-    shown = paths.show(config_path)
+    shown = os.path.join(shown_dir, FUNCTION_YAML)
     try:
-        config = load_document(config_path.read_text(encoding="utf-8"), shown)
+        config = load_document(paths.boundary.read_text(config_path, shown, checked=True), shown)
     except DocumentError as e:
         out.append(e.diagnostic)
+        return None
+    except BoundaryError as e:
+        out.append(Diagnostic(str(e), shown))
         return None
     except (OSError, UnicodeDecodeError) as e:
         out.append(Diagnostic(f"cannot read {FUNCTION_YAML}: {e}; make it a readable UTF-8 file", shown))
@@ -209,7 +285,9 @@ def read_task(name: str, directory: Path, paths: Paths, at: JsonPath, out: List[
     checked = _check_handler(config, directory, paths, out)
     _check_env(config, out)
     _check_build_commands(config, out)
-    if runtime is None or checked is None:
+    shapes = check_schema(config, FUNCTION_SCHEMA)  # what the fuser merges
+    out.extend(shapes)
+    if runtime is None or checked is None or shapes:
         return None
     handler, takes_session = checked
     return TaskSource(Task(name, directory, handler, runtime, config.data, takes_session), config, at)
@@ -380,6 +458,24 @@ def _check_env(config: Document, out: List[Diagnostic]) -> None:
             out.append(config.diagnostic(("spec", "env", i), (
                 "an env entry needs a name and a value (or valueFrom); write `- name: X` / `  value: \"1\"`"
             )))
+            continue
+        _check_env_entry(config, ("spec", "env", i), entry, out)
+
+
+def _check_env_entry(config: Document, at: JsonPath, entry: Dict[str, Any], out: List[Diagnostic]) -> None:
+    """What no process environment can hold: a name with '=' or NUL, a value with NUL."""
+    name = entry["name"]
+    if not name or "=" in name or "\0" in name:
+        out.append(config.diagnostic(at + ("name",), (
+            f"env name {name!r} cannot be set in a process environment (it is empty or holds '=' "
+            f"or a NUL character); use letters, digits and '_', e.g. API_URL"
+        )))
+    value = entry.get("value")
+    if isinstance(value, str) and "\0" in value:
+        out.append(config.diagnostic(at + ("value",), (
+            f"the value of env {name!r} holds a NUL character, which no process environment can "
+            f"carry; remove it"
+        )))
 
 
 def _check_build_commands(config: Document, out: List[Diagnostic]) -> None:
@@ -391,6 +487,12 @@ def _check_build_commands(config: Document, out: List[Diagnostic]) -> None:
             "spec.build.commands must be a list of shell commands (strings), e.g. "
             "`- pip install requests`"
         )))
+        return
+    for i, command in enumerate(commands):
+        if "\0" in command:
+            out.append(config.diagnostic(("spec", "build", "commands", i), (
+                "this build command holds a NUL character, which no shell can run; remove it"
+            )))
 
 
 def env_of(source: TaskSource) -> Dict[str, Tuple[Any, JsonPath]]:

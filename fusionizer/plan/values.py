@@ -19,7 +19,10 @@ _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 )
 
+MAX_DURATION_DAYS = 36_500  # 100 years: any anchor plus this stays a representable time
+
 DURATION_HELP = "whole numbers with units d, h, m, s in that order, e.g. 40s, 5m, 1h30m, 2d"
+TIME_HELP = "write date, time and zone, e.g. 2030-01-01T00:00:00Z or 2030-01-01T08:00:00+01:00"
 DNS_HELP = (
     "use lowercase letters, digits and '-' only, starting and ending with a letter or digit, "
     f"at most {MAX_NAME} characters"
@@ -42,12 +45,18 @@ def suggest_dns_label(name: str) -> str:
 
 
 def parse_duration(text: str) -> Optional[timedelta]:
-    """``1h30m`` -> 90 minutes; None if ``text`` is not in the grammar (see DURATION_HELP)."""
+    """``1h30m`` -> 90 minutes; None if ``text`` is not in the grammar (see DURATION_HELP).
+
+    Raises ValueError, with advice, for a duration longer than :data:`MAX_DURATION_DAYS`.
+    """
     match = _DURATION.match(text)
     if not match:
         return None
     days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds  # exact: Python ints do not overflow
+    if total > MAX_DURATION_DAYS * 86_400:
+        raise ValueError(f"{text} is longer than {MAX_DURATION_DAYS}d (100 years); write a shorter duration")
+    return timedelta(seconds=total)
 
 
 def parse_time(text: str) -> Optional[datetime]:
@@ -56,16 +65,34 @@ def parse_time(text: str) -> Optional[datetime]:
     Hand-rolled because ``datetime.fromisoformat`` only accepts ``Z`` from Python 3.11 on,
     and accepts times without a zone, which would be ambiguous in a schedule.
     """
+    try:
+        return _time(text)
+    except (ValueError, OverflowError):
+        return None
+
+
+def time_problem(text: str) -> Optional[str]:
+    """Why :func:`parse_time` refuses a well-formed ``text`` (say, February 30th), as advice;
+    None when ``text`` is fine or not in the grammar at all."""
+    try:
+        _time(text)
+    except ValueError as e:  # a date or time that does not exist, e.g. month 13 or 25:00
+        return f"{text!r} is not a valid time ({e}); {TIME_HELP}"
+    except OverflowError:
+        return f"{text!r} is out of range (years 1 to 9999 in UTC); {TIME_HELP}"
+    return None
+
+
+def _time(text: str) -> Optional[datetime]:
     match = _RFC3339.match(text)
     if not match:
         return None
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
     fraction, zone = match.group(7), match.group(8)
     micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
-    try:
-        return datetime(year, month, day, hour, minute, second, micro, tzinfo=_zone(zone))
-    except ValueError:  # e.g. month 13 or 25:00
-        return None
+    when = datetime(year, month, day, hour, minute, second, micro, tzinfo=_zone(zone))
+    when.astimezone(timezone.utc)  # OverflowError when the zone moves it out of years 1-9999
+    return when
 
 
 def _zone(text: str) -> timezone:
@@ -73,6 +100,8 @@ def _zone(text: str) -> timezone:
         return timezone.utc
     sign = -1 if text[0] == "-" else 1
     hours, minutes = int(text[1:3]), int(text[4:6])
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"zone offset {text} is not within -23:59 and +23:59")
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 

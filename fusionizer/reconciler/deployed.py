@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from fusionizer import paths
 from fusionizer.build.fuser import GroupBuild
 from fusionizer.runtime import layout
 
@@ -81,7 +82,7 @@ class DeployedBuilds:
 
     def keep(self, build: GroupBuild, build_dir: Path) -> None:
         """Remember ``build`` (materialised in ``build_dir``) as what its function runs now."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        paths.private_dir(self.root)  # a kept build holds env values
         tmp = Path(tempfile.mkdtemp(prefix=f".{build.function}-", dir=self.root))
         try:
             for item in build.files:
@@ -92,7 +93,7 @@ class DeployedBuilds:
                 "handlers": {name: task["handler"] for name, task in manifest["tasks"].items()},
                 "files": [item.dest for item in build.files],
             }
-            (tmp / _RECORD).write_text(json.dumps(record, sort_keys=True))
+            paths.write_atomically(tmp / _RECORD, json.dumps(record, sort_keys=True))
             self.forget(build.function)
             os.rename(tmp, self.root / build.function)
         finally:
@@ -215,7 +216,7 @@ _MISSING = object()
 
 
 def _link_or_copy(source: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    paths.private_dir(dest.parent)
     try:
         os.link(source, dest)  # build files are never written in place: sharing them is safe
     except OSError:

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Optional, Type
 
+from fusionizer import paths
 from fusionizer.errors import LockedError
 
 
@@ -28,8 +29,8 @@ class PlanLock:
         self._file: Optional[IO[str]] = None
 
     def __enter__(self) -> "PlanLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
+        paths.private_dir(self.path.parent)
+        handle = open(paths.private_file(self.path), "a+")
         deadline = time.monotonic() + self.timeout
         while True:
             try:

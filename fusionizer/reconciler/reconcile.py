@@ -19,12 +19,12 @@ from typing import Callable, Dict, List, Optional, Tuple
 from fusionizer.build import fuser
 from fusionizer.build.calls import cross_function_calls
 from fusionizer.build.fuser import GroupBuild
-from fusionizer.plan.model import Plan
-from fusionizer.plan.schedule import Setup, resolve_setup
+from fusionizer.plan.model import Group, Plan
+from fusionizer.plan.schedule import Setup, complete_groups, resolve_setup
 from fusionizer.paths import builds_dir
 from fusionizer.platforms.base import FunctionRecord, Platform
 from fusionizer.reconciler.deployed import DeployedBuilds
-from fusionizer.reconciler.diff import DELETE, Change, diff, summarize
+from fusionizer.reconciler.diff import DELETE, Change, ForeignFunctions, diff, foreign, summarize
 from fusionizer.reconciler.execute import ChangeStatus, Outcome, Progress, execute
 from fusionizer.reconciler.lock import PlanLock
 from fusionizer.reconciler.state import PlanState, RunRecord, RunResult
@@ -43,6 +43,9 @@ class Options:
     dry_run: bool = False
     at: Optional[datetime] = None  # evaluate the schedule at this instant instead of now
     lock_timeout: float = 0.0
+    # A setup decided live (serve --auto-optimize) instead of the plan's groups and schedule.
+    groups: Optional[Tuple[Group, ...]] = None
+    adopt: bool = False  # take over functions of the plan's names that it does not own
 
 
 @dataclass(frozen=True)
@@ -91,18 +94,28 @@ def owned(records: List[FunctionRecord], plan: str) -> Dict[str, FunctionRecord]
     return {r.name: r for r in records if r.plan() == plan}
 
 
-def compute(plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[datetime] = None) -> PlanResult:
+def compute(
+    plan: Plan, platform: Platform, clock: Clock = utcnow, at: Optional[datetime] = None,
+    groups: Optional[Tuple[Group, ...]] = None, adopt: bool = False,
+) -> PlanResult:
+    """The diff at ``at`` (default: now), of ``groups`` when a setup was decided live. Raises
+    :class:`ForeignFunctions` when a function the plan wants is held by one it does not own,
+    unless ``adopt``."""
     now = clock()
     stored = PlanState.of(platform, plan.name).anchor(plan)
     anchor = stored or now
-    setup = resolve_setup(plan, anchor, at or now)
+    setup = resolve_setup(plan, anchor, at or now) if groups is None else Setup(complete_groups(groups, plan.tasks))
     desired: Dict[str, GroupBuild] = {}
     for group in setup.groups:
         build = fuser.describe(plan, group)
         desired[build.function] = build
-    actual = owned(platform.list(), plan.name)
+    records = platform.list()
+    held = foreign(desired, records, plan.name)
+    if held and not adopt:
+        raise ForeignFunctions(plan.name, held)
     warnings = _warnings(plan, setup, platform)
-    return PlanResult(plan, setup, anchor, stored is None, diff(desired, actual, platform.server_url()), warnings)
+    changes = diff(desired, owned(records, plan.name), platform.server_url(), held)
+    return PlanResult(plan, setup, anchor, stored is None, changes, warnings)
 
 
 def _warnings(plan: Plan, setup: Setup, platform: Platform) -> Tuple[str, ...]:
@@ -126,7 +139,7 @@ def apply(
     state = PlanState.of(platform, plan.name)
     with PlanLock(state.lock_path, plan.name, options.lock_timeout):
         began = time.monotonic()
-        planned = compute(plan, platform, clock, options.at)
+        planned = compute(plan, platform, clock, options.at, options.groups, options.adopt)
         if options.dry_run:
             return ApplyResult(planned, [], revision, time.monotonic() - began)
         if planned.anchor_is_new:

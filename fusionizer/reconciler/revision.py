@@ -111,7 +111,7 @@ def load_revision(source: Source, platforms: PlatformFor, strict: bool = False) 
     """
     snapshot = source.snapshot()
     shown = shown_as(snapshot)
-    plan, diagnostics = check_plan(snapshot.plan_file, strict=strict, shown_as=shown)
+    plan, diagnostics = check_plan(snapshot.plan_file, strict=strict, shown_as=shown, tree=snapshot.root)
     key = source_key(source)
     if plan is not None:
         try:

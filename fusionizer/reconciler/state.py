@@ -14,6 +14,9 @@ whichever platform applies: the plan's build directory is shared by them too.
 
 And per source, ``$FUSIONIZER_HOME/sources/<digest>.json``: the plan last applied from it,
 whose history records a refused revision whose file names no plan.
+
+Run errors can quote a function's log, deployed builds hold env values: the directories are
+0700 and the files 0600.
 """
 
 from __future__ import annotations
@@ -102,11 +105,9 @@ class PlanState:
         return [run for run in runs if run is not None]
 
     def record_run(self, run: RunRecord) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
         runs = self.history(HISTORY_KEEP - 1) + [run]
-        tmp = self.dir / ".history.jsonl.tmp"
-        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in runs))
-        tmp.replace(self.dir / "history.jsonl")
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in runs)
+        paths.write_atomically(paths.private_dir(self.dir) / "history.jsonl", text)
 
     def record_once(self, run: RunRecord) -> None:
         """Record a run unless it repeats the latest record (same result, revision and
@@ -127,9 +128,8 @@ class PlanState:
         return datetime.fromisoformat(data["anchor"])
 
     def set_anchor(self, plan: Plan, anchor: datetime) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
         data = {"schedule": schedule_digest(plan), "anchor": anchor.isoformat()}
-        (self.dir / "anchor.json").write_text(json.dumps(data))
+        paths.write_atomically(paths.private_dir(self.dir) / "anchor.json", json.dumps(data))
 
 
 def _record(line: str) -> Optional[RunRecord]:

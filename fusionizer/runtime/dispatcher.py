@@ -30,8 +30,13 @@ wrapper does) runs once, with that task's Context; ``Dispatcher.init_context`` i
 ``async`` function when any task's is, so the wrapper awaits it on its own loop.
 
 Calls between tasks of this function are answered in-process through :meth:`call_local`
-(see ``interception``), each recorded as a :class:`TraceEdge` in a bounded deque.
-Task modules are kept apart by ``isolation``.
+(see ``interception``). Every call a task makes, in-process or not, is recorded as a
+:class:`TraceEdge`, and every request the function serves as a :class:`ServedRequest`, each
+in a bounded deque (``TRACE_LIMIT``). A call is *synchronous* when the caller's own
+invocation makes it (its thread, or its coroutine's task) and so waits for it; a call made
+from a thread the handler started (a fan-out, a fire-and-forget) is not. A request naming
+the task ``layout.TRACES_TASK`` is answered with both, as JSON (:meth:`traces_payload`),
+before any task is looked up. Task modules are kept apart by ``isolation``.
 
 ``Dispatcher.handler`` is a plain function whose ``__module__`` is the generated entry
 module: Nuclio's wrapper looks ``init_context`` up in ``sys.modules[handler.__module__]``,
@@ -43,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import inspect
 import json
 import logging
@@ -50,6 +56,7 @@ import os
 import re
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple, Union
 
@@ -68,8 +75,10 @@ from .layout import (
     HEADER_SERVER_ADDRESS,
     HEADER_SERVER_URL,
     HEADER_TASK,
+    HEADER_TRACES_SINCE,
     MANIFEST,
     REQUESTS_BUILD_COMMAND,
+    TRACES_TASK,
 )
 from .routing import OFFLINE, Router, ServerAddress, contract_url, server_address
 from .trust import ENV_SECRET, caller_token, enter_request, outbound_headers
@@ -142,6 +151,15 @@ class TraceEdge(NamedTuple):
     caller: str
     callee: str
     local: bool  # answered in-process
+    duration_s: float
+    ts: float  # wall-clock start, seconds since the epoch
+    sync: bool = True  # made by the caller's own invocation, which waited for it
+
+
+class ServedRequest(NamedTuple):
+    """One request the function served (how long the task's handler took)."""
+
+    task: str
     duration_s: float
     ts: float  # wall-clock start, seconds since the epoch
 
@@ -241,6 +259,11 @@ class Dispatcher:
             self._router.learn(OFFLINE)  # so http://127.0.0.1:8000/<task> reaches fused tasks
         self._known_servers: Dict[Tuple[Optional[str], Optional[str]], ServerAddress] = {}
         self._traces: Deque[TraceEdge] = collections.deque(maxlen=TRACE_LIMIT)
+        self._served: Deque[ServedRequest] = collections.deque(maxlen=TRACE_LIMIT)
+        # The task whose invocation runs in this thread or coroutine task: what makes a call sync.
+        self._running: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
+            f"fusionizer_task_{id(self)}", default=None
+        )
         self._isolation = ModuleIsolation([TaskDir(t.name, t.directory) for t in manifest.tasks])
         self._tasks: Dict[str, _Task] = {t.name: self._load(t) for t in manifest.tasks}
         self._isolation.install()
@@ -393,10 +416,35 @@ class Dispatcher:
                 name = get_header(headers, HEADER_TASK)
         task = self._tasks.get(header_str(name) or "") if name is not None else None
         if task is None:
+            if name is not None and header_str(name) == TRACES_TASK:
+                return self._traces_response(headers)
             return self._no_such_task(header_str(name))
         enter_request(headers)
         self._give_server_headers(headers, raw=type(name) is bytes)
-        return task.invoke(event)
+        return self._serve(task, event)
+
+    def _serve(self, task: _Task, event: Any) -> Any:
+        """The handler's raw output, timed; a coroutine is timed once awaited."""
+        name = task.spec.name
+        token = self._running.set(name)
+        started, begin = time.time(), time.perf_counter()
+        try:
+            output = task.invoke(event)
+        finally:
+            self._running.reset(token)
+        if type(output) not in _PLAIN_OUTPUTS and asyncio.iscoroutine(output):
+            return self._awaited(name, output, started, begin)
+        self._served.append(ServedRequest(name, time.perf_counter() - begin, started))
+        return output
+
+    async def _awaited(self, name: str, output: Any, started: float, begin: float) -> Any:
+        # Runs in the wrapper's task: calls the coroutine makes are that invocation's own.
+        token = self._running.set(name)
+        try:
+            return await output
+        finally:
+            self._running.reset(token)
+            self._served.append(ServedRequest(name, time.perf_counter() - begin, started))
 
     def _no_such_task(self, name: Any) -> Any:
         if name is None:
@@ -467,7 +515,11 @@ class Dispatcher:
         """Run ``task`` for ``event`` in-process; the HTTP response it would have given."""
         target = self._tasks[task]
         self._give_server_headers(event.headers, raw=self._raw_events)
-        return result_from_call(target.run, event, getattr(target.context, "logger", None))
+        token = self._running.set(task)
+        try:
+            return result_from_call(target.run, event, getattr(target.context, "logger", None))
+        finally:
+            self._running.reset(token)
 
     def proving_secret(self, server: ServerAddress) -> Optional[bytes]:
         """The secret ``server`` must prove it knows before a call is sent to it (None: no
@@ -479,8 +531,39 @@ class Dispatcher:
         return outbound_headers(self._token if self.proving_secret(server) is not None else None)
 
     def record(self, caller: str, callee: str, local: bool, started: float, duration: float) -> None:
-        self._traces.append(TraceEdge(caller, callee, local, duration, started))
+        self._traces.append(TraceEdge(caller, callee, local, duration, started, self._running.get() == caller))
 
     def traces(self) -> Tuple[TraceEdge, ...]:
         """Recorded calls, oldest first (at most ``TRACE_LIMIT``)."""
         return tuple(self._traces)  # one C-level copy: safe against concurrent appends
+
+    def served(self) -> Tuple[ServedRequest, ...]:
+        """Recorded requests served, oldest first (at most ``TRACE_LIMIT``)."""
+        return tuple(self._served)
+
+    def traces_payload(self, since: float = 0.0) -> Dict[str, Any]:
+        """What ``TRACES_TASK`` answers: the calls and requests that started after ``since``
+        (each kept list holds the latest ``limit``: a full one has dropped older entries)."""
+        return {
+            "plan": self.manifest.plan,
+            "function": self.function,
+            "tasks": sorted(self._tasks),
+            "limit": TRACE_LIMIT,
+            "callFields": list(TraceEdge._fields),
+            "calls": [list(edge) for edge in self.traces() if edge.ts > since],
+            "servedFields": list(ServedRequest._fields),
+            "served": [list(request) for request in self.served() if request.ts > since],
+        }
+
+    def _traces_response(self, headers: Mapping[Any, Any]) -> Any:
+        raw = header_str(get_header(headers, HEADER_TRACES_SINCE))
+        try:
+            since = float(raw) if raw else 0.0
+        except ValueError:
+            return nuclio_sdk.Response(
+                body=f"{HEADER_TRACES_SINCE} must be seconds since the epoch, got {raw!r}\n",
+                content_type="text/plain", status_code=400,
+            )
+        return nuclio_sdk.Response(
+            body=json.dumps(self.traces_payload(since)), content_type="application/json", status_code=200
+        )

@@ -6,14 +6,16 @@
 ``DELETE /{task}``                 remove a task (found through ``taskDirs``)
 ``GET /{task}``                    JSON: its function, the tasks fused with it, state, revision
 ``POST /{task}[/path]``, any other invoke the task (the gateway); ``GET /{task}/path`` too
-``/-/healthz``, ``/-/status``      liveness; plan, revision, functions, last runs
+``/-/healthz``, ``/-/status``      liveness; plan, revision, functions, last runs (and with
+                                   ``--auto-optimize``, the live setup and the last periods)
+``/-/traces``                      JSON: the plan's calls between tasks, aggregated per edge
 ``/-/metrics``                     Prometheus
 ``/-/webhook``                     GitHub / GitLab push deliveries trigger a reconcile
 =================================  ===================================================
 
 Calls between tasks (they carry ``Fusionizer-Hops``, set by the runtime) always go to the
 gateway whatever their method: a task's ``DELETE`` to another task invokes it. With a
-token configured, mutations, invocations from outside and ``/-/status`` need
+token configured, mutations, invocations from outside, ``/-/status`` and ``/-/traces`` need
 ``Authorization: Bearer TOKEN``; the namespace's functions prove themselves with the
 caller token instead. On a git source, PUT and DELETE answer 409: git decides.
 
@@ -40,6 +42,8 @@ from starlette.routing import Route
 from fusionizer.errors import PlanError
 from fusionizer.gateway.app import Gateway, Message, Receive, Scope, Send
 from fusionizer.loop.reconciling import RunReport
+from fusionizer.optimize.collect import collect
+from fusionizer.optimize.traces import stats_json
 from fusionizer.plan.loader import load_plan
 from fusionizer.platforms.base import ANNOTATION_APPLIED_AT, ANNOTATION_REVISION, FunctionRecord
 from fusionizer.reconciler.state import RunResult
@@ -47,6 +51,7 @@ from fusionizer.runtime import trust
 from fusionizer.server import uploads, webhooks
 from fusionizer.server.control import Controller
 from fusionizer.server.metrics import Metrics
+from fusionizer.server.optimizing import AutoOptimizer
 from fusionizer.sources.directory import DirectorySource
 
 _HOPS = trust.HEADER_HOPS.lower().encode()
@@ -73,16 +78,19 @@ class _Answer(Exception):
 
 
 class Server:
-    def __init__(self, controller: Controller, gateway: Gateway, metrics: Metrics, settings: ServeSettings) -> None:
+    def __init__(self, controller: Controller, gateway: Gateway, metrics: Metrics, settings: ServeSettings,
+                 optimizer: Optional[AutoOptimizer] = None) -> None:
         self.controller = controller
         self.gateway = gateway
         self.metrics = metrics
         self.settings = settings
+        self.optimizer = optimizer
         self._mutations: Optional[asyncio.Lock] = None
         self.api = Starlette(routes=[Route("/{task}", self._task, methods=list(_API_METHODS))])
         self.ops = Starlette(routes=[
             Route("/-/healthz", self._healthz, methods=["GET"]),
             Route("/-/status", self._status, methods=["GET"]),
+            Route("/-/traces", self._traces, methods=["GET"]),
             Route("/-/metrics", self._metrics, methods=["GET"]),
             Route("/-/webhook", self._webhook, methods=["POST"]),
         ])
@@ -257,7 +265,19 @@ class Server:
             "platform": good.platform.namespace if good else None,
             "functions": [_function_json(r) for r in self.controller.plan_records()],
             "runs": [_run_json(r) for r in reversed(self.controller.runs)],
+            **({"autoOptimize": self.optimizer.to_json()} if self.optimizer is not None else {}),
         })
+
+    async def _traces(self, request: Request) -> Response:
+        if not self._allowed(request):
+            return self._unauthorized()
+        good = self.controller.runner.good
+        if good is None:
+            return PlainTextResponse("no valid plan yet: the server is starting or the plan is invalid "
+                                     "(see /-/status)\n", 503)
+        records = [r for r in self.controller.plan_records() if r.serving]
+        stats = await asyncio.to_thread(collect, good.platform, records)
+        return JSONResponse({"plan": good.plan.name, **stats_json(stats)})
 
     async def _metrics(self, request: Request) -> Response:
         body, content_type = self.metrics.render()

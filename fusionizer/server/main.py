@@ -47,7 +47,9 @@ from fusionizer.runtime.trust import ENV_SECRET
 from fusionizer.server.app import Server, ServeSettings
 from fusionizer.server.control import LOG, Controller, ServeRunner
 from fusionizer.server.metrics import Metrics
+from fusionizer.server.optimizing import AutoOptimizer
 from fusionizer.sources.base import PollableSource
+from fusionizer.sources.directory import DirectorySource
 
 _SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 EXIT_CODES: Dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 0}
@@ -64,6 +66,7 @@ class ServeConfig:
     options: Options
     verbose: bool = False
     strict: bool = False  # plan warnings refuse a revision, as --strict does everywhere
+    optimize_every: Optional[float] = None  # --auto-optimize: seconds between optimizer periods
 
 
 def in_cluster() -> bool:
@@ -123,6 +126,9 @@ def platforms_with_server(override: Optional[str], url: str, secret: bytes) -> P
 
 def run(source: PollableSource, platform_kind: Optional[str], config: ServeConfig) -> int:
     """Serve until a signal; returns the exit status."""
+    if config.optimize_every is not None and not isinstance(source, DirectorySource):
+        raise FusionizerError(f"--auto-optimize applies setups live, but the plan comes from git "
+                              f"({source.describe()}): git decides. Run `fusionizer suggest` and push its change")
     _setup_logging(config.verbose)
     try:
         sock = serving.listen(config.host, config.port)
@@ -138,10 +144,13 @@ def run(source: PollableSource, platform_kind: Optional[str], config: ServeConfi
     controller = Controller(runner, config.loop, table, function_address(in_cluster()), on_run=metrics.observe_run)
     gateway = Gateway(table, Settings(secret=secret, server_url=url, invoke_token=config.token),
                       observe=metrics.observe_request)
-    app = Server(controller, gateway, metrics, ServeSettings(config.token, config.webhook_secret))
+    optimizer = AutoOptimizer(controller, config.optimize_every) if config.optimize_every is not None else None
+    app = Server(controller, gateway, metrics, ServeSettings(config.token, config.webhook_secret), optimizer)
     if config.token is None and config.host not in ("127.0.0.1", "localhost", "::1"):
         LOG.warning(f"serving on {config.host} without a token: anyone who reaches it may deploy and invoke")
     watched = controller.start()
+    if optimizer is not None:
+        optimizer.start()
     server = serving.server(app, gateway.settings.limits, on_ready=lambda: LOG.info(
         f"serving {source.describe()} on http://{config.host}:{bound} (functions call {url}); "
         f"watching {watched}; Ctrl-C to stop"), on_stop=gateway.close)
@@ -149,6 +158,8 @@ def run(source: PollableSource, platform_kind: Optional[str], config: ServeConfi
         server.run(sockets=[sock])
     finally:
         LOG.info("stopping: the run in progress finishes first")
+        if optimizer is not None:
+            optimizer.stop()
         controller.stop()
     LOG.info("stopped")
     return EXIT_CODES.get(server.received or signal.SIGTERM, 0)

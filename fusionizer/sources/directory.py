@@ -96,6 +96,11 @@ class DirectorySource:
         if not self.plan_file.is_file():
             if not self.root.is_dir():
                 raise SourceError(f"plan directory {self.root} does not exist")
+            if os.path.lexists(self.plan_file) and not self.plan_file.is_dir():  # never opened: a FIFO would block
+                raise SourceError(
+                    f"plan file {self.plan_file} is not a regular file (a FIFO, a device, a socket or a broken "
+                    f"link); refusing to read it: make it a plain file"
+                )
             raise SourceError(
                 f"plan file {self.plan_file} not found; use -f PATH to name it, or --git URL for a git repo"
             )

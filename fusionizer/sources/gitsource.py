@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, cast
 
+from fusionizer import paths
 from fusionizer.paths import DEFAULT_PLAN_FILE
 from fusionizer.paths import home as fusionizer_home
 from fusionizer.sources.base import Snapshot, SourceError
@@ -238,7 +239,8 @@ class GitSource:
         inherited = [k for k in SCRUBBED_ENV if k in os.environ and k not in full_env]
         if inherited and sys.platform != "win32":
             command = ["env", *[a for k in inherited for a in ("-u", k)], *command]
-        extra: Dict[str, Any] = {"start_new_session": True} if sys.platform != "win32" else {}
+        # umask: checkouts hold env values; only this user may read what git writes.
+        extra: Dict[str, Any] = {"start_new_session": True, "umask": 0o077} if sys.platform != "win32" else {}
         try:
             result = runner.execute(
                 command,
@@ -275,7 +277,7 @@ class GitSource:
         if self._repo is None:
             if self.repo_dir.exists():
                 shutil.rmtree(self.repo_dir, ignore_errors=True)
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            paths.private_dir(self.cache_dir)  # checkouts hold env values
             # `git init` itself (not Repo.init, which would honour an inherited GIT_DIR)
             status, _, err = self._run("init", "--quiet", "--bare", "--", str(self.repo_dir), in_repo=False)
             if status != 0:
@@ -298,7 +300,7 @@ class GitSource:
         with _registry_lock:
             tlock = _thread_locks.setdefault(key, threading.Lock())
         with tlock:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            paths.private_dir(self.cache_dir)  # checkouts hold env values
             with open(self.cache_dir / "lock", "a+b") as fh:
                 if sys.platform != "win32":
                     fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
@@ -472,7 +474,7 @@ class GitSource:
         status, out, _ = self._run("cat-file", "-t", f"{sha}:{self.plan_path}")
         if status != 0 or out.strip() != "blob":
             raise self._plan_missing(sha, out.strip() if status == 0 else None)
-        self.checkouts_dir.mkdir(parents=True, exist_ok=True)
+        paths.private_dir(self.checkouts_dir)
         self._remove_leftovers()
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{sha[:12]}-", dir=self.checkouts_dir))
         index = tmp.parent / (tmp.name + ".index")

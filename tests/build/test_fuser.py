@@ -10,7 +10,8 @@ from typing import Any, Dict, Optional
 import pytest
 import yaml
 
-from fusionizer.build import fuser, naming
+from fusionizer.build import fuser
+from fusionizer.plan import naming
 from fusionizer.plan.model import Group, Plan, Task
 from fusionizer.platforms.base import ANNOTATION_REVISION, ANNOTATION_SPEC_HASH, ANNOTATION_TASKS, LABEL_PLAN
 from fusionizer.runtime import layout

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 import stat
 from pathlib import Path
 
@@ -109,3 +110,41 @@ def test_a_chained_hook_that_cannot_run_does_not_stop_ours(tmp_path: Path, monke
     assert posthook.main([settings.to_json()]) == 0
     assert f"could not run the chained hook {chained.name}" in capsys.readouterr().out
     assert applied == ["a" * 40]
+
+
+@pytest.mark.parametrize("branch", ["main\ntouch /tmp/pwned", "main;id", "$(id)", "`id`", "a|b", "a b", "-x",
+                                    "a..b", "a/", "x.lock", "it's", "a\\b"])
+def test_a_branch_that_is_no_plain_branch_name_is_refused(repo: Repo, capsys: pytest.CaptureFixture[str],
+                                                          branch: str) -> None:
+    hook = repo.bare / "hooks" / "post-receive"
+    assert main(["hook", "install", str(repo.bare), "--branch", branch]) == 1
+    err = capsys.readouterr().err
+    assert f"--branch {branch!r} is not a branch name the hook can watch" in err and "Traceback" not in err
+    assert not hook.exists()
+
+
+def test_every_value_baked_into_the_hook_stays_on_its_line(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["hook", "install", str(repo.bare), "--plan-path", "deploy\nid"]) == 1
+    assert "holds a control character" in capsys.readouterr().err
+    settings = posthook.HookSettings(repo="/srv/a b/$(id)", branch="release/1.2+x", plan_path="a'b\";`id`.yaml",
+                                     home="/srv/home\nid", python="/opt/py thon/bin/python3")
+    lines = posthook.render(settings).splitlines()
+    # Only the cd and the exec run; comments cannot end early; the exec line reads back the settings.
+    assert [line for line in lines if not line.startswith("#")] == [
+        'cd "${GIT_DIR:-.}" || exit 0', lines[-1]]
+    argv = shlex.split(lines[-1])
+    assert argv[:4] == ["exec", "/opt/py thon/bin/python3", "-m", "fusionizer.loop.posthook"]
+    assert posthook.HookSettings.from_json(argv[4]) == settings
+
+
+@pytest.mark.parametrize("link", ["fusionizer.yaml", "tasks/alpha/function.yaml", "tasks/alpha/notes.txt"])
+def test_a_pusher_never_sees_a_host_file_through_a_symlink(repo: Repo, tmp_path: Path, link: str) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text("ghp_s3cr3tT0k3n\n")  # valid YAML: a lone string
+    posthook.install(str(repo.bare), home=os.environ["FUSIONIZER_HOME"])
+    (repo.work / link).unlink(missing_ok=True)
+    os.symlink(credentials, repo.work / link)
+    sha = repo.commit({}, "a link out of the repository")
+    out = repo.push()
+    assert "ghp_s3cr3tT0k3n" not in out, out
+    assert f"{link} leads outside the plan's directory" in out and f"apply of {sha[:12]} failed (exit 1)" in out, out

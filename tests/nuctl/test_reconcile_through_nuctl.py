@@ -98,3 +98,24 @@ def test_a_namespace_holding_exactly_one_function(cli: Cli, nuctl_emulator: Any)
     mark = nuctl_emulator.mark()
     assert cli("apply", "--detailed-exitcode").code == 0
     assert nuctl_emulator.args(mark) == [GET_ALL]
+
+
+def test_a_function_of_the_plans_name_deployed_by_hand_is_refused_until_adopted(
+        cli: Cli, nuctl_emulator: Any, make_function: Callable[..., Path]) -> None:
+    by_hand = make_function("demo-taska-taskb")  # `nuctl deploy demo-taska-taskb` by a colleague
+    assert nuctl_emulator.run("deploy", "demo-taska-taskb", "--path", str(by_hand), "-n", "nuclio",
+                              "--platform", "local").returncode == 0
+    mark = nuctl_emulator.mark()
+    refused = cli("apply")
+    assert refused.code == 1
+    assert "demo-taska-taskb (for taska, taskb): held by a function with no fusionizer labels" in refused.err
+    assert nuctl_emulator.args(mark) == [GET_ALL]  # one list; no deploy, no delete of anything
+    held = json.loads(nuctl_emulator.run(*GET_ALL).stdout)
+    assert held["metadata"]["name"] == "demo-taska-taskb" and "fusionizer.io/plan" not in held["metadata"]["labels"]
+
+    mark = nuctl_emulator.mark()
+    cli.ok("apply", "--adopt")
+    assert sorted(c[1] for c in nuctl_emulator.args(mark) if c[0] == "deploy") == [
+        "demo-billing", "demo-storefront", "demo-taska-taskb"]
+    assert cli.functions()["demo-taska-taskb"]["state"] == "ready"
+    assert cli.ok("invoke", "taska").out.strip() == "8"

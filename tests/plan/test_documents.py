@@ -62,6 +62,11 @@ def test_diagnostic_carries_file_position_and_path():
     ("a: !custom 1\n", (1, 4), "could not determine a constructor for the tag '!custom'"),
     ("a: 1\n---\nb: 2\n", (2, 1), "expected a single document"),
     ("a: &x [*x]\n", (1, 4), "recursive alias; write the value out"),
+    ("a: " + "[" * 64 + "]" * 64 + "\n", (1, 67), "nested more than 64 levels deep"),
+    ("[" * 2000, (1, 1001), "nested more than 64 levels deep"),  # libyaml's own limit, same words
+    ("a: " + "9" * 5000 + "\n", (1, 4), "this number has too many digits to read; quote it if it is text"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [" + ", ".join(["*a"] * 1001) + "]\n", (1, 8),
+     "aliases (*name) and merge keys (<<) here expand to more than 10000 values"),
 ])
 def test_unloadable_yaml_is_located(text, where, words):
     with pytest.raises(DocumentError) as raised:
@@ -69,6 +74,12 @@ def test_unloadable_yaml_is_located(text, where, words):
     d = raised.value.diagnostic
     assert (d.file, (d.line, d.col)) == ("f.yaml", where)
     assert words in d.message
+
+
+def test_the_nesting_and_alias_bounds_leave_room_for_real_documents():
+    assert load_document("a: " + "[" * 63 + "]" * 63 + "\n", "f.yaml").data is not None
+    text = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: [" + ", ".join(["*a"] * 900) + "]\n"
+    assert len(load_document(text, "f.yaml").data["b"]) == 900  # 9,000 values through aliases
 
 
 def test_merge_keys():

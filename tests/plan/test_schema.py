@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from fusionizer.plan.documents import load_document
-from fusionizer.plan.schema import check_schema, plan_schema
+from fusionizer.plan.schema import FUNCTION_SCHEMA, check_schema, plan_schema, shipped_schema
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,6 +31,13 @@ def test_schema_is_valid_draft_2020_12_with_an_id():
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["$id"].endswith("fusionizer.schema.json")
     jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_the_function_yaml_schema_is_valid_and_open():
+    """function.yaml belongs to Nuclio: only the fields the fuser merges are constrained."""
+    schema = shipped_schema(FUNCTION_SCHEMA)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert all(node.get("additionalProperties") is not False for _, node in objects(schema))
 
 
 def test_every_mapping_is_closed_except_free_form_options():

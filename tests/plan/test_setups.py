@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fusionizer.plan import naming
 from fusionizer.plan.loader import load_plan
 from fusionizer.plan.model import Group
 
@@ -103,8 +104,8 @@ def test_group_names_are_unique_within_a_setup(ws):
     d = ws.one(ws.check()[1])
     assert d.location() == "fusionizer.yaml:10:16"
     assert d.message == (
-        "group name 'front' is already used at line 9; each group becomes its own function "
-        "shop-front: rename one"
+        "group 'front' becomes function shop-front, as does group 'front' (line 9, "
+        "spec.fusion.groups[0].name); two functions cannot share a name: rename the group"
     )
 
 
@@ -125,7 +126,10 @@ def test_group_named_like_a_task_that_runs_alone(ws):
     ws.plan(ws.plan_text("      - {name: payment, tasks: [a, b]}"))
     d = ws.one(ws.check()[1])
     assert d.location() == "fusionizer.yaml:9:16"
-    assert "is the name of task 'payment', which runs alone in its own function shop-payment; rename the group" in d.message
+    assert d.message == (
+        "group 'payment' becomes function shop-payment, as does lone task 'payment' (line 6, "
+        "spec.taskDirs[0]); two functions cannot share a name: rename the group"
+    )
 
 
 def test_group_named_after_one_of_its_own_tasks_is_fine(ws):
@@ -201,3 +205,52 @@ def test_same_env_and_different_build_commands_are_merged_without_complaint(ws):
     ws.plan(ws.plan_text())
     plan, diagnostics = ws.check()
     assert plan is not None and diagnostics == []
+
+
+# -- function name collisions: two functions of one setup never share a name -------------------
+
+
+def test_a_shorthand_group_named_like_a_lone_task(ws):
+    tasks(ws, "a", "b", "a-b")
+    ws.plan(ws.plan_text("      - [a, b]"))
+    d = ws.one(ws.check()[1])
+    assert d.location() == "fusionizer.yaml:9:9"
+    assert d.message == (
+        "group [a, b] becomes function shop-a-b, as does lone task 'a-b' (line 6, spec.taskDirs[0]); "
+        "two functions cannot share a name: give the group a name (name: ..., tasks: [...])"
+    )
+
+
+def test_two_shorthand_groups_whose_names_coincide(ws):
+    tasks(ws, "a", "b-c", "a-b", "c")
+    ws.plan(ws.plan_text("      - [a, b-c]\n      - [a-b, c]"))
+    d = ws.one(ws.check()[1])
+    assert d.location() == "fusionizer.yaml:10:9"
+    assert "group [a-b, c] becomes function shop-a-b-c, as does group [a, b-c] (line 9, spec.fusion.groups[0])" \
+        in d.message
+
+
+def test_a_shortened_name_equal_to_a_written_one(ws):
+    names = [f"task-number-{i:02d}" for i in range(6)]
+    tasks(ws, *names)
+    hashed = naming.function_name("shop", "-".join(names))
+    assert len(hashed) == 63
+    ws.task("x")
+    ws.plan(ws.plan_text(f"      - [{', '.join(names)}]\n      - {{name: {hashed[len('shop-'):]}, tasks: [x]}}"))
+    d = ws.one(ws.check()[1])
+    assert d.location() == "fusionizer.yaml:10:16"
+    assert d.message.startswith(f"group {hashed[len('shop-'):]!r} becomes function {hashed}, as does group "
+                                f"[{', '.join(names)}] (line 9, spec.fusion.groups[0])")
+
+
+def test_collisions_are_checked_per_setup(ws):
+    tasks(ws, "a", "b", "a-b")
+    ws.plan(ws.plan_text(
+        "      - [a-b, a]\n"
+        "    schedule:\n"
+        "      - after: 5m\n"
+        "        groups: [[a, b]]"  # here a-b runs alone: a collision in this setup only
+    ))
+    d = ws.one(ws.check()[1])
+    assert d.location() == "fusionizer.yaml:12:18"
+    assert "as does lone task 'a-b'" in d.message

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Dict
 
 from fusionizer.build.fuser import GroupBuild
-from fusionizer.platforms.base import ANNOTATION_SPEC_HASH, ANNOTATION_TASKS, FunctionRecord, label_selector
-from fusionizer.reconciler.diff import diff, summarize
+from fusionizer.platforms.base import ANNOTATION_SPEC_HASH, ANNOTATION_TASKS, LABEL_PLAN, FunctionRecord, label_selector
+from fusionizer.reconciler.diff import Foreign, diff, foreign, summarize
 
 
 def build(name: str, tasks: tuple[str, ...], spec_hash: str) -> GroupBuild:
@@ -83,3 +83,28 @@ def test_the_server_url_is_compared_apart_from_the_hash() -> None:
     own = GroupBuild("demo-a", "demo-a", ("a",), "h1", {"spec": {"env": [
         {"name": "FUSIONIZER_SERVER_URL", "value": "http://mine:1"}]}}, ())
     assert diff({"demo-a": own}, {"demo-a": deployed}, "http://gw:9000")[0].action == "noop"  # its own wins
+
+
+def test_names_held_by_functions_the_plan_does_not_own_are_foreign() -> None:
+    desired = {n: build(n, (n[len("demo-"):],), "h") for n in ("demo-a", "demo-b", "demo-c", "demo-d")}
+    records = [
+        record("demo-a", ("a",), "h"),  # ours
+        FunctionRecord("demo-b", "nuclio", {}, {}, "ready"),  # deployed by hand
+        FunctionRecord("demo-c", "nuclio", label_selector("demo-other"), {}, "ready"),  # another plan
+        FunctionRecord("demo-d", "nuclio", {LABEL_PLAN: "demo"}, {}, "ready"),  # half our labels: not ours
+        FunctionRecord("unrelated", "nuclio", {}, {}, "ready"),  # a name we do not want: none of our business
+    ]
+    assert foreign(desired, records, "demo") == [
+        Foreign("demo-b", "no fusionizer labels (deployed by hand or another tool)", ("b",)),
+        Foreign("demo-c", "the labels of plan 'demo-other'", ("c",)),
+        Foreign("demo-d", "no fusionizer labels (deployed by hand or another tool)", ("d",)),
+    ]
+
+
+def test_an_adopted_function_is_updated_even_when_it_looks_up_to_date() -> None:
+    desired = {"demo-a": build("demo-a", ("a",), "h1")}
+    held = FunctionRecord("demo-a", "nuclio", {}, {ANNOTATION_SPEC_HASH: "h1"}, "ready")
+    (taken,) = foreign(desired, [held], "demo")
+    (change,) = diff(desired, {}, adopted=[taken])
+    assert (change.action, change.function, change.reason) == (
+        "update", "demo-a", "adopted: held by a function with no fusionizer labels (deployed by hand or another tool)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -199,25 +198,22 @@ def test_user_ignore_files_decide_with_git_precedence(plan_dir: Path) -> None:
     assert src.ignored("tasks/a/.main.py.swo") is None
 
 
-def test_explicit_tasks_outside_the_directory_and_the_optimizer_module_count(plan_dir: Path) -> None:
+def test_explicit_tasks_and_the_optimizer_module_count_but_nothing_outside_the_directory(plan_dir: Path) -> None:
     write(plan_dir.parent, "shared/t/main.py", "X = 1\n")
     write(plan_dir, "fusionizer.yaml", PLAN + "  tasks:\n    - {name: t, path: ../shared/t}\n"
           "    - {name: later, path: later}\n  optimizer: {class: 'myopt.greedy:Greedy'}\n")
     src = DirectorySource(plan_dir)
     seen = [digest(plan_dir)]
-    for rel, root in (("shared/t/main.py", plan_dir.parent), ("myopt/greedy.py", plan_dir), ("myopt.py", plan_dir),
-                      ("later/main.py", plan_dir)):
-        if root == plan_dir:
-            assert src.ignored(rel) is None, rel
-        write(root, rel, "X = 2\n")
+    for rel in ("myopt/greedy.py", "myopt.py", "later/main.py"):
+        assert src.ignored(rel) is None, rel
+        write(plan_dir, rel, "X = 2\n")
         seen.append(digest(plan_dir))
         assert seen[-1] != seen[-2], rel
-    write(plan_dir.parent, "shared/t/__pycache__/main.pyc")
     write(plan_dir, "myopt/.mypy_cache/x.json")
+    # A task outside the plan's directory is refused by the plan; the source reads nothing of it.
+    write(plan_dir.parent, "shared/t/main.py", "X = 2\n")
     assert digest(plan_dir) == seen[-1]
-    assert src.outside() == [plan_dir / "../shared/t"]  # watched as well, named from the plan directory
-    assert src.ignored("../shared/t/main.py") is None
-    assert src.ignored("../shared/t/__pycache__/main.pyc") == "../shared/t/__pycache__/"
+    assert src.outside() == []
 
 
 def test_an_unreadable_plan_has_only_itself_in_scope(plan_dir: Path) -> None:
@@ -244,26 +240,6 @@ def test_symlinks(plan_dir: Path) -> None:
     assert digest(plan_dir) == before
     (plan_dir / "elsewhere").write_text("now a file\n")  # the link resolves: it is content now
     assert digest(plan_dir) != before
-
-
-def test_digest_of_1000_small_files_is_fast(tmp_path: Path) -> None:
-    d = tmp_path / "big"
-    for i in range(50):
-        sub = d / f"tasks/t{i:02d}"
-        sub.mkdir(parents=True)
-        for j in range(20):
-            (sub / f"f{j}.py").write_text(f"# task {i} file {j}\n" * 20)
-    (d / "fusionizer.yaml").write_text(PLAN)
-    for i in range(50):
-        (d / f"tasks/t{i:02d}/function.yaml").write_text("spec: {}\n")
-    src = DirectorySource(d / "fusionizer.yaml")
-    timings = []
-    for _ in range(3):
-        t = time.perf_counter()
-        rev = src.resolve()
-        timings.append(time.perf_counter() - t)
-    assert rev.startswith("dir:")
-    assert min(timings) < 0.1, f"1,001 files took {min(timings) * 1000:.1f} ms"
 
 
 def test_short_revision() -> None:

@@ -61,8 +61,8 @@ from fusionizer.runtime import layout, trust
 
 DEFAULT_READY_TIMEOUT = 60.0
 _LOG_TAIL = 40
-# A temporary file of an atomic write (store.write_json, the processor's ready file): its writer's pid.
-_TMP_WRITER = re.compile(r"^\..+\.(?:json|ready)\.(\d+)(?:\.\d+)?\.tmp$")
+# The temporary file a function process writes its ready file through, named with its pid.
+_READY_TMP = re.compile(r"^\..+\.ready\.(\d+)\.tmp$")
 
 
 class LocalPlatform:
@@ -189,8 +189,8 @@ class LocalPlatform:
 
     def _collect(self) -> None:
         """Undo or finish dead deploys, stop the processes of functions a killed delete left
-        without a record, and remove what no live record uses: staged code, ready files,
-        temporary files of dead writers."""
+        without a record, and remove what no live record uses: staged code, ready files (and
+        those a dead process was writing)."""
         for name in self.store.names("pending"):
             self._reap_pending(name)
         for name in self.store.names("procs"):
@@ -199,7 +199,7 @@ class LocalPlatform:
         # whatever was listed was recorded before it was made.
         staged = list(self.store.dir("code").iterdir())
         ready = list(self.store.dir("run").glob("*.ready"))
-        temporary = [p for kind in ("functions", "procs", "pending", "run") for p in self.store.dir(kind).glob(".*.tmp")]
+        temporary = list(self.store.dir("run").glob(".*.ready.*.tmp"))
         live = [attempts.recorded(self.store, "pending", name) for name in self.store.names("pending")]
         live.append(attempts.recorded(self.store, "run", gateway_control.PENDING))
         serving = [self._process(name) for name in self.store.names("procs")]
@@ -212,7 +212,7 @@ class LocalPlatform:
             if str(path) not in markers:
                 path.unlink(missing_ok=True)
         for path in temporary:
-            writer = _TMP_WRITER.match(path.name)
+            writer = _READY_TMP.match(path.name)
             if writer and not processes.alive(processes.identify(int(writer.group(1)))):
                 path.unlink(missing_ok=True)
 

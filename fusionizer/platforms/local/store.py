@@ -10,13 +10,15 @@ Layout::
     logs/<name>.log[.N]     everything the function's processes printed, rotated (logsize)
     run/gateway.json        the namespace's gateway process and port
     run/gateway-pending.json  a gateway being started
+
+Records and code hold the functions' env values, logs what they print: every directory is
+0700 and every file 0600, whatever the umask.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -29,9 +31,7 @@ class Store:
         self.root = root or paths.home() / "local" / namespace
 
     def dir(self, kind: str) -> Path:
-        path = self.root / kind
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return paths.private_dir(self.root / kind)
 
     def records(self) -> Iterator[Dict[str, Any]]:
         folder = self.root / "functions"
@@ -58,13 +58,11 @@ class Store:
         (self.root / kind / f"{name}.json").unlink(missing_ok=True)
 
     def log_file(self, name: str) -> Path:
-        return self.dir("logs") / f"{name}.log"
+        return paths.private_file(self.dir("logs") / f"{name}.log")
 
 
 def write_json(path: Path, data: Dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent="\t", sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    paths.write_atomically(path, json.dumps(data, indent="\t", sort_keys=True) + "\n")
 
 
 def read_json(path: Path) -> Optional[Dict[str, Any]]:

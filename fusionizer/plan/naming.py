@@ -1,7 +1,9 @@
 """Function names: ``<plan>-<group>``, stable for the same task set, valid DNS-1123 labels.
 
 Kubernetes caps names at 63 characters; a name that would be longer keeps a readable
-prefix and ends in a short hash of the full name, so it stays unique and stable.
+prefix and ends in a short hash of the full name, so it stays unique and stable. The plan
+checks (:mod:`fusionizer.plan.setups`) use these names to refuse two functions of one
+setup that would share a name; the fuser names what it builds with them.
 """
 
 from __future__ import annotations
