@@ -111,7 +111,7 @@ class Started:
     ready: Dict[str, Any]  # what the process wrote to its ready file
 
 
-_DRAIN_SECONDS = 2.0
+_DRAIN_SECONDS = 2.0  # how long a finished build command's last output is waited for
 
 # Detached children started by this process, by pid: kept so they are reaped (and their
 # Popen objects not garbage-collected while the process still runs, which warns).
