@@ -10,6 +10,10 @@ The namespace's secret (``run/gateway.secret``, owner-only) is shared by the gat
 functions: the gateway proves it knows it before a function sends a call, so whatever
 squats the port of a dead gateway gets nothing. Before an old function process is stopped,
 :func:`drain` has the gateway switch its routes away and finish what it sent there.
+
+A gateway is recorded before it is spawned (``run/gateway-pending.json``, an
+:class:`~.attempts.Attempt`), so an apply killed between the spawn and ``run/gateway.json``
+leaves no gateway nobody knows of: the next start, under the same lock, stops it.
 """
 
 from __future__ import annotations
@@ -24,46 +28,67 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 from fusionizer.errors import PlatformError
-from fusionizer.platforms.local import processes
+from fusionizer.platforms.local import attempts, processes
+from fusionizer.platforms.local.attempts import Attempt
+from fusionizer.platforms.local.logsize import LogLimits
 from fusionizer.platforms.local.processes import ServingProcess, StartFailed
 from fusionizer.platforms.local.store import Store
 
 _START_TIMEOUT = 30.0
 _DRAIN_TIMEOUT = 60.0  # above the gateway's own drain limit, which answers first
+PENDING = "gateway-pending"  # under run/: a gateway being started
 
 
-def ensure_gateway(store: Store) -> str:
+def ensure_gateway(store: Store, limits: LogLimits) -> str:
     """The gateway's URL, started first if it is not running."""
-    with running_gateway(store) as url:
+    with running_gateway(store, limits) as url:
         return url
 
 
 @contextlib.contextmanager
-def running_gateway(store: Store) -> Iterator[str]:
+def running_gateway(store: Store, limits: LogLimits) -> Iterator[str]:
     """The running gateway's URL (started first if needed), while holding the namespace's
     gateway lock: parallel deploys (threads, or two plans in one namespace) must not start
     two gateways, nor re-point the same function twice."""
+    with _locked(store):
+        yield _ensure(store, limits)
+
+
+@contextlib.contextmanager
+def _locked(store: Store) -> Iterator[None]:
     with open(store.dir("run") / "gateway.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        yield _ensure(store)
+        yield
 
 
-def _ensure(store: Store) -> str:
+def _ensure(store: Store, limits: LogLimits) -> str:
+    _reap(store)
     state = _gateway(store)
     if state and processes.alive(state.ref):
         return _url(state.port)
-    started = _start(store, state.port if state else 0) or _start(store, 0)
+    started = _start(store, state.port if state else 0, limits) or _start(store, 0, limits)
     if started is None:
         raise PlatformError(f"cannot start the local gateway; see {store.log_file('gateway')}")
-    store.write("run", "gateway", ServingProcess(started.ref, int(started.ready["port"])).to_json())
     return _url(int(started.ready["port"]))
 
 
 def stop_gateway(store: Store) -> None:
+    with _locked(store):
+        _reap(store)
+        state = _gateway(store)
+        if state:
+            processes.stop(state.ref)
+            store.remove("run", "gateway")
+
+
+def _reap(store: Store) -> None:
+    """Stop the gateway a killed start left unrecorded (under the lock, so no start is live)."""
+    pending = attempts.abandoned(store, "run", PENDING)
+    if pending is None:
+        return
     state = _gateway(store)
-    if state:
-        processes.stop(state.ref)
-        store.remove("run", "gateway")
+    attempts.undo(pending, state.ref if state else None)
+    attempts.forget(store, "run", PENDING, pending)
 
 
 def gateway_url(store: Store) -> Optional[str]:
@@ -126,18 +151,21 @@ def drain(store: Store, endpoints: Iterable[str]) -> None:
         pass
 
 
-def _start(store: Store, port: int) -> Optional[processes.Started]:
+def _start(store: Store, port: int, limits: LogLimits) -> Optional[processes.Started]:
     ready = store.dir("run") / f"gateway-{uuid.uuid4().hex[:8]}.ready"
     secret(store)
-    argv = processes.python_argv(
-        "fusionizer.platforms.local.gateway", "--store", str(store.root), "--namespace", store.namespace,
-        "--port", str(port), "--ready-file", str(ready),
-        "--secret-file", str(store.dir("run") / "gateway.secret"),
-    )
+    module = ["fusionizer.platforms.local.gateway", "--store", str(store.root), "--namespace", store.namespace,
+              "--port", str(port), "--ready-file", str(ready), "--secret-file", str(store.dir("run") / "gateway.secret")]
+    attempt = Attempt(store, "run", PENDING, ready)
     try:
-        return processes.start(argv, dict(os.environ), store.root, store.log_file("gateway"), ready, _START_TIMEOUT)
+        started = processes.start(module, {**os.environ, **attempt.env()}, store.root, store.log_file("gateway"),
+                                  limits, ready, _START_TIMEOUT, attempt.running)
+        store.write("run", "gateway", ServingProcess(started.ref, int(started.ready["port"])).to_json())
+        return started
     except StartFailed:
         return None
+    finally:
+        attempt.end()
 
 
 def _url(port: int) -> str:

@@ -16,17 +16,24 @@ starts the gateway, and should it have had to move to another port, restarts the
 functions on the new URL from the code they already run (not a redeploy: the same code,
 spec hash and revision). Each process also gets the namespace's secret
 (``FUSIONIZER_SERVER_SECRET``), which no record shows.
+
+Crash safety: every deploy is recorded (:mod:`.attempts`) before it stages code, runs a
+build command or starts a process, and the switch to a new process is one write
+(``procs/<name>.json``) with everything needed to finish it recorded before. A deploy killed
+at any instant is finished or undone by the next one of that function, by a delete, or by
+:meth:`prepare`, which also collects what dead attempts left: staged code and ready files
+no record uses, processes of functions whose record is gone. Logs are bounded
+(:mod:`.logsize`), and a failed deploy reads only the tail of its log.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
-import subprocess
 import time
 import uuid
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional
@@ -46,22 +53,35 @@ from fusionizer.platforms.base import (
     LogSink,
     spec_env,
 )
-from fusionizer.platforms.local import gateway_control, processes
-from fusionizer.platforms.local.logfile import read_log
+from fusionizer.platforms.local import attempts, gateway_control, logfile, processes
+from fusionizer.platforms.local.attempts import Attempt
+from fusionizer.platforms.local.logsize import LogLimits, RotatingLog
 from fusionizer.platforms.local.processes import PendingStart, ServingProcess, StartFailed
 from fusionizer.platforms.local.store import Store
 from fusionizer.runtime import layout
 
 DEFAULT_READY_TIMEOUT = 60.0
 _LOG_TAIL = 40
+# The temporary file a function process writes its ready file through, named with its pid.
+_READY_TMP = re.compile(r"^\..+\.ready\.(\d+)\.tmp$")
 
 
 class LocalPlatform:
     kind = "local"
 
-    def __init__(self, namespace: str = DEFAULT_NAMESPACE, store: Optional[Store] = None) -> None:
+    def __init__(self, namespace: str = DEFAULT_NAMESPACE, store: Optional[Store] = None,
+                 limits: Optional[LogLimits] = None) -> None:
         self.namespace = namespace
         self.store = store or Store(namespace)
+        self._limits = limits
+
+    @property
+    def limits(self) -> LogLimits:
+        """The bounds of the logs of what this platform starts; read from the environment when
+        first needed, so a question (``status``, ``plan``) never fails on them."""
+        if self._limits is None:
+            self._limits = LogLimits.from_env()
+        return self._limits
 
     # -- Platform protocol -------------------------------------------------------------
 
@@ -69,39 +89,53 @@ class LocalPlatform:
         return [FunctionRecord.from_nuctl(self._observe(raw)) for raw in self.store.records()]
 
     def deploy(self, source: FunctionSource, log: Optional[LogSink] = None) -> FunctionRecord:
+        self._reap_pending(source.name)
+        spec_hash = source.config.get("metadata", {}).get("annotations", {}).get(ANNOTATION_SPEC_HASH, "")
+        # A fresh directory every time: redeploying the same hash (healing) must never touch
+        # the code a still-running process imports from, should the new one fail.
+        code = self.store.dir("code") / f"{source.name}-{spec_hash[:12]}-{uuid.uuid4().hex[:8]}"
+        attempt = self._attempt(source.name, str(code))
+        try:
+            return self._deploy(source, code, attempt, log)
+        finally:
+            attempt.end()
+
+    def _deploy(self, source: FunctionSource, code: Path, attempt: Attempt, log: Optional[LogSink]) -> FunctionRecord:
         name = source.name
-        self._reap_pending(name)
-        code = self._stage(source)
         spec: Mapping[str, Any] = source.config.get("spec") or {}
         log_file = self.store.log_file(name)
-        offset = log_file.stat().st_size if log_file.exists() else 0
+        since = logfile.mark(log_file)
+        # Exactly the build dir: what belongs in it was decided when it was built.
+        _stage_tree(Path(source.path), code)
         try:
-            self._run_build_commands(name, spec, code, log_file, log)
-            server = _given_url(spec, gateway_control.ensure_gateway(self.store))
-            started = self._start(name, code, spec, log_file, server)
+            self._run_build_commands(name, spec, code, log_file, since, attempt, log)
+            server = _given_url(spec, gateway_control.ensure_gateway(self.store, self.limits))
+            started = self._start(name, code, spec, log_file, server, attempt)
         except PlatformError as e:
             self._record_failure(source, str(e), code)
             raise
         except StartFailed as e:
             message = f"Function wasn't ready in time: {e}"
-            detail = _tail(log_file, offset)
+            detail = logfile.tail(log_file, since, _LOG_TAIL)
             self._record_failure(source, f"{message}\n{detail}", code)
             raise PlatformError(f"deploy of {name} failed: {e}", f"Logs ({_whole_log(name)}):\n{detail}") from None
         record = _record(source, self.namespace, code, STATE_READY, "", int(started.ready["port"]), server)
-        return self._switch(name, record, code, started, server)
+        return self._switch(name, record, code, started, server, attempt)
 
     def delete(self, name: str) -> None:
+        self._reap_pending(name)
         proc = self._process(name)
         self.store.remove("functions", name)
         if proc:
             self._retire(proc)
-        self._reap_pending(name)
         self.store.remove("procs", name)
         if proc and proc.code:
             shutil.rmtree(proc.code, ignore_errors=True)
         if next(self.store.records(), None) is None:
-            # Nothing left to route to: do not leave the namespace's gateway running.
-            gateway_control.stop_gateway(self.store)
+            self._collect()
+            if next(self.store.records(), None) is None:
+                # Nothing left to route to: do not leave the namespace's gateway running.
+                gateway_control.stop_gateway(self.store)
 
     def invoke(self, function: FunctionRecord, task: str, request: InvokeRequest) -> InvokeResponse:
         import requests  # only invoke needs it: the other commands start faster without
@@ -126,10 +160,11 @@ class LocalPlatform:
     def logs(self, name: str, since: Optional[datetime] = None, follow: bool = False) -> Iterator[str]:
         if self.store.read("functions", name) is None:
             raise PlatformError(f"no function {name} in namespace {self.namespace} of the local platform")
-        return read_log(self.store.root / "logs" / f"{name}.log", since, follow)
+        return logfile.read_log(self.store.root / "logs" / f"{name}.log", since, follow)
 
     def prepare(self) -> None:
-        with gateway_control.running_gateway(self.store) as url:
+        with gateway_control.running_gateway(self.store, self.limits) as url:
+            self._collect()
             for raw in self.store.records():
                 name = str((raw.get("metadata") or {}).get("name", ""))
                 proc = self._process(name)
@@ -139,19 +174,69 @@ class LocalPlatform:
                         and processes.alive(proc.ref):
                     self._repoint(raw, proc, url)
 
+    # -- crash recovery ----------------------------------------------------------------
+
+    def _reap_pending(self, name: str) -> None:
+        """Finish or undo a deploy of ``name`` that died half-way (e.g. ``kill -9``)."""
+        pending = attempts.abandoned(self.store, "pending", name)
+        if pending is None:
+            return
+        serving = self._process(name)
+        if pending.process is not None and serving is not None and serving.ref == pending.process:
+            self._finish_switch(name, pending)  # it died after switching to its new process
+        else:
+            attempts.undo(pending, serving.ref if serving else None)
+        attempts.forget(self.store, "pending", name, pending)
+
+    def _collect(self) -> None:
+        """Undo or finish dead deploys, stop the processes of functions a killed delete left
+        without a record, and remove what no live record uses: staged code, ready files (and
+        those a dead process was writing)."""
+        for name in self.store.names("pending"):
+            self._reap_pending(name)
+        for name in self.store.names("procs"):
+            self._reap_unrecorded(name)
+        # Listed before the records are read: whatever appears later is not looked at, and
+        # whatever was listed was recorded before it was made.
+        staged = list(self.store.dir("code").iterdir())
+        ready = list(self.store.dir("run").glob("*.ready"))
+        temporary = list(self.store.dir("run").glob(".*.ready.*.tmp"))
+        live = [attempts.recorded(self.store, "pending", name) for name in self.store.names("pending")]
+        live.append(attempts.recorded(self.store, "run", gateway_control.PENDING))
+        serving = [self._process(name) for name in self.store.names("procs")]
+        used = {p.code for p in live if p} | {proc.code for proc in serving if proc}
+        markers = {p.marker for p in live if p}
+        for path in staged:
+            if str(path) not in used:
+                shutil.rmtree(path, ignore_errors=True)
+        for path in ready:
+            if str(path) not in markers:
+                path.unlink(missing_ok=True)
+        for path in temporary:
+            writer = _READY_TMP.match(path.name)
+            if writer and not processes.alive(processes.identify(int(writer.group(1)))):
+                path.unlink(missing_ok=True)
+
+    def _reap_unrecorded(self, name: str) -> None:
+        """Stop a function process whose record a killed delete removed."""
+        proc = self._process(name)
+        # Read in this order: a deploy records its attempt before the process, and the
+        # function before it forgets the attempt.
+        if proc is None or self.store.read("pending", name) is not None or self.store.read("functions", name):
+            return
+        processes.stop(proc.ref)
+        if self._process(name) == proc:
+            self.store.remove("procs", name)
+
     # -- deploy steps ------------------------------------------------------------------
 
-    def _stage(self, source: FunctionSource) -> Path:
-        # A fresh directory every time: redeploying the same hash (healing) must never touch
-        # the code a still-running process imports from, should the new one fail.
-        spec_hash = source.config.get("metadata", {}).get("annotations", {}).get(ANNOTATION_SPEC_HASH, "")
-        code = self.store.dir("code") / f"{source.name}-{spec_hash[:12]}-{uuid.uuid4().hex[:8]}"
-        # Exactly the build dir: what belongs in it was decided when it was built.
-        _stage_tree(Path(source.path), code)
-        return code
+    def _attempt(self, name: str, code: str) -> Attempt:
+        ready_file = self.store.dir("run") / f"{name}-{uuid.uuid4().hex[:8]}.ready"
+        return Attempt(self.store, "pending", name, ready_file, code)
 
     def _run_build_commands(
-        self, name: str, spec: Mapping[str, Any], code: Path, log_file: Path, log: Optional[LogSink]
+        self, name: str, spec: Mapping[str, Any], code: Path, log_file: Path, since: logfile.Mark, attempt: Attempt,
+        log: Optional[LogSink],
     ) -> None:
         commands = list((spec.get("build") or {}).get("commands") or [])
         if not commands:
@@ -160,74 +245,73 @@ class LocalPlatform:
         marker = self.store.dir("build-cache") / f"{key}.done"
         if marker.exists():
             return
-        env = _function_env(spec, None)
+        env = {**_function_env(spec, None), **attempt.env()}
+        output = RotatingLog(log_file, self.limits)
         for command in commands:
             if log:
                 log(f"{name}: running build command: {command}")
-            with open(log_file, "ab") as out:
-                out.write(f"$ {command}\n".encode())
-                out.flush()
-                done = subprocess.run(command, shell=True, cwd=code, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL)
-            if done.returncode != 0:
+            output.write(f"$ {command}\n".encode())
+            status = processes.run_command(command, code, env, output, attempt.running)
+            if status != 0:
                 raise PlatformError(
-                    f"deploy of {name} failed: build command exited with {done.returncode}: {command}",
-                    f"Logs ({_whole_log(name)}):\n{_tail(log_file, 0)}",
+                    f"deploy of {name} failed: build command exited with {status}: {command}",
+                    f"Logs ({_whole_log(name)}):\n{logfile.tail(log_file, since, _LOG_TAIL)}",
                 )
         marker.write_text("\n".join(commands))
 
     def _start(
-        self, name: str, code: Path, spec: Mapping[str, Any], log_file: Path, server_url: Optional[str]
+        self, name: str, code: Path, spec: Mapping[str, Any], log_file: Path, server_url: Optional[str],
+        attempt: Attempt,
     ) -> processes.Started:
-        nonce = uuid.uuid4().hex[:8]
-        ready_file = self.store.dir("run") / f"{name}-{nonce}.ready"
-        argv = processes.python_argv(
-            "fusionizer.runtime.processor", str(code), "--host", "127.0.0.1", "--port", "0",
-            "--ready-file", str(ready_file), "--name", name, "--namespace", self.namespace,
-        )
+        ready_file = Path(attempt.pending.marker)
+        module = ["fusionizer.runtime.processor", str(code), "--host", "127.0.0.1", "--port", "0",
+                  "--ready-file", str(ready_file), "--name", name, "--namespace", self.namespace]
         timeout = float(spec.get("readinessTimeoutSeconds") or DEFAULT_READY_TIMEOUT)
-        # Recorded before the spawn, so a deployer killed at any instant leaves a way to find
-        # the process: its pid once known, until then the unique ready-file argument.
-        pending = PendingStart(processes.identify(os.getpid()), str(ready_file))
-        self.store.write("pending", name, pending.to_json())
-
-        def remember(ref: processes.ProcessRef) -> None:
-            self.store.write("pending", name, replace(pending, process=ref).to_json())
-
         from fusionizer.runtime import trust  # here: it loads http.client and ssl, which a no-op does without
 
-        try:
-            env = {**_function_env(spec, server_url), trust.ENV_SECRET: gateway_control.secret(self.store).decode()}
-            started = processes.start(argv, env, code, log_file, ready_file, timeout, remember)
-        finally:
-            self.store.remove("pending", name)
-        return started
+        env = {**_function_env(spec, server_url), trust.ENV_SECRET: gateway_control.secret(self.store).decode(),
+               **attempt.env()}
+        return processes.start(module, env, code, log_file, self.limits, ready_file, timeout, attempt.running)
 
     def _repoint(self, raw: Dict[str, Any], proc: ServingProcess, server_url: str) -> None:
         """Restart a running function on the gateway's new URL, from the code it runs."""
         name = str(raw["metadata"]["name"])
+        attempt = self._attempt(name, "")
         try:
-            started = self._start(name, Path(proc.code), raw.get("spec") or {}, self.store.log_file(name),
-                                  server_url)
-        except StartFailed:
-            return  # it keeps running on the old URL; the next prepare tries again
-        status = {**(raw.get("status") or {}), **_serving_status(int(started.ready["port"]))}
-        record = {**raw, "spec": _with_server(raw.get("spec") or {}, server_url), "status": status}
-        self._switch(name, record, Path(proc.code), started, server_url)
+            try:
+                started = self._start(name, Path(proc.code), raw.get("spec") or {}, self.store.log_file(name),
+                                      server_url, attempt)
+            except StartFailed:
+                return  # it keeps running on the old URL; the next prepare tries again
+            status = {**(raw.get("status") or {}), **_serving_status(int(started.ready["port"]))}
+            record = {**raw, "spec": _with_server(raw.get("spec") or {}, server_url), "status": status}
+            self._switch(name, record, Path(proc.code), started, server_url, attempt)
+        finally:
+            attempt.end()
 
     def _switch(
-        self, name: str, record: Dict[str, Any], code: Path, started: processes.Started, server_url: Optional[str]
+        self, name: str, record: Dict[str, Any], code: Path, started: processes.Started, server_url: Optional[str],
+        attempt: Attempt,
     ) -> FunctionRecord:
         """Make ``started`` the function's process, then stop the one it replaces."""
         old = self._process(name)
+        attempt.switching(record, old if old and old.ref != started.ref else None)
         proc = ServingProcess(started.ref, int(started.ready["port"]), str(code), server_url)
-        self.store.write("procs", name, proc.to_json())
-        self.store.write("functions", name, record)
-        if old and old.ref.pid != started.ref.pid:
-            self._retire(old)
-            if old.code and old.code != str(code):
-                shutil.rmtree(old.code, ignore_errors=True)
+        self.store.write("procs", name, proc.to_json())  # the switch: all it takes to finish is recorded
+        self._finish_switch(name, attempt.pending)
         return FunctionRecord.from_nuctl(record)
+
+    def _finish_switch(self, name: str, pending: PendingStart) -> None:
+        """Record the function as switched to its new process and stop the old one."""
+        if pending.record is not None:
+            self.store.write("functions", name, dict(pending.record))
+        old = pending.retiring
+        if old is None:
+            return
+        self._retire(old)
+        serving = self._process(name)
+        if old.code and (serving is None or serving.code != old.code):
+            shutil.rmtree(old.code, ignore_errors=True)
 
     def _retire(self, proc: ServingProcess) -> None:
         """Stop a function process no record routes to any more, once the gateway drained it."""
@@ -242,20 +326,6 @@ class LocalPlatform:
         if existing and self._observe(existing)["status"].get("state") == STATE_READY:
             return  # the previous version keeps serving; the failure is reported to the caller only
         self.store.write("functions", source.name, _record(source, self.namespace, code, STATE_ERROR, message, 0))
-
-    def _reap_pending(self, name: str) -> None:
-        """Kill a process left behind by a deploy that died half-way (e.g. ``kill -9``)."""
-        raw = self.store.read("pending", name)
-        if raw is None:
-            return
-        pending = PendingStart.from_json(raw)
-        if pending.deployer.pid != os.getpid() and processes.alive(pending.deployer):
-            return
-        if pending.process:
-            processes.stop(pending.process)
-        for ref in processes.find_by_argument(pending.marker):
-            processes.stop(ref)
-        self.store.remove("pending", name)
 
     def _observe(self, raw: Dict[str, Any]) -> Dict[str, Any]:
         """The stored record with its state corrected by a liveness check of its process."""
@@ -341,13 +411,3 @@ def _function_env(spec: Mapping[str, Any], server_url: Optional[str]) -> Dict[st
 
 def _whole_log(name: str) -> str:
     return f"all of it: `fusionizer logs {name}`"
-
-
-def _tail(log_file: Path, offset: int) -> str:
-    try:
-        with open(log_file, "rb") as f:
-            f.seek(offset)
-            lines = f.read().decode(errors="replace").splitlines()
-    except OSError:
-        return ""
-    return "\n".join(lines[-_LOG_TAIL:])

@@ -1,8 +1,12 @@
-"""Starting, probing and stopping the local platform's processes (functions, gateway).
+"""Starting, probing and stopping the local platform's processes (functions, gateway, build
+commands).
 
 Processes run in their own session so they outlive the CLI call that started them. A pid
 alone is not an identity (pids are reused, and an exited child of a long-lived parent
-lingers as a zombie), so liveness checks compare the start time read from /proc.
+lingers as a zombie), so liveness checks compare the start time read from /proc. Every
+process a deploy starts carries the deploy's marker (:data:`ATTEMPT_ENV` in its environment,
+inherited by whatever it starts in turn), so a deploy killed before it could record a pid
+still leaves a way to find everything it started (:func:`find_by_marker`).
 """
 
 from __future__ import annotations
@@ -12,11 +16,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional
+
+from fusionizer.platforms.local import capture
+from fusionizer.platforms.local.logsize import LogLimits, RotatingLog, pump
+
+# Names the deploy attempt that started a process: the attempt's marker (its ready file).
+ATTEMPT_ENV = "FUSIONIZER_ATTEMPT"
 
 
 @dataclass(frozen=True)
@@ -56,23 +66,43 @@ class ServingProcess:
 
 @dataclass(frozen=True)
 class PendingStart:
-    """A process a deploy is starting (``pending/<name>.json``), written before the spawn:
-    who deploys, the unique argument that finds the process before its pid is known, and
-    the process once it is."""
+    """A deploy under way (``pending/<name>.json``; the gateway's: ``run/gateway-pending.json``),
+    written before it stages or starts anything: who deploys, its marker (the unique ready-file
+    path, found among the arguments and in the environment of what it starts), the staged code
+    it made, the process it runs now (a build command, then the function's process) and, once
+    it switches to the new process, the record it writes and the process it replaces: what the
+    next deploy needs to finish the switch, or to undo everything, should this one be killed."""
 
     deployer: ProcessRef
     marker: str
     process: Optional[ProcessRef] = None
+    code: str = ""
+    record: Optional[Mapping[str, Any]] = None
+    retiring: Optional[ServingProcess] = None
 
     def to_json(self) -> Dict[str, Any]:
         data: Dict[str, Any] = {"deployer": self.deployer.to_json(), "marker": self.marker}
-        return {**data, "process": self.process.to_json()} if self.process else data
+        if self.process:
+            data["process"] = self.process.to_json()
+        if self.code:
+            data["code"] = self.code
+        if self.record is not None:
+            data["record"] = dict(self.record)
+        if self.retiring:
+            data["retiring"] = self.retiring.to_json()
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "PendingStart":
-        process = data.get("process")
+        process, record, retiring = data.get("process"), data.get("record"), data.get("retiring")
         return cls(ProcessRef.from_json(data.get("deployer") or {}), str(data.get("marker") or ""),
-                   ProcessRef.from_json(process) if isinstance(process, Mapping) else None)
+                   ProcessRef.from_json(process) if isinstance(process, Mapping) else None,
+                   str(data.get("code") or ""), record if isinstance(record, Mapping) else None,
+                   ServingProcess.from_json(retiring) if isinstance(retiring, Mapping) else None)
+
+    def abandoned(self) -> bool:
+        """Its deployer is gone (killed): nobody will finish or undo it but the next deploy."""
+        return self.deployer.pid != os.getpid() and not alive(self.deployer)
 
 
 @dataclass(frozen=True)
@@ -80,6 +110,8 @@ class Started:
     ref: ProcessRef
     ready: Dict[str, Any]  # what the process wrote to its ready file
 
+
+_DRAIN_SECONDS = 2.0  # how long a finished build command's last output is waited for
 
 # Detached children started by this process, by pid: kept so they are reaped (and their
 # Popen objects not garbage-collected while the process still runs, which warns).
@@ -125,15 +157,25 @@ def alive(ref: ProcessRef) -> bool:
 
 def find_by_argument(argument: str) -> List[ProcessRef]:
     """Live processes with ``argument`` among their command-line arguments (Linux /proc)."""
-    if not argument:
-        return []
+    return _find(argument.encode(), b"") if argument else []
+
+
+def find_by_marker(marker: str) -> List[ProcessRef]:
+    """Live processes a deploy with this marker started: with the marker among their
+    arguments, or in their environment (build commands and what they started, even in
+    sessions of their own)."""
+    return _find(marker.encode(), f"{ATTEMPT_ENV}={marker}".encode()) if marker else []
+
+
+def _find(argument: bytes, variable: bytes) -> List[ProcessRef]:
     found = []
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
+            hit = argument in (entry / "cmdline").read_bytes().split(b"\0")
+            hit = hit or bool(variable) and variable in (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argument.encode() in args:
+        if hit:
             ref = identify(int(entry.name))
             if alive(ref):
                 found.append(ref)
@@ -141,22 +183,25 @@ def find_by_argument(argument: str) -> List[ProcessRef]:
 
 
 def start(
-    argv: List[str],
+    module: List[str],
     env: Mapping[str, str],
     cwd: Path,
     log_file: Path,
+    limits: LogLimits,
     ready_file: Path,
     timeout: float,
     on_spawn: Optional[Callable[[ProcessRef], None]] = None,
 ) -> Started:
-    """Start ``argv`` detached and wait until it writes ``ready_file`` or exits.
+    """Start ``python -m MODULE ARGS`` (``module``) detached, its output in ``log_file`` within
+    ``limits`` (:mod:`.capture`), and wait until it writes ``ready_file`` or exits.
 
     ``on_spawn`` learns the process before the wait, so a caller that dies mid-wait has
     left a trace of what to clean up.
     """
     ready_file.unlink(missing_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "ab") as log:
+    argv = capture.argv(log_file, limits, *module)
+    with open(log_file, "ab") as log:  # what the capture prints before it captures (it cannot start)
         proc = subprocess.Popen(
             argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -182,6 +227,36 @@ def start(
         time.sleep(0.005)
 
 
+def run_command(
+    command: str, cwd: Path, env: Mapping[str, str], log: RotatingLog,
+    on_spawn: Optional[Callable[[ProcessRef], None]] = None,
+) -> int:
+    """Run ``command`` with ``sh`` in a session of its own, its output into ``log``; returns
+    its exit status. What it leaves running in its process group is stopped when it exits, as
+    a Docker build step's would be; the whole group when the caller is interrupted."""
+    read_end, write_end = os.pipe()
+    try:
+        proc = subprocess.Popen(command, shell=True, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                                stdout=write_end, stderr=write_end, start_new_session=True)
+    except BaseException:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(write_end)
+    copier = threading.Thread(target=pump, args=(read_end, log), name="build-log", daemon=True)
+    copier.start()
+    try:
+        if on_spawn is not None:
+            on_spawn(identify(proc.pid))
+        # Wait without reaping: the group's id stays the leader's until it is reaped.
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    finally:
+        _signal_group(proc.pid, signal.SIGKILL)
+        code = proc.wait()
+    copier.join(_DRAIN_SECONDS)  # a program that left the group may hold the pipe: not waited for
+    return code
+
+
 def stop(ref: ProcessRef, grace: float = 5.0) -> None:
     """SIGTERM, then SIGKILL after ``grace`` seconds; a no-op for a process already gone."""
     if not alive(ref):
@@ -205,8 +280,20 @@ def stop(ref: ProcessRef, grace: float = 5.0) -> None:
 
 
 def _signal(pid: int, sig: int) -> bool:
+    """Signal the process group ``pid`` leads, or the process alone when it leads none (one
+    found by its marker inside another's group)."""
+    if _signal_group(pid, sig):
+        return True
     try:
-        os.killpg(pid, sig)
+        os.kill(pid, sig)
+    except OSError:
+        return False
+    return True
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    try:
+        os.killpg(pgid, sig)
     except OSError:
         return False
     return True
@@ -226,5 +313,3 @@ def _reap_all() -> None:
         _reap(pid)
 
 
-def python_argv(module: str, *args: str) -> List[str]:
-    return [sys.executable, "-m", module, *args]

@@ -5,10 +5,11 @@ Layout::
 
     functions/<name>.json   the record, shaped like one ``nuctl get function -o json`` object
     procs/<name>.json       the process serving it (pid + start time, port, code dir)
-    pending/<name>.json     a process being started by a deploy that has not finished
-    code/<name>-<hash>/     the deployed copy of the build dir
-    logs/<name>.log         everything the function's processes printed
-    gateway.json            the namespace's gateway process and port
+    pending/<name>.json     a deploy under way (or killed half-way): what it started, see attempts
+    code/<name>-<hash>-<n>/ the deployed copy of the build dir
+    logs/<name>.log[.N]     everything the function's processes printed, rotated (logsize)
+    run/gateway.json        the namespace's gateway process and port
+    run/gateway-pending.json  a gateway being started
 
 Records and code hold the functions' env values, logs what they print: every directory is
 0700 and every file 0600, whatever the umask.
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Set
+from typing import Any, Dict, Iterator, List, Optional, Set
 
 from fusionizer import paths
 
@@ -49,6 +50,11 @@ class Store:
                 data = read_json(entry.path)
                 if data is not None:
                     yield data
+
+    def names(self, kind: str) -> List[str]:
+        """The names of the records under ``KIND/``."""
+        folder = self.root / kind
+        return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
 
     def read(self, kind: str, name: str) -> Optional[Dict[str, Any]]:
         return read_json(self.root / kind / f"{name}.json")
