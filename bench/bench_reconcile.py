@@ -61,7 +61,8 @@ LocalPlatform.list = counted
 if os.environ.get("BENCH_STAND_IN"):
     stand_in = processes.identify(int(os.environ["BENCH_STAND_IN"]))
     ports = iter(range(20000, 60000))
-    def start(argv, env, cwd, log_file, ready_file, timeout, on_spawn=None):
+    def start(*args, **kwargs):  # whatever its parameters: the callback that learns the process is last
+        on_spawn = kwargs.get("on_spawn", args[-1] if args and callable(args[-1]) else None)
         if on_spawn is not None:
             on_spawn(stand_in)
         return processes.Started(stand_in, {"port": next(ports)})
