@@ -61,8 +61,14 @@ class Watchers:
         def changed(event: FileSystemEvent) -> None:
             if event.is_directory and event.event_type in ("modified", "closed"):
                 return  # a directory's mtime moves with every child event, reported on its own
-            for rel in _under(tops, event):
-                ignored = source.ignored(rel, event.is_directory)
+            try:
+                found = [(rel, source.ignored(rel, event.is_directory)) for rel in _under(tops, event)]
+            except Exception:  # noqa: BLE001
+                # The observer's thread must never die (it would hear nothing more), and a
+                # file that vanished mid-check (`sed -i`'s temp file) may still matter:
+                # let a run decide by the revision.
+                found = [("", None)]
+            for rel, ignored in found:
                 if ignored is None:
                     on_change(rel)
                 else:
