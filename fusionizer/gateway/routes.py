@@ -66,6 +66,10 @@ class RoutingTable:
             return Lookup(next(iter(plans.values())))
         return Lookup(None, tuple(sorted(plans)))
 
+    def serves(self, task: str) -> bool:
+        """Whether some function serves ``task`` now (in one plan or several)."""
+        return bool(self._by_task.get(task))
+
     def entries(self) -> List[RouteEntry]:
         return [entry for plans in self._by_task.values() for entry in plans.values()]
 

@@ -137,7 +137,7 @@ def run(source: PollableSource, platform_kind: Optional[str], config: ServeConfi
     bound = sock.getsockname()[1]
     url = server_url(config, bound)
     table = RoutingTable()
-    metrics = Metrics(lambda task: bool(table.lookup(task, None).target or table.lookup(task, None).plans))
+    metrics = Metrics(table.serves)
     secret = server_secret()
     runner = ServeRunner(source, platforms_with_server(platform_kind, url, secret), config.options,
                          strict=config.strict)
