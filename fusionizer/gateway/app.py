@@ -139,10 +139,8 @@ class Gateway:
         """Whether the request carries the caller token of this namespace's functions."""
         if self._token is None:
             return False
-        for name, value in scope["headers"]:
-            if name == _CALLER:
-                return hmac.compare_digest(value, self._token)
-        return False
+        caller = _header(scope, _CALLER)
+        return caller is not None and hmac.compare_digest(caller, self._token)
 
     def _authorized(self, inbound: _Inbound) -> bool:
         token = self.settings.invoke_token
