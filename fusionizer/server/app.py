@@ -26,12 +26,12 @@ ASGI code, which is the hot path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Dict, List, Optional
+from typing import IO, Any, Dict, Iterator, List, Optional
 
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
@@ -175,14 +175,10 @@ class Server:
         good = self._good()
         current = good.plan.tasks.get(task)
         placement = uploads.place(good.snapshot.plan_file, task, current.path if current else None)
-        scratch = Path(tempfile.mkdtemp(prefix="fusionizer-upload-"))
-        try:
+        with _scratch() as scratch:
             staged = scratch / "new"
             uploads.unpack(archive, staged)
-            swap = uploads.Swap(placement.directory, staged, scratch)
-            self._apply(swap, f"PUT /{task}")
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            self._apply(uploads.Swap(placement.directory, staged, scratch), f"PUT /{task}")
         return self._info_response(task)
 
     def _delete(self, task: str) -> Response:
@@ -194,11 +190,8 @@ class Server:
         if placement.explicit:
             raise _Answer(409, f"task '{task}' is named in spec.tasks of {good.snapshot.plan_file.name}: "
                                f"remove it there")
-        scratch = Path(tempfile.mkdtemp(prefix="fusionizer-upload-"))
-        try:
+        with _scratch() as scratch:
             self._apply(uploads.Swap(placement.directory, None, scratch), f"DELETE /{task}")
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
         return JSONResponse({"task": task, "deleted": True, "plan": good.plan.name})
 
     def _apply(self, swap: uploads.Swap, reason: str) -> None:
@@ -313,6 +306,13 @@ def _capped(receive: Receive, cap: int) -> Receive:
         return message
 
     return wrapped
+
+
+@contextlib.contextmanager
+def _scratch() -> Iterator[Path]:
+    """A private directory for a swap's new and old task directories, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="fusionizer-upload-", ignore_cleanup_errors=True) as scratch:
+        yield Path(scratch)
 
 
 def _plan_file(controller: Controller) -> Path:
