@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Deque, Dict, Optional, Tuple
 
@@ -95,8 +95,7 @@ class AutoOptimizer:
         if outcome.changed and outcome.error is None:
             self.controller.runner.use_setup(outcome.proposed, revision)
             report = self.controller.reconcile("auto-optimize", self._deploy_timeout_s)
-            period = Period(period.at, revision, stats.calls, stats.unreachable, outcome,
-                            str(report.result) if report is not None else "not finished in time")
+            period = replace(period, applied=str(report.result) if report is not None else "not finished in time")
         self.periods.append(period)
         LOG.info(_line(period))
         return period
