@@ -181,7 +181,8 @@ class ConnectionPool:
         connection.close()
 
     def clear(self) -> None:
-        """Close every idle connection (tests; a forked child drops its parent's)."""
+        """Close every idle connection (tests: a forked child forgets its parent's instead,
+        see :meth:`_forget_after_fork`)."""
         with self._lock:
             idle, self._idle = self._idle, {}
         for connections in idle.values():
