@@ -3,8 +3,8 @@
     python -m testing.crash --at N [--steps FILE] -- apply -f PLAN --parallel 1 ...
 
 runs ``fusionizer ARGS`` in this process and counts its steps: every write and removal of a
-record of the local platform's store, every copy and removal of a directory tree, every
-process spawned (function, gateway, build command) and every process stopped, each counted
+record of the local platform's store, every removal of a directory tree, every process
+spawned (function, gateway, build command) and every process stopped, each counted
 once before and once after. At step N (1-based) the process sends itself SIGKILL, exactly as
 ``kill -9`` from outside would, leaving whatever the steps before made; ``--at 0`` never kills.
 ``--when TEXT`` (repeatable) instead dies at the first step whose label holds every TEXT.
@@ -75,7 +75,6 @@ def install(at: int, when: List[str], steps: Optional[TextIO]) -> None:
     _at, _when, _steps = at, when, steps
     _counted(store, "write_json", "write", _tail)
     _counted(store.Store, "remove", "remove", lambda self, kind, name: f"{kind}/{name}.json")
-    _counted(shutil, "copytree", "copytree", lambda src, dst, *a, **k: _tail(dst))
     _counted(shutil, "rmtree", "rmtree", _tail)
     _counted(subprocess.Popen, "__init__", "spawn", _spawned)
     _counted(processes, "stop", "stop", lambda ref, *a, **k: "process")

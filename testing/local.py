@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
 
-from fusionizer.platforms.local import processes
-from fusionizer.platforms.local.processes import PendingStart, ProcessRef, ServingProcess
+from fusionizer.platforms.local import attempts, processes
+from fusionizer.platforms.local.processes import PendingStart, ServingProcess
 from fusionizer.platforms.local.store import read_json
 
 
@@ -14,17 +13,14 @@ def stop_local_processes(home: Path) -> None:
     """Functions, pending deploys (what they started, build commands included) and gateways
     of every namespace under ``home``."""
     local = home / "local"
-    refs: List[ProcessRef] = []
     for path in [*local.glob("*/procs/*.json"), *local.glob("*/run/gateway.json")]:
         data = read_json(path)
-        refs += [ServingProcess.from_json(data).ref] if data else []
+        if data:
+            processes.stop(ServingProcess.from_json(data).ref, grace=2.0)
     for path in [*local.glob("*/pending/*.json"), *local.glob("*/run/gateway-pending.json")]:
         data = read_json(path)
-        if data:  # the process being started, not its deployer (the caller)
+        if data:  # what it started and what it was retiring, never its deployer (the caller)
             pending = PendingStart.from_json(data)
-            refs += [pending.process] if pending.process else []
-            refs += [pending.retiring.ref] if pending.retiring else []
-            refs += processes.find_by_marker(pending.marker)
-    for ref in refs:
-        if ref.pid:
-            processes.stop(ref, grace=2.0)
+            attempts.undo(pending, None)
+            if pending.retiring:
+                processes.stop(pending.retiring.ref, grace=2.0)

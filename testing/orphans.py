@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Dict, Set
 
+from fusionizer.platforms.local import processes
+from fusionizer.platforms.local.processes import ProcessRef
 from fusionizer.platforms.local.store import read_json
 
 
@@ -25,11 +27,10 @@ def started_under(home: Path) -> Dict[int, str]:
         try:
             cmdline = (entry / "cmdline").read_bytes()
             environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
+        except OSError:
             continue
-        if pid != os.getpid() and state not in ("Z", "X") and (
-                variable in environ.split(b"\0") or str(home).encode() in cmdline):
+        if pid != os.getpid() and (variable in environ.split(b"\0") or str(home).encode() in cmdline) \
+                and processes.alive(ProcessRef(pid, "")):
             found[pid] = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
     return found
 

@@ -21,22 +21,15 @@ import pytest
 
 from testing.waiting import wait_for
 from testing.example import ORDER, Cli, copy_example
+from testing.orphans import started_under
 
 STOREFRONT, BILLING, AB = "demo-storefront", "demo-billing", "demo-taska-taskb"
 
 
 def processor_pids(home: Path) -> List[int]:
     """Every function process running under this test's FUSIONIZER_HOME."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if "fusionizer.runtime.processor" in cmdline and str(home) in cmdline and state != "Z":
-            pids.append(int(proc.name))
-    return sorted(pids)
+    return sorted(pid for pid, cmdline in started_under(home).items()
+                  if "fusionizer.runtime.processor" in cmdline and str(home) in cmdline)
 
 
 def recorded_pids(home: Path) -> List[int]:

@@ -26,6 +26,7 @@ from fusionizer.platforms.base import InvokeRequest, Platform
 from fusionizer.platforms.local.platform import LocalPlatform
 from fusionizer.reconciler.reconcile import Options, owned
 from fusionizer.sources.base import PollableSource
+from testing.waiting import wait_for
 
 PLAN_NAME = "loopdemo"
 TASKS = ("alpha", "beta", "gamma")
@@ -94,11 +95,7 @@ def serving(platform: LocalPlatform, task: str) -> str:
 
 def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
     """Poll ``predicate`` with a deadline (for effects that have no event to wait on)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    wait_for(predicate, what, timeout)
 
 
 @pytest.fixture(autouse=True)

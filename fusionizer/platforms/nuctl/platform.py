@@ -17,7 +17,15 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, 
 import requests
 
 from fusionizer.errors import FusionizerError, PlatformError
-from fusionizer.platforms.base import FunctionRecord, FunctionSource, InvokeRequest, InvokeResponse, LogSink, Platform
+from fusionizer.platforms.base import (
+    FunctionRecord,
+    FunctionSource,
+    InvokeRequest,
+    InvokeResponse,
+    LogSink,
+    Platform,
+    spec_env,
+)
 from fusionizer.platforms.nuctl.invoking import HttpInvoker, candidate_urls, request_headers
 from fusionizer.platforms.nuctl.logs import read_logs
 from fusionizer.platforms.nuctl.options import NuctlOptions
@@ -155,7 +163,7 @@ class NuctlPlatform:
             if value:
                 flags += [flag, value]
         # nuctl appends -e entries to spec.env: add the gateway URL only if the build lacks it.
-        if opts.server_url and ENV_SERVER_URL not in _env_names(source.config):
+        if opts.server_url and spec_env(source.config.get("spec") or {}, ENV_SERVER_URL) is None:
             flags += ["-e", f"{ENV_SERVER_URL}={opts.server_url}"]
         if opts.server_secret:  # shared with the server: calls between functions prove it (runtime.trust)
             flags += ["-e", f"{ENV_SECRET}={opts.server_secret}"]
@@ -255,11 +263,6 @@ def _indent(lines: Sequence[str]) -> str:
 
 def _name(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("name", ""))
-
-
-def _env_names(config: Mapping[str, Any]) -> Set[str]:
-    env = (config.get("spec") or {}).get("env") or []
-    return {str(item.get("name")) for item in env if isinstance(item, Mapping)}
 
 
 def _text_body(body: bytes) -> str:

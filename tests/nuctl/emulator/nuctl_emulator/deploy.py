@@ -335,7 +335,7 @@ def build(ctx: Context, request: DeployRequest, record: Dict[str, Any]) -> Tuple
     if ctx.platform == "kube" and not spec["build"].get("registry"):
         raise error(
             "Failed to push image",
-            "/nuclio/pkg/dockerclient/shell.go",
+            DOCKER_SHELL_GO,
             177,
             ("Failed to build processor image", BUILDER_GO, 331),
             ("Failed to build function", LOCAL_GO, 289),
