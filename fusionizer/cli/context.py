@@ -140,7 +140,7 @@ def source_options(func: Callable[..., Any], file_option: Callable[..., Any] = _
                 plan_path: str, platform_kind: Optional[str], strict: bool, **kwargs: Any) -> Any:
         return func(*args, where=target(plan_file, git_url, ref, plan_path, platform_kind, strict), **kwargs)
 
-    return _decorate(command, [file_option, _GIT, _REF, _PLAN_PATH, _PLATFORM, _STRICT])
+    return decorate(command, [file_option, _GIT, _REF, _PLAN_PATH, _PLATFORM, _STRICT])
 
 
 def long_source_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -157,10 +157,11 @@ def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 **kwargs: Any) -> Any:
         return func(*args, where=Target(None, bare_repo, None, plan_path, platform_kind, strict), **kwargs)
 
-    return _decorate(command, [click.argument("bare_repo", metavar="BARE_REPO"), _PLAN_PATH, _PLATFORM, _STRICT])
+    return decorate(command, [click.argument("bare_repo", metavar="BARE_REPO"), _PLAN_PATH, _PLATFORM, _STRICT])
 
 
-def _decorate(command: Callable[..., Any], decorators: List[Callable[..., Any]]) -> Callable[..., Any]:
+def decorate(command: Callable[..., Any], decorators: List[Callable[..., Any]]) -> Callable[..., Any]:
+    """``command`` with ``decorators`` applied as if written above it, in this order."""
     for decorator in reversed(decorators):
         command = decorator(command)
     return command
