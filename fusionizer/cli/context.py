@@ -75,10 +75,6 @@ class Target:
                 click.echo(click.style(f"  {error}", fg="yellow"), err=True)
         return deployment
 
-    def describe(self, loaded: Loaded) -> str:
-        return (f"plan {loaded.plan.name} from {loaded.snapshot.description} ({loaded.snapshot.short_revision}), "
-                f"{self.platforms.kind(loaded.plan.platform.kind)} platform, namespace {loaded.platform.namespace}")
-
 
 @dataclass(frozen=True)
 class Deployment:
@@ -102,6 +98,12 @@ class Deployment:
         if self.tasks is not None:
             return self.tasks
         return tuple(sorted({t for r in records.values() for t in r.tasks()}))
+
+
+def describe(loaded: Loaded) -> str:
+    """``plan demo from <source> (<revision>), local platform, namespace default``."""
+    return (f"plan {loaded.plan.name} from {loaded.snapshot.description} ({loaded.snapshot.short_revision}), "
+            f"{loaded.platform.kind} platform, namespace {loaded.platform.namespace}")
 
 
 def warn(loaded: Loaded) -> None:
