@@ -35,7 +35,7 @@ MAX_NOTES = 10  # in text output; -o json has them all
 SYMBOLS = {"fuse": ("+", "green"), "split": ("-", "red"), "regroup": ("~", "yellow"), "rename": ("~", "yellow")}
 
 
-@click.command("suggest", short_help="The optimizer's proposal from call traces, as a plan diff.")
+@click.command("suggest")
 @source_options
 @click.option("--write", is_flag=True, help="Rewrite spec.fusion.groups in the plan file (comments kept).")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
