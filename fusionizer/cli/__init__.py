@@ -1,7 +1,8 @@
 """The ``fusionizer`` command: a click group, one module per command, one error handler.
 
 Commands are looked up in :data:`fusionizer.cli.commands.COMMANDS` and imported only when
-used (:class:`LazyGroup`), so ``fusionizer --help`` imports click and nothing heavy. Colour
+used (:class:`LazyGroup`), so ``fusionizer --help`` and completing a command's name import
+click and nothing heavy. Colour
 follows ``--no-color`` and the ``NO_COLOR`` convention (https://no-color.org), and is
 never written where stdout is not a terminal.
 
@@ -17,9 +18,10 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import click
+from click.shell_completion import CompletionItem
 
 from fusionizer import __version__, paths
 from fusionizer.cli.commands import COMMANDS
@@ -53,10 +55,19 @@ class LazyGroup(click.Group):
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, entry.help) for name, entry in COMMANDS.items()]
-        rows += [(name, self.commands[name].get_short_help_str()) for name in self.list_commands(ctx)[len(COMMANDS):]]
         with formatter.section("Commands"):
-            formatter.write_dl(rows)
+            formatter.write_dl(self._rows(ctx))
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> List[CompletionItem]:
+        """Command names with their line of the table, as ``--help`` lists them: completing
+        a command's name imports none of the commands (click's own would import them all)."""
+        names = [CompletionItem(name, help=text) for name, text in self._rows(ctx) if name.startswith(incomplete)]
+        return names + click.Command.shell_complete(self, ctx, incomplete)  # the group's own options
+
+    def _rows(self, ctx: click.Context) -> List[Tuple[str, str]]:
+        rows = [(name, entry.help) for name, entry in COMMANDS.items()]
+        return rows + [(name, self.commands[name].get_short_help_str())
+                       for name in self.list_commands(ctx)[len(COMMANDS):]]
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -17,7 +17,7 @@ from typing import Callable, Dict, Iterator, Optional, Tuple
 import click
 
 from fusionizer.cli import render
-from fusionizer.cli.context import Target, source_options, warn
+from fusionizer.cli.context import Target, describe, source_options, warn
 from fusionizer.cli.plan import plan_json
 from fusionizer.cli.timearg import TIME
 from fusionizer.errors import FusionizerError
@@ -67,7 +67,7 @@ def apply(ctx: click.Context, where: Target, dry_run: bool, parallel: int, no_pr
     warn(loaded)
     text = output == "text"
     if text:
-        click.echo(f"Applying {where.describe(loaded)}")
+        click.echo(f"Applying {describe(loaded)}")
     options = Options(parallel=parallel, prune=not no_prune, dry_run=dry_run, at=at, lock_timeout=lock_timeout,
                       adopt=adopt)
     if text:

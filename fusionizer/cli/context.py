@@ -75,10 +75,6 @@ class Target:
                 click.echo(click.style(f"  {error}", fg="yellow"), err=True)
         return deployment
 
-    def describe(self, loaded: Loaded) -> str:
-        return (f"plan {loaded.plan.name} from {loaded.snapshot.description} ({loaded.snapshot.short_revision}), "
-                f"{self.platforms.kind(loaded.plan.platform.kind)} platform, namespace {loaded.platform.namespace}")
-
 
 @dataclass(frozen=True)
 class Deployment:
@@ -102,6 +98,12 @@ class Deployment:
         if self.tasks is not None:
             return self.tasks
         return tuple(sorted({t for r in records.values() for t in r.tasks()}))
+
+
+def describe(loaded: Loaded) -> str:
+    """``plan demo from <source> (<revision>), local platform, namespace default``."""
+    return (f"plan {loaded.plan.name} from {loaded.snapshot.description} ({loaded.snapshot.short_revision}), "
+            f"{loaded.platform.kind} platform, namespace {loaded.platform.namespace}")
 
 
 def warn(loaded: Loaded) -> None:
@@ -140,7 +142,7 @@ def source_options(func: Callable[..., Any], file_option: Callable[..., Any] = _
                 plan_path: str, platform_kind: Optional[str], strict: bool, **kwargs: Any) -> Any:
         return func(*args, where=target(plan_file, git_url, ref, plan_path, platform_kind, strict), **kwargs)
 
-    return _decorate(command, [file_option, _GIT, _REF, _PLAN_PATH, _PLATFORM, _STRICT])
+    return decorate(command, [file_option, _GIT, _REF, _PLAN_PATH, _PLATFORM, _STRICT])
 
 
 def long_source_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -157,10 +159,11 @@ def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 **kwargs: Any) -> Any:
         return func(*args, where=Target(None, bare_repo, None, plan_path, platform_kind, strict), **kwargs)
 
-    return _decorate(command, [click.argument("bare_repo", metavar="BARE_REPO"), _PLAN_PATH, _PLATFORM, _STRICT])
+    return decorate(command, [click.argument("bare_repo", metavar="BARE_REPO"), _PLAN_PATH, _PLATFORM, _STRICT])
 
 
-def _decorate(command: Callable[..., Any], decorators: List[Callable[..., Any]]) -> Callable[..., Any]:
+def decorate(command: Callable[..., Any], decorators: List[Callable[..., Any]]) -> Callable[..., Any]:
+    """``command`` with ``decorators`` applied as if written above it, in this order."""
     for decorator in reversed(decorators):
         command = decorator(command)
     return command

@@ -14,7 +14,7 @@ from typing import Dict, Optional
 import click
 
 from fusionizer.cli import render
-from fusionizer.cli.context import Target, source_options
+from fusionizer.cli.context import Target, describe, source_options
 from fusionizer.cli.timearg import TIME
 from fusionizer.platforms.base import ANNOTATION_SPEC_HASH, Platform
 from fusionizer.reconciler.deployed import DeployedBuilds, Details, compare
@@ -48,7 +48,7 @@ def plan(ctx: click.Context, where: Target, output: str, with_diff: bool, detail
     if output == "json":
         click.echo(json.dumps(plan_json(result, details), indent=2))
     else:
-        click.echo(f"Planning {where.describe(loaded)}")
+        click.echo(f"Planning {describe(loaded)}")
         click.echo(render.setup_line(result))
         for line in render.warning_lines(result) + render.change_lines(result.changes, details):
             click.echo(line)

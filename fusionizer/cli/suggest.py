@@ -23,7 +23,7 @@ from fusionizer.errors import FusionizerError
 from fusionizer.optimize.api import CallStats, OptimizerInput
 from fusionizer.optimize.collect import collect, plan_functions
 from fusionizer.optimize.loading import DEFAULT_TIMEOUT_S, OptimizerError, load_optimizer, spec_of
-from fusionizer.optimize.rewrite import groups_text, rewrite_groups
+from fusionizer.optimize.rewrite import groups_text, write_checked
 from fusionizer.optimize.running import Change, Outcome, run_optimizer
 from fusionizer.plan.model import Group
 from fusionizer.plan.schedule import resolve_setup
@@ -35,7 +35,7 @@ MAX_NOTES = 10  # in text output; -o json has them all
 SYMBOLS = {"fuse": ("+", "green"), "split": ("-", "red"), "regroup": ("~", "yellow"), "rename": ("~", "yellow")}
 
 
-@click.command("suggest", short_help="The optimizer's proposal from call traces, as a plan diff.")
+@click.command("suggest")
 @source_options
 @click.option("--write", is_flag=True, help="Rewrite spec.fusion.groups in the plan file (comments kept).")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -63,7 +63,7 @@ def suggest(where: Target, write: bool, output: str, timeout: float) -> None:
     diff = _diff(text, new_text, shown_as(loaded.snapshot).name)
     written = write and outcome.changed and outcome.error is None
     if written:
-        rewrite_groups(loaded.plan.file, outcome.proposed, shown_as(loaded.snapshot))
+        write_checked(loaded.plan.file, new_text, shown_as(loaded.snapshot))
     if output == "json":
         click.echo(json.dumps({**outcome.to_json(), "diff": "\n".join(diff), "written": written, "traces": {
             "calls": stats.calls, "functions": list(stats.functions), "unreachable": list(stats.unreachable)}},

@@ -20,7 +20,7 @@ from fusionizer.optimize.collect import collect, plan_functions
 from fusionizer.optimize.traces import stats_json
 
 
-@click.command("traces", short_help="Calls between the plan's tasks: count, share, p50/p95.")
+@click.command("traces")
 @source_options
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def traces(where: Target, output: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict
 import click
 
 from fusionizer.cli import render
-from fusionizer.cli.context import Target, source_options
+from fusionizer.cli.context import Target, decorate, source_options
 from fusionizer.loop import running
 from fusionizer.loop.looping import LOG, Loop, LoopSettings
 from fusionizer.loop.reconciling import Runner, RunReport
@@ -37,9 +37,7 @@ def loop_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--no-prune", is_flag=True, help="Keep functions that are no longer in the plan."),
         click.option("-v", "--verbose", is_flag=True, help="Also log runs that found nothing to do."),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return decorate(func, options)
 
 
 def loop_settings(where: Target, interval: float, resync: float, debounce: int) -> LoopSettings:

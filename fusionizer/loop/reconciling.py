@@ -112,6 +112,12 @@ class Runner:
         self._live: Optional[Tuple[str, Tuple[Group, ...]]] = None  # (revision, its live setup)
         self.failures = 0
 
+    @property
+    def good(self) -> Optional[Loaded]:
+        """The last valid revision read: what is reconciled until a newer one is. Any thread
+        may read it (``serve``'s HTTP side does); only runs replace it."""
+        return self._good
+
     def use_setup(self, groups: Optional[Tuple[Group, ...]], revision: str) -> None:
         """Reconcile ``groups`` instead of the plan's own setup for as long as ``revision``
         is the good one (``serve --auto-optimize``; a new revision starts from its plan

@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple, Union
 from fusionizer.build.merging import quantity
 from fusionizer.errors import FusionizerError
 from fusionizer.optimize.api import EdgeStats, OptimizerInput, Proposal, Reason
-from fusionizer.optimize.constraints import Profile, combine, profile
+from fusionizer.optimize.constraints import Profile, combine, combine_all, profile
 from fusionizer.plan.model import Group
 
 
@@ -213,13 +213,9 @@ class _Run:
         limit = self.config.max_tasks
         if limit is not None and len(members) > limit:
             return f"{len(members)} tasks, more than maxTasks ({limit})"
-        joined: Optional[Profile] = None
-        for task in members:
-            one = profile(self.tasks[task])
-            both = one if joined is None else combine(joined, one)
-            if isinstance(both, str):
-                return both
-            joined = both
+        joined = combine_all(profile(self.tasks[task]) for task in members) if members else None
+        if isinstance(joined, str):
+            return joined
         if joined is not None and self.config.max_memory is not None and joined.memory > self.config.max_memory:
             return f"{_mib(joined.memory)} of declared memory, more than maxMemory ({_mib(self.config.max_memory)})"
         return None

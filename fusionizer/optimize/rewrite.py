@@ -39,7 +39,7 @@ def rewrite_groups(path: Path, groups: Sequence[Group], shown: Optional[Path] = 
     """
     text = path.read_text(encoding="utf-8")
     new_text = groups_text(text, groups)
-    _replace_checked(path, new_text, shown or path)
+    write_checked(path, new_text, shown or path)
     return new_text
 
 
@@ -152,8 +152,9 @@ def _indentation(text: str) -> Tuple[int, int]:
     return mapping, offset
 
 
-def _replace_checked(path: Path, text: str, shown: Path) -> None:
-    """Validate ``text`` as the plan at ``path``, then put it there atomically."""
+def write_checked(path: Path, text: str, shown: Path) -> None:
+    """Validate ``text`` as the plan at ``path``, then put it there atomically; PlanError
+    (nothing written) when it is not a valid plan."""
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from fusionizer import paths
+from fusionizer import filecache, paths
 from fusionizer.build.fuser import GroupBuild
 from fusionizer.runtime import layout
 
@@ -85,8 +85,10 @@ class DeployedBuilds:
         paths.private_dir(self.root)  # a kept build holds env values
         tmp = Path(tempfile.mkdtemp(prefix=f".{build.function}-", dir=self.root))
         try:
-            for item in build.files:
-                _link_or_copy(build_dir / item.dest, tmp / _FILES / item.dest)
+            for item in build.files:  # build files are never written in place: sharing them is safe
+                dest = tmp / _FILES / item.dest
+                paths.private_dir(dest.parent)
+                filecache.link_or_copy(str(build_dir / item.dest), str(dest))
             manifest = json.loads((build_dir / layout.MANIFEST).read_text())
             record = {
                 "function": build.function, "specHash": build.spec_hash, "config": build.config,
@@ -213,11 +215,3 @@ def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> Tuple[str, 
 
 
 _MISSING = object()
-
-
-def _link_or_copy(source: Path, dest: Path) -> None:
-    paths.private_dir(dest.parent)
-    try:
-        os.link(source, dest)  # build files are never written in place: sharing them is safe
-    except OSError:
-        shutil.copy2(source, dest)

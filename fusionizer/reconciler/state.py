@@ -171,7 +171,4 @@ class SourceMemory:
     def remember(self, plan: PlanRef) -> None:
         if self.last_applied() == plan:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps({"kind": plan.kind, "namespace": plan.namespace, "plan": plan.name}))
-        tmp.replace(self.path)
+        paths.write_atomically(self.path, json.dumps({"kind": plan.kind, "namespace": plan.namespace, "plan": plan.name}))

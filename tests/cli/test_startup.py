@@ -1,9 +1,11 @@
-"""Start-up: `fusionizer --help` lists every command without importing any of them, so none
-of the heavy libraries is loaded; a command imports only what it uses."""
+"""Start-up: `fusionizer --help`, and completing a command's name, list every command
+without importing any of them, so none of the heavy libraries is loaded; a command imports
+only what it uses."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import List
@@ -33,4 +35,17 @@ def test_help_lists_every_command_and_imports_no_heavy_library() -> None:
 
 def test_a_command_loads_only_its_own_module() -> None:
     modules = loaded_after(["completion", "bash"])
+    assert [m for m in HEAVY if m in modules] == []
+
+
+def test_completing_a_command_name_offers_every_command_and_imports_no_heavy_library() -> None:
+    code = ("import atexit, json, sys\n"
+            "atexit.register(lambda: print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})), file=sys.stderr))\n"
+            "from fusionizer.cli import main\nmain()")
+    env = {**os.environ, "_FUSIONIZER_COMPLETE": "zsh_complete", "COMP_WORDS": "fusionizer ", "COMP_CWORD": "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    for name, entry in COMMANDS.items():  # zsh reads each item as type, value, help lines
+        assert f"plain\n{name}\n{entry.help}\n" in done.stdout
+    modules = json.loads(done.stderr.strip().splitlines()[-1])
     assert [m for m in HEAVY if m in modules] == []
