@@ -20,7 +20,7 @@ from fusionizer.plan.values import DURATION_HELP, parse_duration
 DEFAULT_PERIOD = "5m"
 
 
-@click.command("serve", short_help="Run the Fusionizer server: HTTP API, gateway and reconcile loop.")
+@click.command("serve")
 @source_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")

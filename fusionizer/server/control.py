@@ -21,7 +21,6 @@ from fusionizer.gateway.routes import RoutingTable
 from fusionizer.loop import running
 from fusionizer.loop.looping import Loop, LoopSettings
 from fusionizer.loop.reconciling import Runner, RunReport
-from fusionizer.reconciler.revision import Loaded
 from fusionizer.loop.triggers import MANUAL, WEBHOOK, Trigger
 from fusionizer.loop.watching import Watchers
 from fusionizer.platforms.base import FunctionRecord, Platform
@@ -37,14 +36,6 @@ _WEBHOOK_DEBOUNCE = 0.5  # seconds of quiet that end a burst of deliveries
 _WEBHOOK_DEBOUNCE_MAX = 3.0
 
 
-class ServeRunner(Runner):
-    """The loop's runner, with the last good revision readable by the HTTP side."""
-
-    @property
-    def good(self) -> Optional[Loaded]:
-        return self._good
-
-
 @dataclass
 class _Waiter:
     done: threading.Event
@@ -54,7 +45,7 @@ class _Waiter:
 class Controller:
     def __init__(
         self,
-        runner: ServeRunner,
+        runner: Runner,
         settings: LoopSettings,
         table: RoutingTable,
         address_for: AddressFor,

@@ -35,6 +35,7 @@ from fusionizer.gateway import serving
 from fusionizer.gateway.app import Gateway, Settings
 from fusionizer.gateway.routes import RoutingTable
 from fusionizer.loop.looping import LoopSettings
+from fusionizer.loop.reconciling import Runner
 from fusionizer.platforms.base import FunctionRecord, Platform
 from fusionizer.platforms.factory import make_platform
 from fusionizer.platforms.local import gateway_control
@@ -45,7 +46,7 @@ from fusionizer.reconciler.reconcile import Options
 from fusionizer.reconciler.revision import Platforms
 from fusionizer.runtime.trust import ENV_SECRET
 from fusionizer.server.app import Server, ServeSettings
-from fusionizer.server.control import LOG, Controller, ServeRunner
+from fusionizer.server.control import LOG, Controller
 from fusionizer.server.metrics import Metrics
 from fusionizer.server.optimizing import AutoOptimizer
 from fusionizer.sources.base import PollableSource
@@ -139,7 +140,7 @@ def run(source: PollableSource, platform_kind: Optional[str], config: ServeConfi
     table = RoutingTable()
     metrics = Metrics(table.serves)
     secret = server_secret()
-    runner = ServeRunner(source, platforms_with_server(platform_kind, url, secret), config.options,
+    runner = Runner(source, platforms_with_server(platform_kind, url, secret), config.options,
                          strict=config.strict)
     controller = Controller(runner, config.loop, table, function_address(in_cluster()), on_run=metrics.observe_run)
     gateway = Gateway(table, Settings(secret=secret, server_url=url, invoke_token=config.token),

@@ -12,8 +12,9 @@ import pytest
 from fusionizer.cli import main
 from fusionizer.gateway.routes import RoutingTable
 from fusionizer.loop.looping import LoopSettings
+from fusionizer.loop.reconciling import Runner
 from fusionizer.loop.triggers import START, Trigger
-from fusionizer.server.control import Controller, ServeRunner
+from fusionizer.server.control import Controller
 from fusionizer.server.optimizing import AutoOptimizer
 from fusionizer.sources import DirectorySource
 from testing.memory_platform import MemoryPlatform
@@ -87,7 +88,7 @@ def test_a_broken_optimizer_is_reported_and_the_setup_in_force_stays(tmp_path: P
     (tmp_path / "myopt.py").write_text("class Raises:\n    def propose(self, given):\n        raise ValueError('no')\n")
     write_task(tmp_path, "a", BACK)
     platform = MemoryPlatform()
-    runner = ServeRunner(DirectorySource(tmp_path / "fusionizer.yaml"), lambda plan: platform)
+    runner = Runner(DirectorySource(tmp_path / "fusionizer.yaml"), lambda plan: platform)
     controller = Controller(runner, LoopSettings(), RoutingTable(), lambda p: ((lambda record: None), False))
     optimizer = AutoOptimizer(controller, every_s=60)
     assert optimizer.period() is None  # no valid plan yet
