@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +26,8 @@ from fusionizer.errors import FusionizerError
 from fusionizer.loop import notifications
 from fusionizer.loop.triggers import HOOK
 from fusionizer.sources import DirectorySource
+
+LOG = logging.getLogger("fusionizer.loop")
 
 # Event types that can change content; watchdog >= 4 also reports "opened",
 # "closed_no_write" and "attrib" (atime), which must not wake the loop.
@@ -66,7 +69,8 @@ class Watchers:
             except Exception:  # noqa: BLE001
                 # The observer's thread must never die (it would hear nothing more), and a
                 # file that vanished mid-check (`sed -i`'s temp file) may still matter:
-                # let a run decide by the revision.
+                # let a run decide by the revision. Logged, so a bug here is not silent.
+                LOG.debug(f"cannot tell whether {event.src_path!r} matters; reconciling to be sure", exc_info=True)
                 found = [("", None)]
             for rel, ignored in found:
                 if ignored is None:
