@@ -156,11 +156,11 @@ def _diffs(kept: Deployed, new_files: Mapping[str, Path], old_files: set[str]) -
             if dest not in old_files or dest not in new_files or not _same(kept.path(dest), new_files[dest]):
                 out.append(f"Binary or large file {dest} differs\n")
             continue
-        out.extend(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                        f"a/{dest}" if dest in old_files else "/dev/null",
-                                        f"b/{dest}" if dest in new_files else "/dev/null"))
-        if out and not out[-1].endswith("\n"):
-            out[-1] += "\n\\ No newline at end of file\n"
+        lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                     f"a/{dest}" if dest in old_files else "/dev/null",
+                                     f"b/{dest}" if dest in new_files else "/dev/null")
+        # Either side's last line may lack a newline, and it need not be the hunk's last line.
+        out.extend(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
     return tuple(out)
 
 

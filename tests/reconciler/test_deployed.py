@@ -58,3 +58,15 @@ def test_without_a_kept_build_the_details_are_unknown(plans: PlanDir, memory: Me
         assert found.unknown.startswith(words) if words else found.files_changed == ("tasks/a/main.py",)
     destroy(plan, memory)
     assert not (state.deployed_dir / "demo-a").exists()
+
+
+def test_a_line_without_a_newline_is_marked_wherever_it_stands_in_the_diff(
+        plans: PlanDir, memory: MemoryPlatform) -> None:
+    notes = plans.root / "tasks" / "a" / "notes.txt"
+    notes.write_text("a")
+    assert apply(named_group(plans, "a", "b"), memory, "r1").ok
+    notes.write_text("a\nb\n")
+    result = compute(named_group(plans, "a", "b"), memory)
+    (update,) = [c for c in result.changes if c.action == "update"]
+    diff = "".join(change_details(result, memory, with_diff=True)[update.function].diffs)
+    assert "-a\n\\ No newline at end of file\n+a\n+b\n" in diff
