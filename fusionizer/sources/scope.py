@@ -100,10 +100,6 @@ class Scope:
             if (self.root / module).is_file():
                 yield TreeFile(module, str(self.root / module), False, False)
 
-    def outside(self) -> Tuple[str, ...]:
-        """The directories it builds from that are not under the root (``../shared/task``)."""
-        return tuple(d for d in self.directories if d == ".." or d.startswith("../"))
-
     def _excluded_in(self, directory: str, rel: str, is_dir: bool) -> Optional[str]:
         tree = Tree(self.root)
         own, start = tree.locate(self.root / directory)
