@@ -23,7 +23,6 @@ import marshal
 import os
 import shutil
 import struct
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -200,16 +199,7 @@ def _read(file: str) -> Dict[str, Any]:
 def _write(file: str, data: bytes) -> None:
     """Replace ``file`` in one step, private (a parsed function.yaml holds its env values)."""
     try:
-        directory = paths.private_dir(Path(file).parent)
-        fd, tmp = tempfile.mkstemp(prefix=".cache-", dir=directory)  # created 0600
+        paths.private_dir(Path(file).parent)
+        paths.write_atomically(Path(file), data)
     except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, file)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass
