@@ -188,11 +188,14 @@ def _check_noop(code: Code, plan_out: str, apply_out: str) -> None:
         raise SystemExit(f"{code.label}: not a no-op:\n{plan_out[-500:]}\n{apply_out[-500:]}")
 
 
-def first_apply(code: Code, home: Path, plan: Path, pid: int) -> Run:
+def first_apply(code: Code, work: Path, tasks: int, pid: int) -> Tuple[Path, Path, Run]:
+    """A plan of ``tasks`` generated in ``work`` and applied by ``code``: (its home, the plan
+    file, the run)."""
+    home, plan = work / "home", generate(work, tasks)
     run = code.cli(home, ["apply", "-f", str(plan)], stand_in=pid)
     if "Apply complete" not in run.out:
         raise SystemExit(f"{code.label}: first apply failed:\n{run.out[-2000:]}")
-    return run
+    return home, plan, run
 
 
 def in_process(home: Path, plan: Path, runs: int = RUNS) -> Tuple[float, float, int]:
@@ -260,19 +263,15 @@ def main() -> None:
               f"process start faked")
         print(HEADER)
         for code in codes:
-            work = tmp / f"first-{code.label[:6]}"
-            plan = generate(work, first_groups * PER_GROUP)
-            print(row(code.label, first_apply(code, work / "home", plan, pid), tasks=first_groups * PER_GROUP))
+            _, _, run = first_apply(code, tmp / f"first-{code.label[:6]}", first_groups * PER_GROUP, pid)
+            print(row(code.label, run, tasks=first_groups * PER_GROUP))
         for tasks in sizes:
             print()
             print(f"No-op reconcile of {tasks:,} tasks in {tasks // PER_GROUP:,} groups through the CLI "
                   f"(each code on a platform its own first apply set up)")
             print(HEADER)
             for code in codes:
-                work = tmp / f"noop-{tasks}-{code.label[:6]}"
-                plan = generate(work, tasks)
-                home = work / "home"
-                first_apply(code, home, plan, pid)
+                home, plan, _ = first_apply(code, tmp / f"noop-{tasks}-{code.label[:6]}", tasks, pid)
                 found = noop(code, home, plan)
                 print(row(f"{code.label}: plan", found.plan, found.plan_lists, tasks))
                 print(row(f"{code.label}: apply", found.apply, found.apply_lists, tasks))

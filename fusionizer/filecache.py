@@ -23,7 +23,6 @@ import marshal
 import os
 import shutil
 import struct
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -163,30 +162,17 @@ class Listed:
 @dataclass(frozen=True)
 class Listing:
     """The content files of a snapshot's directories, walked and hashed once when the
-    snapshot was taken: the plan loader and the build read these instead of the disk.
+    snapshot was taken: the build reads these instead of walking the disk again.
 
-    It answers for the directories it lists only; a file it does not hold may still exist
-    (ignored, or outside them), so callers look on the disk then.
+    It answers for the directories it lists only; for any other, callers walk the disk.
     """
 
     directories: Mapping[str, Tuple[Listed, ...]]  # normalised absolute directory -> its files, by rel
-    files: Mapping[str, Listed]  # normalised absolute path -> the file
 
-    @classmethod
-    def of(cls, directories: Mapping[str, Tuple[Listed, ...]]) -> "Listing":
-        files: Dict[str, Listed] = {}
-        for directory, listed in directories.items():
-            inside = os.path.join(directory, "")
-            files.update((inside + f.rel, f) for f in listed)
-        return cls(dict(directories), files)
-
-    # Both take a normalised absolute path (as the plan resolves them), not normalised again:
+    # It takes a normalised absolute path (as the plan resolves them), not normalised again:
     # a reconcile asks about every task.
     def directory(self, path: "os.PathLike[str] | str") -> Optional[Tuple[Listed, ...]]:
         return self.directories.get(os.fspath(path))
-
-    def file(self, path: "os.PathLike[str] | str") -> Optional[Listed]:
-        return self.files.get(os.fspath(path))
 
 
 def link_or_copy(source: str, dest: str) -> None:
@@ -213,16 +199,7 @@ def _read(file: str) -> Dict[str, Any]:
 def _write(file: str, data: bytes) -> None:
     """Replace ``file`` in one step, private (a parsed function.yaml holds its env values)."""
     try:
-        directory = paths.private_dir(Path(file).parent)
-        fd, tmp = tempfile.mkstemp(prefix=".cache-", dir=directory)  # created 0600
+        paths.private_dir(Path(file).parent)
+        paths.write_atomically(Path(file), data)
     except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, file)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass

@@ -81,8 +81,9 @@ class Patterns:
 _UNNAMED = re.compile(r"\(\?P<\w+>")
 _ANY_DEPTH = "^(?:.+/)?"
 _CACHE_LIMIT = 512
-# (path, size, mtime_ns, inode) -> patterns: the watch loop asks about every event it sees.
-_parsed: Dict[Tuple[str, int, int, int], Patterns] = {}
+# (path, size, mtime_ns, ctime_ns, inode) -> patterns: the watch loop asks about every event
+# it sees. ctime as in fusionizer.filecache: an edit that keeps size and mtime moves it.
+_parsed: Dict[Tuple[str, int, int, int, int], Patterns] = {}
 
 
 @dataclass(frozen=True)
@@ -273,7 +274,7 @@ def _parse(path: str) -> Optional[Patterns]:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    key = (path, st.st_size, st.st_mtime_ns, st.st_ino)
+    key = (path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     patterns = _parsed.get(key)
     if patterns is None:
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Union
 
 # The plan file a command reads when none is named (-f, --plan-path), in a directory or a repository.
 DEFAULT_PLAN_FILE = "fusionizer.yaml"
@@ -73,13 +74,13 @@ def private_file(path: Path) -> Path:
     return path
 
 
-def write_atomically(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:
+def write_atomically(path: Path, text: Union[str, bytes], mode: int = PRIVATE_FILE) -> None:
     """Replace ``path`` in one step, as a file of ``mode`` (0600 unless asked): a reader never
     sees half a file, and a failed write leaves the old one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)  # created 0600
     try:
-        with os.fdopen(fd, "w") as out:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as out:
             out.write(text)
         if mode != PRIVATE_FILE:
             os.chmod(tmp, mode)

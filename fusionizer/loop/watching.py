@@ -55,11 +55,9 @@ class Watchers:
     def watch_directory(self, source: DirectorySource, on_change: Callable[[str], None],
                         on_ignored: Callable[[str], None]) -> None:
         """Call ``on_change(relative path)`` for each change that can change the source's
-        revision, ``on_ignored(ignored part)`` for any other. Task directories outside the
-        plan directory are watched too: those the plan names when this is called."""
-        tops = {Path(os.path.realpath(source.root)): ""}  # first: it wins for paths also below another
-        for directory in source.outside():
-            tops.setdefault(Path(os.path.realpath(directory)), Path(os.path.relpath(directory, source.root)).as_posix())
+        revision, ``on_ignored(ignored part)`` for any other. The plan directory holds all
+        it builds from: the plan refuses a task directory that leads out of it."""
+        tops = {Path(os.path.realpath(source.root)): ""}
 
         def changed(event: FileSystemEvent) -> None:
             if event.is_directory and event.event_type in ("modified", "closed"):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 from fusionizer import filecache
 from fusionizer.filecache import Listed, Listing
@@ -43,7 +43,7 @@ def tree_listing(plan_file: Path) -> Tuple[str, Listing]:
             h.update(b"%s\0%s%s" % (os.fsencode(item.rel), b"x" if item.executable else b"f", bytes.fromhex(digest)))
     except OSError as e:
         raise SourceError(f"cannot read {e.filename or plan_file.parent}: {e.strerror or e}") from e
-    listing = Listing.of({
+    listing = Listing({
         directory: tuple(Listed(f.rel[cut:], f.path, f.executable, digests[f.path]) for f in files if f.path in digests)
         for directory, (cut, files) in walk.directories.items()
     })
@@ -69,11 +69,6 @@ class DirectorySource:
         revision; otherwise the part of it the plan does not build from (``notes/``,
         ``watch.log``, ``tasks/a/.mypy_cache/``), for the watch loop's debug line."""
         return self._scope().ignored(rel, is_dir)
-
-    def outside(self) -> List[Path]:
-        """Directories the plan builds from outside :attr:`root` (``../shared/task``), as
-        :meth:`ignored` names them relative to the root; those that exist now."""
-        return [self.root / d for d in self._scope().outside() if (self.root / d).is_dir()]
 
     def _scope(self) -> Scope:
         """The scope, read again only when the plan file changed: the watch loop asks for

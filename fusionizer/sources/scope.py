@@ -2,9 +2,9 @@
 and the optimizer module it names, and the ignore files that decide which of their files
 count (:mod:`fusionizer.ignore`, the same rule the build applies).
 
-A directory source's revision digests exactly :meth:`Scope.files`; ``watch`` wakes for a
-changed path only when :meth:`Scope.ignored` says it can change them. Anything else beside
-the plan (a log, notes, tool output) is outside the scope: it changes nothing.
+A directory source's revision digests exactly the files :meth:`Scope.walk` finds; ``watch``
+wakes for a changed path only when :meth:`Scope.ignored` says it can change them. Anything
+else beside the plan (a log, notes, tool output) is outside the scope: it changes nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from fusionizer.runtime.layout import FUNCTION_CONFIG
 class Walk:
     """One walk of a scope."""
 
-    files: Tuple[TreeFile, ...]  # what :meth:`Scope.files` yields
+    files: Tuple[TreeFile, ...]  # every file that counts, sorted by path; ignore files included
     # Each directory it builds from (normalised, absolute) -> its content files: exactly what
     # a build of that directory copies (no ignore files), each named ``rel[cut:]`` in it.
     directories: Mapping[str, Tuple[int, Tuple[TreeFile, ...]]]  # cut, files
@@ -47,12 +47,9 @@ class Scope:
         return cls(root, plan_file.name, _rel_all(root, inputs.directories), _rel_all(root, inputs.discovery),
                    _rel_all(root, inputs.files))
 
-    def files(self) -> Iterator[TreeFile]:
-        """Every file that counts, each once, sorted by path; ignore files included."""
-        return iter(self.walk().files)
-
     def walk(self) -> "Walk":
-        """:meth:`files`, and each directory's content as a build of it lists it, in one walk."""
+        """Every file that counts, each once, and each directory's content as a build of it
+        lists it (:class:`Walk`), in one walk."""
         found: Dict[str, TreeFile] = {}
         tree = Tree(self.root)
         for item in self._single_files(tree):
@@ -73,8 +70,9 @@ class Scope:
         return Walk(tuple(sorted(found.values(), key=lambda f: f.rel)), directories)
 
     def ignored(self, rel: str, is_dir: bool) -> Optional[str]:
-        """None when a change at ``rel`` (a path under the root) can change :meth:`files`;
-        otherwise the part of it that is out of scope or ignored, as ``dir/`` or ``file``."""
+        """None when a change at ``rel`` (a path under the root) can change the files
+        :meth:`walk` finds; otherwise the part of it that is out of scope or ignored, as
+        ``dir/`` or ``file``."""
         if rel == self.plan_file or rel in self.modules:
             return None
         for directory in self.directories:
@@ -99,10 +97,6 @@ class Scope:
         for module in self.modules:
             if (self.root / module).is_file():
                 yield TreeFile(module, str(self.root / module), False, False)
-
-    def outside(self) -> Tuple[str, ...]:
-        """The directories it builds from that are not under the root (``../shared/task``)."""
-        return tuple(d for d in self.directories if d == ".." or d.startswith("../"))
 
     def _excluded_in(self, directory: str, rel: str, is_dir: bool) -> Optional[str]:
         tree = Tree(self.root)

@@ -106,7 +106,8 @@ def test_a_task_whose_function_yaml_is_ignored_is_still_read(plans: PlanDir, mem
     (plans.root / "tasks/a/.fusionizerignore").write_text("function.yaml\n")
     plans.write([["a", "b"]])
     plan = loaded(plans.file, memory).plan
-    assert plan.listing is not None and plan.listing.file(str(plans.root / "tasks/a/function.yaml")) is None
+    listed_a = plan.listing.directory(str(plans.root / "tasks/a")) if plan.listing is not None else None
+    assert listed_a is not None and "function.yaml" not in [f.rel for f in listed_a]
     assert sorted(plan.tasks) == ["a", "b", "c", "d", "e"]
     apply(plan, memory, "r1", Options())
     assert sorted(memory.records) == ["demo-a-b", "demo-c", "demo-d", "demo-e"]
