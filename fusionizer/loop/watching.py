@@ -17,7 +17,7 @@ import logging
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Dict, Iterator, Optional, Type
+from typing import Any, Callable, Iterator, Optional, Type
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -57,13 +57,13 @@ class Watchers:
         """Call ``on_change(relative path)`` for each change that can change the source's
         revision, ``on_ignored(ignored part)`` for any other. The plan directory holds all
         it builds from: the plan refuses a task directory that leads out of it."""
-        tops = {Path(os.path.realpath(source.root)): ""}
+        root = Path(os.path.realpath(source.root))
 
         def changed(event: FileSystemEvent) -> None:
             if event.is_directory and event.event_type in ("modified", "closed"):
                 return  # a directory's mtime moves with every child event, reported on its own
             try:
-                found = [(rel, source.ignored(rel, event.is_directory)) for rel in _under(tops, event)]
+                found = [(rel, source.ignored(rel, event.is_directory)) for rel in _under(root, event)]
             except Exception:  # noqa: BLE001
                 # The observer's thread must never die (it would hear nothing more), and a
                 # file that vanished mid-check (`sed -i`'s temp file) may still matter:
@@ -76,8 +76,7 @@ class Watchers:
                 else:
                     on_ignored(ignored)
 
-        for top in tops:
-            self._observer.schedule(_Handler(changed), str(top), recursive=True)
+        self._observer.schedule(_Handler(changed), str(root), recursive=True)
 
     def watch_notifications(self, url: str, on_push: Callable[[str, str], None]) -> Path:
         """Call ``on_push(HOOK, sha)`` whenever the post-receive hook notifies ``url``."""
@@ -122,16 +121,12 @@ def _event_paths(event: FileSystemEvent) -> Iterator[str]:
             yield os.fsdecode(raw)
 
 
-def _under(tops: Dict[Path, str], event: FileSystemEvent) -> Iterator[str]:
-    """The event's paths relative to the plan directory (``tops``: each watched directory
-    and where it is from the plan directory)."""
+def _under(root: Path, event: FileSystemEvent) -> Iterator[str]:
+    """The event's paths relative to the plan directory ``root``, the directory itself left out."""
     for path in _event_paths(event):
-        for top, prefix in tops.items():
-            try:
-                inner = Path(path).relative_to(top).as_posix()
-            except ValueError:
-                continue
-            rel = prefix if inner == "." else f"{prefix}/{inner}" if prefix else inner
-            if rel:
-                yield rel
-            break
+        try:
+            rel = Path(path).relative_to(root).as_posix()
+        except ValueError:
+            continue
+        if rel != ".":
+            yield rel
