@@ -213,7 +213,11 @@ def task_subdirs(directory: Path, subdirs: Optional[List[Path]] = None) -> List[
 
 def _subdirs(directory: Path) -> List[Path]:
     # Hidden directories (.git, .venv, ...) are never tasks, whatever they hold.
-    return sorted(d for d in directory.iterdir() if not d.name.startswith(".") and d.is_dir())
+    try:
+        entries = list(directory.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []  # gone since it was checked (an editor or `watch` racing a save): it holds no task now
+    return sorted(d for d in entries if not d.name.startswith(".") and d.is_dir())
 
 
 def _inside(

@@ -18,6 +18,7 @@ import pytest
 
 from fusionizer.errors import Diagnostic
 from fusionizer.plan.loader import load_plan
+from fusionizer.plan.tasks import task_subdirs
 
 
 def explicit_plan(ws, path: str = "tasks/a", name: str = "a") -> None:
@@ -410,3 +411,9 @@ def test_task_dirs_entry_that_is_a_file(ws):
     d = ws.one(ws.check()[1])
     assert d.location() == "fusionizer.yaml:6:21"
     assert d.message.startswith("task directory more is not a directory; create it or fix the path")
+
+
+def test_a_task_dir_that_vanished_since_it_was_checked_holds_no_task(tmp_path: Path) -> None:
+    assert task_subdirs(tmp_path / "gone") == []
+    (tmp_path / "file").write_text("x")
+    assert task_subdirs(tmp_path / "file") == []
