@@ -105,7 +105,11 @@ def _gateway(store: Store) -> Optional[ServingProcess]:
 
 def secret(store: Store) -> bytes:
     """The namespace's secret, made on first use (readable by this user only)."""
-    return secret_at(store.dir("run") / "gateway.secret")
+    return secret_at(_secret_file(store))
+
+
+def _secret_file(store: Store) -> Path:
+    return store.dir("run") / "gateway.secret"
 
 
 def secret_at(path: Path) -> bytes:
@@ -155,7 +159,7 @@ def _start(store: Store, port: int, limits: LogLimits) -> Optional[processes.Sta
     ready = store.dir("run") / f"gateway-{uuid.uuid4().hex[:8]}.ready"
     secret(store)
     module = ["fusionizer.platforms.local.gateway", "--store", str(store.root), "--namespace", store.namespace,
-              "--port", str(port), "--ready-file", str(ready), "--secret-file", str(store.dir("run") / "gateway.secret")]
+              "--port", str(port), "--ready-file", str(ready), "--secret-file", str(_secret_file(store))]
     attempt = Attempt(store, "run", PENDING, ready)
     try:
         started = processes.start(module, {**os.environ, **attempt.env()}, store.root, store.log_file("gateway"),
