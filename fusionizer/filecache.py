@@ -27,9 +27,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Set, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Mapping, Optional, Set, Tuple
 
 from fusionizer import __version__, paths
+from fusionizer.ignore import TreeFile
 
 # Timestamps are as coarse as 2 s on some filesystems, and a network filesystem's clock may
 # lag ours: a file changed less than this before it was read is not remembered.
@@ -157,6 +158,13 @@ class Listed:
     path: str
     executable: bool
     digest: str  # sha256 hex of its bytes
+    size: int
+
+    @classmethod
+    def walked(cls, rel: str, item: TreeFile, digest: str) -> "Listed":
+        """The file a walk found (its stat, when the walk kept it, is not taken again)."""
+        size = item.stat.st_size if item.stat is not None else os.stat(item.path).st_size
+        return cls(rel, item.path, item.executable, digest, size)
 
 
 @dataclass(frozen=True)
@@ -168,11 +176,31 @@ class Listing:
     """
 
     directories: Mapping[str, Tuple[Listed, ...]]  # normalised absolute directory -> its files, by rel
+    files: Mapping[str, Listed]  # normalised absolute path -> the file
+    # Directories whose walk met a symbolic link, socket, FIFO, device or broken link: what
+    # the plan's own checks must look at on the disk.
+    irregular: FrozenSet[str] = frozenset()
 
-    # It takes a normalised absolute path (as the plan resolves them), not normalised again:
+    @classmethod
+    def of(cls, directories: Mapping[str, Tuple[Listed, ...]], irregular: FrozenSet[str] = frozenset()) -> "Listing":
+        files: Dict[str, Listed] = {}
+        for directory, listed in directories.items():
+            inside = os.path.join(directory, "")
+            files.update((inside + f.rel, f) for f in listed)
+        return cls(dict(directories), files, irregular)
+
+    def plain(self, path: "os.PathLike[str] | str") -> Optional[Tuple[Listed, ...]]:
+        """The files of a directory it holds whose walk met only plain files and directories."""
+        key = os.fspath(path)
+        return None if key in self.irregular else self.directories.get(key)
+
+    # Both take a normalised absolute path (as the plan resolves them), not normalised again:
     # a reconcile asks about every task.
     def directory(self, path: "os.PathLike[str] | str") -> Optional[Tuple[Listed, ...]]:
         return self.directories.get(os.fspath(path))
+
+    def file(self, path: "os.PathLike[str] | str") -> Optional[Listed]:
+        return self.files.get(os.fspath(path))
 
 
 def link_or_copy(source: str, dest: str) -> None:

@@ -136,6 +136,9 @@ class Tree:
         self._rule_paths: Dict[str, Tuple[TreeFile, ...]] = {}  # on the way from the root to it
         # rel_dir -> the ignore files a walk listed there: they need no look on the disk.
         self._present: Dict[str, AbstractSet[str]] = {}
+        # What the walks met that counts but is not a plain file or directory: symbolic links
+        # (followed), and what holds no content (sockets, FIFOs, devices, broken links).
+        self.irregular: List[str] = []
 
     def rules(self, rel_dir: str = "") -> Rules:
         """The rules in force in ``rel_dir``: defaults, then the ignore files from the root down."""
@@ -221,12 +224,21 @@ class Tree:
             try:
                 if entry.is_dir():
                     if not rules.excludes(rel, True):
+                        self._note_link(entry, rel)
                         yield from self._walk(entry.path, rel, seen)
-                elif entry.is_file() and not rules.excludes(rel, False):
-                    st = entry.stat()
-                    yield TreeFile(rel, entry.path, bool(st.st_mode & stat.S_IXUSR), is_ignore_file(entry.name), st)
+                elif entry.is_file():
+                    if not rules.excludes(rel, False):
+                        self._note_link(entry, rel)
+                        st = entry.stat()
+                        yield TreeFile(rel, entry.path, bool(st.st_mode & stat.S_IXUSR), is_ignore_file(entry.name), st)
+                elif not rules.excludes(rel, False):
+                    self.irregular.append(rel)  # a socket, FIFO, device or broken link: no content
             except FileNotFoundError:
                 continue
+
+    def _note_link(self, entry: "os.DirEntry[str]", rel: str) -> None:
+        if entry.is_symlink():
+            self.irregular.append(rel)
 
 
 def below(root: "os.PathLike[str] | str", path: "os.PathLike[str] | str") -> Optional[str]:

@@ -248,8 +248,7 @@ def task_content(plan: Plan, plan_tree: Tree, task: Task) -> Tuple[Listed, ...]:
         return listed
     tree, start = plan_tree.locate(task.path)
     try:
-        return tuple(Listed(f.rel[len(start) + 1 :] if start else f.rel, f.path, f.executable,
-                            filecache.digest(f.path, f.stat))
+        return tuple(Listed.walked(f.rel[len(start) + 1 :] if start else f.rel, f, filecache.digest(f.path, f.stat))
                      for f in tree.files(start) if not f.rule)
     except OSError as e:
         raise FusionizerError(f"cannot read task {task.name}: {e.strerror or e} ({e.filename})") from e

@@ -127,14 +127,22 @@ def load_document(text: str, file: str) -> Document:
     raise DocumentError(_diagnostic_of(error, file, text)) from error
 
 
+def known_document(digest: str, file: str) -> Optional[Document]:
+    """The document parsed before from a text whose sha256 is ``digest``, if any."""
+    known = _PARSED.get(digest)
+    if known is None:
+        return None
+    data, values, keys = marshal.loads(known)
+    return Document(file, data, values, keys, digest)
+
+
 def load_text(text: str, file: str) -> Document:
     """:func:`load_document`, parsed once per content: a text seen before (by sha256, here or
     in an earlier run, see :mod:`fusionizer.filecache`) is not parsed again."""
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    known = _PARSED.get(digest)
+    known = known_document(digest, file)
     if known is not None:
-        data, values, keys = marshal.loads(known)
-        return Document(file, data, values, keys, digest)
+        return known
     doc = load_document(text, file)
     doc.digest = digest
     try:

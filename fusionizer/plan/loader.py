@@ -63,11 +63,9 @@ def check_plan(
     path = Path(path)
     shown = Path(shown_as) if shown_as is not None else path
     diagnostics: List[Diagnostic] = []
-    paths = _paths(path, shown, tree, diagnostics)
+    paths = _paths(path, shown, tree, diagnostics, listing)
     doc = _read(path, shown, paths.boundary, diagnostics) if paths is not None else None
     plan = _Builder(doc, path, paths, diagnostics).build() if doc is not None and paths is not None else None
-    if plan is not None and listing is not None:
-        plan = replace(plan, listing=listing)
     if strict:
         diagnostics = [_as_error(d) for d in diagnostics]
     diagnostics = _ordered(diagnostics, str(shown))
@@ -77,7 +75,8 @@ def check_plan(
     return _with_warnings(plan, diagnostics), diagnostics
 
 
-def _paths(path: Path, shown: Path, tree: Optional[Path], out: List[Diagnostic]) -> Optional[Paths]:
+def _paths(path: Path, shown: Path, tree: Optional[Path], out: List[Diagnostic],
+           listing: Optional[Listing]) -> Optional[Paths]:
     """Where the plan's paths lead and what bounds them; None (reported) for a bad setting."""
     file = Path(os.path.normpath(path.absolute()))
     try:
@@ -86,7 +85,7 @@ def _paths(path: Path, shown: Path, tree: Optional[Path], out: List[Diagnostic])
         out.append(Diagnostic(str(e)))
         return None
     return Paths(root=file.parent, shown_root=shown.parent, boundary=Boundary.at(tree or file.parent),
-                 rules=ignore.Tree(file.parent), limits=limits)
+                 rules=ignore.Tree(file.parent), limits=limits, listing=listing)
 
 
 def _read(path: Path, shown_path: Path, boundary: Boundary, out: List[Diagnostic]) -> Optional[Document]:
@@ -152,6 +151,7 @@ class _Builder:
             schedule=schedule,
             platform=platform,
             optimizer=optimizer,
+            listing=self.paths.listing,
         )
 
     def _check_not_empty(self, tasks: TaskTable) -> None:

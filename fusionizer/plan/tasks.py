@@ -20,10 +20,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from fusionizer import filecache, ignore
 from fusionizer.errors import Diagnostic
+from fusionizer.filecache import Listed, Listing
 from fusionizer.plan.documents import (
     Document,
     DocumentError,
@@ -33,11 +34,12 @@ from fusionizer.plan.documents import (
     as_str,
     format_path,
     kind_of,
+    known_document,
     load_text,
 )
 from fusionizer.plan.model import Task
 from fusionizer.plan.schema import FUNCTION_SCHEMA, check_schema
-from fusionizer.plan.boundary import Boundary, BoundaryError, Limits, leads_outside
+from fusionizer.plan.boundary import MAX_YAML_BYTES, Boundary, BoundaryError, Limits, leads_outside
 from fusionizer.plan.values import (
     DNS_HELP,
     SUPPORTED_RUNTIMES,
@@ -76,6 +78,16 @@ class Paths:
     boundary: Boundary  # nothing outside it is read
     rules: ignore.Tree  # which files of a task its build takes
     limits: Limits = Limits()
+    # The snapshot's files (see ``Snapshot.listing``): what it knows of a directory without
+    # links or special files needs no second look on the disk.
+    listing: Optional[Listing] = None
+
+    def plain(self, directory: Path) -> Optional[Tuple[Listed, ...]]:
+        """The snapshot's files of ``directory``, when its walk met only plain files."""
+        return self.listing.plain(directory) if self.listing is not None else None
+
+    def listed(self, path: "os.PathLike[str] | str") -> Optional[Listed]:
+        return self.listing.file(path) if self.listing is not None else None
 
     def resolve(self, relative: str) -> Path:
         return Path(os.path.normpath(self.root / relative))
@@ -158,7 +170,7 @@ def _discover(
         )))
         return
     subdirs = _subdirs(directory)
-    tasks = set(task_subdirs(directory, subdirs))
+    tasks = set(task_subdirs(directory, subdirs, paths.listed))
     if not tasks:
         out.append(plan.diagnostic(at, (
             f"no task found in {paths.show(directory)}: no subdirectory holds a {FUNCTION_YAML}; "
@@ -204,20 +216,25 @@ def _check_not_a_lost_task(
     )))
 
 
-def task_subdirs(directory: Path, subdirs: Optional[List[Path]] = None) -> List[Path]:
+def task_subdirs(
+    directory: Path, subdirs: Optional[List[Path]] = None, listed: Callable[[str], object] = lambda path: None,
+) -> List[Path]:
     """The tasks a ``spec.taskDirs`` entry holds; a directory source's revision covers the same.
     A task is a subdirectory with an entry named function.yaml, whatever it is (the checks of
-    the task say what is wrong with it)."""
-    return [d for d in (_subdirs(directory) if subdirs is None else subdirs) if os.path.lexists(d / FUNCTION_YAML)]
+    the task say what is wrong with it). ``listed``: a file it returns something for exists
+    (:meth:`Paths.listed`, the snapshot), with no look on the disk."""
+    return [d for d in (_subdirs(directory) if subdirs is None else subdirs)
+            if listed(os.path.join(d, FUNCTION_YAML)) is not None or os.path.lexists(d / FUNCTION_YAML)]
 
 
 def _subdirs(directory: Path) -> List[Path]:
     # Hidden directories (.git, .venv, ...) are never tasks, whatever they hold.
     try:
-        entries = list(directory.iterdir())
+        with os.scandir(directory) as entries:  # not iterdir: a DirEntry knows it is a directory
+            names = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
     except (FileNotFoundError, NotADirectoryError):
         return []  # gone since it was checked (an editor or `watch` racing a save): it holds no task now
-    return sorted(d for d in entries if not d.name.startswith(".") and d.is_dir())
+    return [directory / name for name in names]
 
 
 def _inside(
@@ -272,14 +289,19 @@ def read_task(name: str, directory: Path, paths: Paths, at: JsonPath, out: List[
     The directory is checked first (:meth:`Boundary.check_dir`); a directory with a problem is
     not read at all."""
     shown_dir = paths.show(directory)
-    problems = paths.boundary.check_dir(paths.rules, directory, shown_dir, paths.limits)
+    listed = paths.plain(directory)
+    if listed is not None and _within(listed, paths.limits):
+        problems: List[str] = []  # what check_dir would find: no link, no special file, within the limits
+    else:
+        problems = paths.boundary.check_dir(paths.rules, directory, shown_dir, paths.limits)
     if problems:
         out.extend(Diagnostic(f"task {name!r}: {problem}", shown_dir) for problem in problems)
         return None
     config_path = directory / FUNCTION_YAML
     shown = os.path.join(shown_dir, FUNCTION_YAML)
     try:
-        config = load_text(paths.boundary.read_text(config_path, shown, checked=True), shown)
+        config = _known_config(paths, config_path, shown, listed) or load_text(
+            paths.boundary.read_text(config_path, shown, checked=True), shown)
     except DocumentError as e:
         out.append(e.diagnostic)
         return None
@@ -305,6 +327,18 @@ def read_task(name: str, directory: Path, paths: Paths, at: JsonPath, out: List[
         return None
     handler, takes_session = checked
     return TaskSource(Task(name, directory, handler, runtime, config.data, takes_session), config, at)
+
+
+def _within(listed: Tuple[Listed, ...], limits: Limits) -> bool:
+    """Do these files keep within a task directory's limits (as :meth:`Boundary.check_dir` counts)?"""
+    return len(listed) <= limits.max_files and sum(f.size for f in listed) <= limits.max_bytes
+
+
+def _known_config(paths: Paths, config_path: Path, shown: str, listed: Optional[Tuple[Listed, ...]]) -> Optional[Document]:
+    """The task's function.yaml as parsed before, when the snapshot lists it (a plain file of
+    a plain directory, within the size a read takes): then it is not read again."""
+    file = paths.listed(config_path) if listed is not None else None
+    return known_document(file.digest, shown) if file is not None and file.size <= MAX_YAML_BYTES else None
 
 
 def _check_runtime(config: Document, out: List[Diagnostic]) -> Optional[str]:
@@ -361,7 +395,7 @@ def _check_handler(
         )))
         return None
     module, function = raw.split(":")
-    source = _module_file(directory, module)
+    source = _module_file(directory, module, paths)
     if source is None:
         fix = f"create it or fix spec.handler ({raw})"
         if module.endswith(".py"):  # a common slip: Nuclio wants the module, not the file
@@ -375,11 +409,11 @@ def _check_handler(
     return None if takes_session is None else (raw, takes_session)
 
 
-def _module_file(directory: Path, module: str) -> Optional[Path]:
-    base = directory.joinpath(*module.split("."))
-    for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
+def _module_file(directory: Path, module: str, paths: Paths) -> Optional[Path]:
+    base = os.path.join(directory, *module.split("."))
+    for candidate in (f"{base}.py", os.path.join(base, "__init__.py")):
+        if paths.listed(candidate) is not None or Path(candidate).is_file():
+            return Path(candidate)
     return None
 
 
@@ -388,6 +422,10 @@ def _check_function(
 ) -> Optional[bool]:
     """None when the handler is missing or cannot be called, else whether it takes a
     requests_session (True when it is not a def: its parameters are unknown)."""
+    listed = paths.listed(source)
+    known = _HANDLERS.get(f"{listed.digest}:{function}") if listed is not None else None
+    if known is not None:
+        return bool(known)  # the snapshot's module, checked before: not read again
     raw = _read_module(source, paths, out)
     if raw is None:
         return None

@@ -43,10 +43,10 @@ def tree_listing(plan_file: Path) -> Tuple[str, Listing]:
             h.update(b"%s\0%s%s" % (os.fsencode(item.rel), b"x" if item.executable else b"f", bytes.fromhex(digest)))
     except OSError as e:
         raise SourceError(f"cannot read {e.filename or plan_file.parent}: {e.strerror or e}") from e
-    listing = Listing({
-        directory: tuple(Listed(f.rel[cut:], f.path, f.executable, digests[f.path]) for f in files if f.path in digests)
+    listing = Listing.of({
+        directory: tuple(Listed.walked(f.rel[cut:], f, digests[f.path]) for f in files if f.path in digests)
         for directory, (cut, files) in walk.directories.items()
-    })
+    }, walk.irregular)
     return DIR_REVISION_PREFIX + h.hexdigest(), listing
 
 

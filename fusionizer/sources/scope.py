@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, Iterator, Mapping, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterator, Mapping, Optional, Sequence, Tuple
 
 from fusionizer.ignore import Tree, TreeFile, below, is_ignore_file
 from fusionizer.plan.inputs import plan_inputs
@@ -27,6 +27,7 @@ class Walk:
     # Each directory it builds from (normalised, absolute) -> its content files: exactly what
     # a build of that directory copies (no ignore files), each named ``rel[cut:]`` in it.
     directories: Mapping[str, Tuple[int, Tuple[TreeFile, ...]]]  # cut, files
+    irregular: FrozenSet[str] = frozenset()  # of those, the ones holding a link or a special file
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,14 @@ class Scope:
         for item in self._single_files(tree):
             found.setdefault(item.rel, item)
         directories: Dict[str, Tuple[int, Tuple[TreeFile, ...]]] = {}
+        irregular = set()
         for directory in self.directories:
             path = os.path.normpath(os.path.join(self.root, directory))
             own, start = tree.locate(path)
+            met = len(own.irregular)
             content = tuple(own.files(start))  # first: the walk tells rule_files what is there
+            if len(own.irregular) > met:
+                irregular.add(path)
             if own is tree:
                 for item in (*own.rule_files(start), *content):
                     found.setdefault(item.rel, item)
@@ -67,7 +72,7 @@ class Scope:
                 for item in (*own.rule_files(start), *content):
                     found.setdefault(prefix + item.rel, replace(item, rel=prefix + item.rel))
             directories[path] = (len(start) + 1 if start else 0, tuple(f for f in content if not f.rule))
-        return Walk(tuple(sorted(found.values(), key=lambda f: f.rel)), directories)
+        return Walk(tuple(sorted(found.values(), key=lambda f: f.rel)), directories, frozenset(irregular))
 
     def ignored(self, rel: str, is_dir: bool) -> Optional[str]:
         """None when a change at ``rel`` (a path under the root) can change the files

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Callable, Dict, Iterator
 
 import pytest
 
@@ -111,3 +111,31 @@ def test_a_task_whose_function_yaml_is_ignored_is_still_read(plans: PlanDir, mem
     assert sorted(plan.tasks) == ["a", "b", "c", "d", "e"]
     apply(plan, memory, "r1", Options())
     assert sorted(memory.records) == ["demo-a-b", "demo-c", "demo-d", "demo-e"]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda task, outside: os.symlink(outside, task / "data.txt"), "leads outside the plan's directory"),
+    (lambda task, outside: os.mkfifo(task / "pipe"), "is a FIFO"),
+    (lambda task, outside: os.symlink(task / "gone", task / "dangling"), "broken symbolic link"),
+])
+def test_a_snapshot_hides_no_problem_of_a_task_directory(
+        plans: PlanDir, memory: MemoryPlatform, tmp_path: Path, make: Callable[[Path, Path], None], message: str,
+) -> None:
+    plans.write([["a", "b"]])
+    loaded(plans.file, memory)  # checked and remembered while it was fine
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not the plan's\n")
+    make(plans.root / "tasks" / "a", outside)
+    refused = load_revision(DirectorySource(plans.file), lambda plan: memory)
+    assert isinstance(refused, Refused)
+    assert any(message in d.message for d in refused.diagnostics), refused.diagnostics
+
+
+def test_a_snapshot_keeps_a_task_directory_within_its_limits(
+        plans: PlanDir, memory: MemoryPlatform, monkeypatch: pytest.MonkeyPatch) -> None:
+    plans.write([["a", "b"]])
+    loaded(plans.file, memory)
+    monkeypatch.setenv("FUSIONIZER_MAX_TASK_FILES", "1")  # each task holds function.yaml and main.py
+    refused = load_revision(DirectorySource(plans.file), lambda plan: memory)
+    assert isinstance(refused, Refused)
+    assert any("holds more than 1 files" in d.message for d in refused.diagnostics), refused.diagnostics
