@@ -10,7 +10,7 @@ seen. A second edit within the timestamp granularity of the first could keep all
 git's "racy git" rule, a digest is remembered only for a file whose mtime and ctime were
 :data:`RACY_SECONDS` old when it was read: a younger file is read again every time.
 
-Also :func:`link_or_copy`, for files a build writes once and shares.
+Also :func:`copy_new` and :func:`link_or_copy`, for the files a build writes.
 
 Everything here is a cache: a missing, damaged or unwritable one only costs time, and two
 processes saving at once lose at most what one of them learnt.
@@ -22,6 +22,7 @@ import hashlib
 import marshal
 import os
 import shutil
+import stat
 import struct
 import threading
 import time
@@ -201,6 +202,22 @@ class Listing:
 
     def file(self, path: "os.PathLike[str] | str") -> Optional[Listed]:
         return self.files.get(os.fspath(path))
+
+
+def copy_new(source: str, dest: str, times: bool = False) -> None:
+    """Copy ``source`` to ``dest``, a new file, with its mode for its owner only (an executable
+    stays executable; the fusionizer's files can hold env values) and, with ``times``, its
+    access and modification times: what ``shutil.copy``/``copy2`` and a chmod do, in half the
+    system calls."""
+    with open(source, "rb") as src:
+        st = os.fstat(src.fileno())
+        mode = stat.S_IMODE(st.st_mode) & 0o700
+        with open(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode), "wb") as out:
+            shutil.copyfileobj(src, out)
+            out.flush()
+            os.fchmod(out.fileno(), mode)  # as asked, whatever the umask
+            if times:
+                os.utime(out.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def link_or_copy(source: str, dest: str) -> None:

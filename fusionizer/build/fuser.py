@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,7 +122,7 @@ def _write_dir(build: GroupBuild, plan: Plan, root: Path, config: Mapping[str, A
         if item.dest in shared:
             filecache.link_or_copy(shared[item.dest], dest)
         else:
-            _copy(item.source, dest)
+            filecache.copy_new(item.source, dest)
     tasks = [plan.tasks[t] for t in build.tasks]
     manifest = json.dumps(_manifest(plan, build.function, tasks), indent=2, sort_keys=True)
     paths.write_atomically(Path(tmp, layout.MANIFEST), manifest)
@@ -149,7 +148,7 @@ def _runtime_copy(root: Path, files: Sequence[BuildFile]) -> Dict[str, str]:
         for item in files:
             dest = os.path.join(tmp, item.dest)
             paths.private_dir(Path(dest).parent)
-            _copy(item.source, dest)
+            filecache.copy_new(item.source, dest)
         try:
             os.rename(tmp, copy)
         except OSError:  # another deploy made it first: the same files
@@ -160,11 +159,6 @@ def _runtime_copy(root: Path, files: Sequence[BuildFile]) -> Dict[str, str]:
             if old != copy:
                 shutil.rmtree(old, ignore_errors=True)
     return {f.dest: os.path.join(copy, f.dest) for f in files}
-
-
-def _copy(source: str, dest: str) -> None:
-    shutil.copy(source, dest)  # with its mode: an executable stays executable
-    os.chmod(dest, stat.S_IMODE(os.stat(dest).st_mode) & 0o700)  # ... and its owner's only
 
 
 def finalize(build: GroupBuild, build_dir: Path, revision: str, applied_at: str) -> FunctionSource:

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from fusionizer import filecache, paths
 from fusionizer.build.fuser import GroupBuild
@@ -85,9 +85,13 @@ class DeployedBuilds:
         paths.private_dir(self.root)  # a kept build holds env values
         tmp = Path(tempfile.mkdtemp(prefix=f".{build.function}-", dir=self.root))
         try:
-            for item in build.files:  # build files are never written in place: sharing them is safe
+            made: Set[Path] = set()  # each directory made private once, not once per file
+            for item in build.files:
                 dest = tmp / _FILES / item.dest
-                paths.private_dir(dest.parent)
+                if dest.parent not in made:
+                    paths.private_dir(dest.parent)
+                    made.add(dest.parent)
+                # Build files are never written in place: sharing them is safe.
                 filecache.link_or_copy(str(build_dir / item.dest), str(dest))
             manifest = json.loads((build_dir / layout.MANIFEST).read_text())
             record = {

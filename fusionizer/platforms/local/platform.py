@@ -357,7 +357,7 @@ def _stage_tree(build: Path, code: Path) -> None:
         for name in files:
             source = os.path.join(directory, name)
             if source.startswith(tasks):
-                shutil.copy2(source, os.path.join(target, name))
+                filecache.copy_new(source, os.path.join(target, name), times=True)
             else:
                 filecache.link_or_copy(source, os.path.join(target, name))
 
