@@ -18,9 +18,11 @@ processes saving at once lose at most what one of them learnt.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import marshal
 import os
+import pickle
 import shutil
 import stat
 import struct
@@ -114,6 +116,59 @@ def forget() -> None:
         each.forget()
 
 
+class Shelf:
+    """Values too rich for a :class:`Table` (this package's own objects, a whole checked
+    plan), by a key that digests everything they were computed from: one pickle file each
+    under ``cache/<name>/``, the ``keep`` used last kept. Whoever can write there can
+    already change what gets deployed (the state beside it is as private)."""
+
+    def __init__(self, name: str, keep: int) -> None:
+        self.name = name
+        self.keep = keep
+
+    def get(self, key: str) -> Any:
+        """The value kept under ``key``; None when there is none (or it cannot be read)."""
+        file = os.path.join(self._directory(), key + _PICKLE)
+        try:
+            with open(file, "rb") as fh:
+                value = pickle.load(fh)
+            os.utime(file)  # the ones used last are kept
+        except Exception:  # missing, damaged, or made by other code: computed again, as if never kept
+            return None
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        directory = Path(self._directory())
+        try:
+            paths.private_dir(directory)
+            paths.write_atomically(directory / (key + _PICKLE), pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+            kept = sorted((e for e in os.scandir(directory) if e.name.endswith(_PICKLE)),
+                          key=lambda e: e.stat().st_mtime_ns, reverse=True)
+            for entry in kept[self.keep:]:
+                os.unlink(entry.path)
+        except OSError:
+            pass  # unwritable, or another run trimmed it first: only costs time
+
+    def _directory(self) -> str:
+        return os.path.join(paths.home(), "cache", self.name)
+
+
+_PICKLE = ".pickle"
+
+
+@functools.lru_cache(maxsize=None)
+def code_stamp() -> str:
+    """The size and mtime of every file of this package: what was computed by other code
+    (an edited checkout keeps its version) is never taken for this code's result."""
+    stamps = []
+    for directory, subdirs, files in os.walk(os.path.dirname(os.path.abspath(__file__))):
+        subdirs[:] = sorted(d for d in subdirs if d != "__pycache__")
+        for name in sorted(files):
+            st = os.stat(os.path.join(directory, name))
+            stamps.append(f"{directory}/{name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join([__version__, *stamps]).encode("utf-8", "surrogateescape")).hexdigest()
+
+
 # path -> the stat it was read with (size, mtime_ns, ctime_ns, inode, device) packed, then
 # the 32 bytes of its sha256: one bytes object per file loads fast.
 _DIGESTS = table("digests")
@@ -181,14 +236,18 @@ class Listing:
     # Directories whose walk met a symbolic link, socket, FIFO, device or broken link: what
     # the plan's own checks must look at on the disk.
     irregular: FrozenSet[str] = frozenset()
+    # What else the plan's checks read, as the snapshot saw it (a source's own words, e.g.
+    # the taskDirs' subdirectories); with the revision, what a remembered check depends on.
+    layout: Tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, directories: Mapping[str, Tuple[Listed, ...]], irregular: FrozenSet[str] = frozenset()) -> "Listing":
+    def of(cls, directories: Mapping[str, Tuple[Listed, ...]], irregular: FrozenSet[str] = frozenset(),
+           layout: Tuple[str, ...] = ()) -> "Listing":
         files: Dict[str, Listed] = {}
         for directory, listed in directories.items():
             inside = os.path.join(directory, "")
             files.update((inside + f.rel, f) for f in listed)
-        return cls(dict(directories), files, irregular)
+        return cls(dict(directories), files, irregular, layout)
 
     def plain(self, path: "os.PathLike[str] | str") -> Optional[Tuple[Listed, ...]]:
         """The files of a directory it holds whose walk met only plain files and directories."""

@@ -135,3 +135,16 @@ def test_the_schema_verdict_is_kept_for_a_valid_plan_only(monkeypatch: pytest.Mo
     monkeypatch.setattr(schema, "_validator", lambda name: validated.append(name) or real(name))
     assert schema.check_schema(load_text(good, "good.yaml")) == [] and validated == []
     assert schema.check_schema(load_text(bad, "bad.yaml")) == first and validated
+
+
+def test_a_shelf_keeps_the_values_used_last(fusionizer_home: Path) -> None:
+    shelf = filecache.Shelf("test-shelf", keep=2)
+    for key in ("one", "two", "three"):
+        shelf.put(key, {"value": key})
+        os.utime(fusionizer_home / "cache" / "test-shelf" / f"{key}.pickle", ns=(0, len(key) * 10**9))
+    shelf.put("four", ["4"])  # trims to the two used last: four, then three (the newest mtime)
+    assert shelf.get("four") == ["4"] and shelf.get("three") == {"value": "three"}
+    assert shelf.get("one") is None and shelf.get("two") is None
+    kept = sorted(p.name for p in (fusionizer_home / "cache" / "test-shelf").iterdir())
+    assert kept == ["four.pickle", "three.pickle"]
+    assert all(p.stat().st_mode & 0o077 == 0 for p in (fusionizer_home / "cache" / "test-shelf").iterdir())

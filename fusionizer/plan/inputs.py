@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from fusionizer.plan.boundary import Boundary, BoundaryError
 from fusionizer.plan.documents import DocumentError, as_dict, as_list, as_str, load_text
-from fusionizer.plan.tasks import task_subdirs
+from fusionizer.plan.tasks import lost_task_clues, scan_subdirs, task_subdirs
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,10 @@ class PlanInputs:
     #                                     the optimizer's package
     discovery: Tuple[Path, ...] = ()  # spec.taskDirs: a subdirectory gaining a function.yaml there is a new task
     files: Tuple[Path, ...] = ()  # the optimizer's module, when it is a single file
+    # What the loader's checks read of the taskDirs beside the files of their tasks: each
+    # subdirectory, whether it is a task, a link, or what says it is a task that lost its
+    # function.yaml. A remembered check of the plan holds only while this is unchanged.
+    layout: Tuple[str, ...] = ()
 
 
 def plan_inputs(plan_file: Path) -> PlanInputs:
@@ -43,14 +47,40 @@ def plan_inputs(plan_file: Path) -> PlanInputs:
     spec = as_dict(doc.get(("spec",)))
     explicit = _resolved(boundary, root, [as_dict(task).get("path") for task in as_list(spec.get("tasks"))])
     discovery = _resolved(boundary, root, as_list(spec.get("taskDirs")))
-    discovered = [sub for d in discovery if d.is_dir() for sub in task_subdirs(d)
-                  if not sub.is_symlink() or boundary.contains(sub)]
+    discovered: List[Path] = []
+    layout: List[str] = []
+    for directory in _unique(discovery):
+        discovered.extend(_discover(boundary, directory, layout))
     package = _optimizer_package(as_dict(spec.get("optimizer")))
     return PlanInputs(
         directories=_unique(explicit + discovered + ([root / package] if package else [])),
         discovery=_unique(discovery),
         files=(root / f"{package}.py",) if package else (),
+        layout=tuple(layout),
     )
+
+
+def _discover(boundary: Boundary, directory: Path, layout: List[str]) -> List[Path]:
+    """The tasks a taskDirs entry holds, noting in ``layout`` what its subdirectories are."""
+    scanned = scan_subdirs(directory) if directory.is_dir() else []
+    tasks = set(task_subdirs([sub for sub, _ in scanned]))
+    found = []
+    for sub, link in scanned:
+        if link and not boundary.contains(sub):
+            layout.append(f"{sub}\0outside")
+        elif sub in tasks:
+            found.append(sub)
+            layout.append(f"{sub}\0{'link ' if link else ''}task")
+        else:
+            layout.append(f"{sub}\0{'link ' if link else ''}" + "/".join(_clues(sub)))
+    return found
+
+
+def _clues(sub: Path) -> List[str]:
+    try:
+        return lost_task_clues(sub)
+    except OSError:
+        return ["?"]  # unreadable: the loader reports it
 
 
 def _resolved(boundary: Boundary, root: Path, entries: List[Any]) -> List[Path]:

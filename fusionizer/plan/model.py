@@ -79,6 +79,9 @@ class Plan:
     # The snapshot's files, when the plan was read from one that lists them: the build
     # reads task files from here instead of walking the disk again.
     listing: Optional[Listing] = field(default=None, compare=False, repr=False)
+    # What it was checked from, digested (:mod:`fusionizer.plan.memo`), when that is known:
+    # plans of equal fingerprints are equal, and so is whatever is computed from them alone.
+    fingerprint: Optional[str] = field(default=None, compare=False, repr=False)
 
     @property
     def root(self) -> Path:

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from fusionizer import filecache
-from fusionizer.build import fuser
+from fusionizer.build.memo import described
 from fusionizer.build.calls import cross_function_calls
 from fusionizer.plan.model import Group, Plan
 from fusionizer.plan.schedule import Setup, complete_groups, resolve_setup
@@ -122,7 +122,7 @@ def compute(
         stored = PlanState.of(platform, plan.name).anchor(plan)
         anchor = stored or now
         setup = resolve_setup(plan, anchor, at or now) if groups is None else Setup(complete_groups(groups, plan.tasks))
-        desired = {build.function: build for build in fuser.describe_all(plan, setup.groups)}
+        desired = {build.function: build for build in described(plan, setup.groups)}
         filecache.save()  # what the describe learnt about the files, for the next run
         records = platform.list()
         held = foreign(desired, records, plan.name)

@@ -30,7 +30,7 @@ from typing import Any, Callable, List, Mapping, Optional, Tuple, Union
 from fusionizer import filecache
 from fusionizer.errors import Diagnostic, FusionizerError, PlanError
 from fusionizer.plan.identity import Identity, read_identity
-from fusionizer.plan.loader import check_plan
+from fusionizer.plan.memo import check_snapshot
 from fusionizer.plan.model import Plan
 from fusionizer.platforms.base import Platform
 from fusionizer.platforms.factory import make_platform
@@ -114,8 +114,8 @@ def load_revision(source: Source, platforms: PlatformFor, strict: bool = False) 
     with no_collection():
         snapshot = source.snapshot()
         shown = shown_as(snapshot)
-        plan, diagnostics = check_plan(snapshot.plan_file, strict=strict, shown_as=shown, tree=snapshot.root,
-                                       listing=snapshot.listing)
+        plan, diagnostics = check_snapshot(snapshot.plan_file, snapshot.revision, snapshot.listing, strict=strict,
+                                           shown_as=shown, tree=snapshot.root)
         filecache.save()  # what the snapshot and the checks learnt about the files, for the next run
     key = source_key(source)
     if plan is not None:

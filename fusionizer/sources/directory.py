@@ -34,7 +34,8 @@ def tree_listing(plan_file: Path) -> Tuple[str, Listing]:
     h = hashlib.sha256()
     digests: Dict[str, str] = {}
     try:
-        walk = Scope.of(plan_file).walk()
+        scope = Scope.of(plan_file)
+        walk = scope.walk()
         for item in walk.files:
             try:
                 digest = digests[item.path] = filecache.digest(item.path, item.stat)
@@ -46,7 +47,7 @@ def tree_listing(plan_file: Path) -> Tuple[str, Listing]:
     listing = Listing.of({
         directory: tuple(Listed.walked(f.rel[cut:], f, digests[f.path]) for f in files if f.path in digests)
         for directory, (cut, files) in walk.directories.items()
-    }, walk.irregular)
+    }, walk.irregular, scope.layout)
     return DIR_REVISION_PREFIX + h.hexdigest(), listing
 
 

@@ -40,13 +40,14 @@ class Scope:
     directories: Tuple[str, ...] = ()  # every file in them counts, by the ignore rule: tasks, optimizer package
     discovery: Tuple[str, ...] = ()  # spec.taskDirs: where a new task may appear
     modules: Tuple[str, ...] = ()  # single files: an optimizer module
+    layout: Tuple[str, ...] = ()  # see PlanInputs.layout
 
     @classmethod
     def of(cls, plan_file: Path) -> "Scope":
         root = plan_file.parent
         inputs = plan_inputs(plan_file)
         return cls(root, plan_file.name, _rel_all(root, inputs.directories), _rel_all(root, inputs.discovery),
-                   _rel_all(root, inputs.files))
+                   _rel_all(root, inputs.files), inputs.layout)
 
     def walk(self) -> "Walk":
         """Every file that counts, each once, and each directory's content as a build of it

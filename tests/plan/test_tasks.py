@@ -18,7 +18,7 @@ import pytest
 
 from fusionizer.errors import Diagnostic
 from fusionizer.plan.loader import load_plan
-from fusionizer.plan.tasks import task_subdirs
+from fusionizer.plan.tasks import scan_subdirs
 
 
 def explicit_plan(ws, path: str = "tasks/a", name: str = "a") -> None:
@@ -414,6 +414,6 @@ def test_task_dirs_entry_that_is_a_file(ws):
 
 
 def test_a_task_dir_that_vanished_since_it_was_checked_holds_no_task(tmp_path: Path) -> None:
-    assert task_subdirs(tmp_path / "gone") == []
+    assert scan_subdirs(tmp_path / "gone") == []
     (tmp_path / "file").write_text("x")
-    assert task_subdirs(tmp_path / "file") == []
+    assert scan_subdirs(tmp_path / "file") == []
