@@ -70,7 +70,7 @@ class Boundary:
     def at(cls, directory: Path) -> "Boundary":
         return cls(Path(os.path.realpath(directory)))
 
-    def contains(self, path: Path) -> bool:
+    def contains(self, path: "os.PathLike[str] | str") -> bool:
         """Does ``path``, with every symbolic link resolved, stay inside the tree?"""
         real = os.path.realpath(path)
         return real == str(self.root) or real.startswith(str(self.root).rstrip(os.sep) + os.sep)

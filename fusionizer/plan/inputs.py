@@ -19,18 +19,19 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from fusionizer.plan.boundary import Boundary, BoundaryError
 from fusionizer.plan.documents import DocumentError, as_dict, as_list, as_str, load_text
-from fusionizer.plan.tasks import lost_task_clues, scan_subdirs, task_subdirs
+from fusionizer.plan.tasks import holds_function_yaml, lost_task_clues, scan_subdirs
 
 
 @dataclass(frozen=True)
 class PlanInputs:
     """Absolute, normalised paths, named whether they exist yet or not (a task directory the
-    user is about to create is an input already)."""
+    user is about to create is an input already). Strings, not Paths: a large plan has
+    thousands, made and compared on every reconcile."""
 
-    directories: Tuple[Path, ...] = ()  # every task directory (spec.tasks, and what spec.taskDirs holds now), and
-    #                                     the optimizer's package
-    discovery: Tuple[Path, ...] = ()  # spec.taskDirs: a subdirectory gaining a function.yaml there is a new task
-    files: Tuple[Path, ...] = ()  # the optimizer's module, when it is a single file
+    directories: Tuple[str, ...] = ()  # every task directory (spec.tasks, and what spec.taskDirs holds now), and
+    #                                    the optimizer's package
+    discovery: Tuple[str, ...] = ()  # spec.taskDirs: a subdirectory gaining a function.yaml there is a new task
+    files: Tuple[str, ...] = ()  # the optimizer's module, when it is a single file
     # What the loader's checks read of the taskDirs beside the files of their tasks: each
     # subdirectory, whether it is a task, a link, or what says it is a task that lost its
     # function.yaml. A remembered check of the plan holds only while this is unchanged.
@@ -46,47 +47,46 @@ def plan_inputs(plan_file: Path) -> PlanInputs:
         return PlanInputs()
     spec = as_dict(doc.get(("spec",)))
     explicit = _resolved(boundary, root, [as_dict(task).get("path") for task in as_list(spec.get("tasks"))])
-    discovery = _resolved(boundary, root, as_list(spec.get("taskDirs")))
-    discovered: List[Path] = []
+    discovery = _unique(_resolved(boundary, root, as_list(spec.get("taskDirs"))))
+    discovered: List[str] = []
     layout: List[str] = []
-    for directory in _unique(discovery):
+    for directory in discovery:
         discovered.extend(_discover(boundary, directory, layout))
     package = _optimizer_package(as_dict(spec.get("optimizer")))
     return PlanInputs(
-        directories=_unique(explicit + discovered + ([root / package] if package else [])),
-        discovery=_unique(discovery),
-        files=(root / f"{package}.py",) if package else (),
+        directories=_unique(explicit + discovered + ([os.path.join(root, package)] if package else [])),
+        discovery=discovery,
+        files=(os.path.join(root, f"{package}.py"),) if package else (),
         layout=tuple(layout),
     )
 
 
-def _discover(boundary: Boundary, directory: Path, layout: List[str]) -> List[Path]:
+def _discover(boundary: Boundary, directory: str, layout: List[str]) -> List[str]:
     """The tasks a taskDirs entry holds, noting in ``layout`` what its subdirectories are."""
-    scanned = scan_subdirs(directory) if directory.is_dir() else []
-    tasks = set(task_subdirs([sub for sub, _ in scanned]))
     found = []
-    for sub, link in scanned:
+    for name, link in scan_subdirs(directory):
+        sub = os.path.join(directory, name)
         if link and not boundary.contains(sub):
             layout.append(f"{sub}\0outside")
-        elif sub in tasks:
+        elif holds_function_yaml(sub):
             found.append(sub)
-            layout.append(f"{sub}\0{'link ' if link else ''}task")
+            layout.append(f"{sub}\0link task" if link else f"{sub}\0task")
         else:
             layout.append(f"{sub}\0{'link ' if link else ''}" + "/".join(_clues(sub)))
     return found
 
 
-def _clues(sub: Path) -> List[str]:
+def _clues(sub: str) -> List[str]:
     try:
         return lost_task_clues(sub)
     except OSError:
         return ["?"]  # unreadable: the loader reports it
 
 
-def _resolved(boundary: Boundary, root: Path, entries: List[Any]) -> List[Path]:
+def _resolved(boundary: Boundary, root: Path, entries: List[Any]) -> List[str]:
     """The path entries, resolved as the loader resolves them; those it refuses are left out."""
-    paths = [Path(os.path.normpath(root / entry)) for entry in entries if isinstance(entry, str) and entry]
-    return [path for path in paths if "\0" not in str(path) and boundary.contains(path)]
+    paths = [os.path.normpath(os.path.join(root, entry)) for entry in entries if isinstance(entry, str) and entry]
+    return [path for path in paths if "\0" not in path and boundary.contains(path)]
 
 
 def _optimizer_package(optimizer: Dict[str, Any]) -> Optional[str]:
@@ -95,5 +95,5 @@ def _optimizer_package(optimizer: Dict[str, Any]) -> Optional[str]:
     return top if top.isidentifier() else None
 
 
-def _unique(paths: List[Path]) -> Tuple[Path, ...]:
+def _unique(paths: List[str]) -> Tuple[str, ...]:
     return tuple(dict.fromkeys(paths))

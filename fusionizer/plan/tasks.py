@@ -169,17 +169,15 @@ def _discover(
             f"path (relative to the plan file)"
         )))
         return
-    scanned = scan_subdirs(directory)
-    subdirs = [sub for sub, _ in scanned]
-    links = {sub for sub, link in scanned if link}
-    tasks = set(task_subdirs(subdirs, paths.listed))
+    scanned = [(directory / name, link) for name, link in scan_subdirs(directory)]
+    tasks = {sub for sub, _ in scanned if holds_function_yaml(str(sub), paths.listed)}
     if not tasks:
         out.append(plan.diagnostic(at, (
             f"no task found in {paths.show(directory)}: no subdirectory holds a {FUNCTION_YAML}; "
             f"add tasks there or remove this entry"
         ), severity="warning"))
-    for sub in subdirs:
-        if sub in links and not paths.boundary.contains(sub):  # a real subdirectory is as inside as its parent
+    for sub, link in scanned:
+        if link and not paths.boundary.contains(sub):  # a real subdirectory is as inside as its parent
             out.append(plan.diagnostic(at, leads_outside(paths.show(sub))))
         elif sub in tasks:
             _discovered(plan, paths, at, sub, table, out)
@@ -218,33 +216,31 @@ def _check_not_a_lost_task(
     )))
 
 
-def lost_task_clues(sub: Path) -> List[str]:
+def lost_task_clues(sub: "os.PathLike[str] | str") -> List[str]:
     """What in a taskDirs subdirectory without a function.yaml says it is a task that lost it:
     Python modules, an editor's copy of a function.yaml."""
     with os.scandir(sub) as entries:
         return sorted(e.name for e in entries if e.name.endswith(".py") or _YAML_LEFTOVER.match(e.name))
 
 
-def task_subdirs(subdirs: List[Path], listed: Callable[[str], object] = lambda path: None) -> List[Path]:
-    """The tasks among a ``spec.taskDirs`` entry's subdirectories (:func:`scan_subdirs`); a
-    directory source's revision covers the same. A task is a subdirectory with an entry named
-    function.yaml, whatever it is (the checks of the task say what is wrong with it).
-    ``listed``: a file it returns something for exists (:meth:`Paths.listed`, the snapshot),
-    with no look on the disk."""
-    return [d for d in subdirs if listed(os.path.join(d, FUNCTION_YAML)) is not None
-            or os.path.lexists(os.path.join(d, FUNCTION_YAML))]
+def holds_function_yaml(directory: str, listed: Callable[[str], object] = lambda path: None) -> bool:
+    """Is this subdirectory of a ``spec.taskDirs`` entry a task? It is when it holds an entry
+    named function.yaml, whatever it is (the checks of the task say what is wrong with it); a
+    directory source's revision covers the same. ``listed``: a file it returns something for
+    exists (:meth:`Paths.listed`, the snapshot), with no look on the disk."""
+    config = f"{directory}/{FUNCTION_YAML}"
+    return listed(config) is not None or os.path.lexists(config)
 
 
-def scan_subdirs(directory: Path) -> List[Tuple[Path, bool]]:
-    """The subdirectories of a taskDirs entry, by name, each with whether it is a symbolic
-    link (one listing tells both: no look at each)."""
+def scan_subdirs(directory: "os.PathLike[str] | str") -> List[Tuple[str, bool]]:
+    """The names of a taskDirs entry's subdirectories, sorted, each with whether it is a
+    symbolic link (one listing tells both: no look at each)."""
     # Hidden directories (.git, .venv, ...) are never tasks, whatever they hold.
     try:
         with os.scandir(directory) as entries:
-            found = sorted((e.name, e.is_symlink()) for e in entries if not e.name.startswith(".") and e.is_dir())
+            return sorted((e.name, e.is_symlink()) for e in entries if not e.name.startswith(".") and e.is_dir())
     except (FileNotFoundError, NotADirectoryError):
         return []  # gone since it was checked (an editor or `watch` racing a save): it holds no task now
-    return [(directory / name, link) for name, link in found]
 
 
 def _inside(

@@ -155,10 +155,10 @@ def _below(path: str, directory: str) -> bool:
     return path.startswith(directory + "/") if directory else bool(path)
 
 
-def _rel_all(root: Path, paths: Sequence[Path]) -> Tuple[str, ...]:
+def _rel_all(root: Path, paths: Sequence[str]) -> Tuple[str, ...]:
     return tuple(_rel(root, p) for p in paths)
 
 
-def _rel(root: Path, path: Path) -> str:
+def _rel(root: Path, path: str) -> str:
     inside = below(root, path)
     return inside if inside is not None else Path(os.path.relpath(path, root)).as_posix()
