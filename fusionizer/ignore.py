@@ -217,28 +217,28 @@ class Tree:
         except (FileNotFoundError, NotADirectoryError):
             return  # not there (yet), or removed while walking: the next look sees it
         # The listing says which ignore files are here: the rules need no look on the disk.
-        self._present.setdefault(rel_dir, frozenset(e.name for e in entries if e.name in IGNORE_FILES and e.is_file()))
-        rules = self.rules(rel_dir)
-        for entry in entries:
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+        rule_files = [e for e in entries if e.name in IGNORE_FILES]  # mostly none: no set to make
+        self._present.setdefault(rel_dir, frozenset(e.name for e in rule_files if e.is_file()) if rule_files else _NONE)
+        excludes = self.rules(rel_dir).excludes
+        prefix = rel_dir + "/" if rel_dir else ""
+        for entry in entries:  # a task's few files each: every step here is paid ten thousand times
+            rel = prefix + entry.name
             try:
                 if entry.is_dir():
-                    if not rules.excludes(rel, True):
-                        self._note_link(entry, rel)
+                    if not excludes(rel, True):
+                        if entry.is_symlink():
+                            self.irregular.append(rel)
                         yield from self._walk(entry.path, rel, seen)
                 elif entry.is_file():
-                    if not rules.excludes(rel, False):
-                        self._note_link(entry, rel)
+                    if not excludes(rel, False):
+                        if entry.is_symlink():
+                            self.irregular.append(rel)
                         st = entry.stat()
-                        yield TreeFile(rel, entry.path, bool(st.st_mode & stat.S_IXUSR), is_ignore_file(entry.name), st)
-                elif not rules.excludes(rel, False):
+                        yield TreeFile(rel, entry.path, bool(st.st_mode & stat.S_IXUSR), entry.name in IGNORE_FILES, st)
+                elif not excludes(rel, False):
                     self.irregular.append(rel)  # a socket, FIFO, device or broken link: no content
             except FileNotFoundError:
                 continue
-
-    def _note_link(self, entry: "os.DirEntry[str]", rel: str) -> None:
-        if entry.is_symlink():
-            self.irregular.append(rel)
 
 
 def below(root: "os.PathLike[str] | str", path: "os.PathLike[str] | str") -> Optional[str]:

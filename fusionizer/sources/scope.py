@@ -58,9 +58,13 @@ class Scope:
             found.setdefault(item.rel, item)
         directories: Dict[str, Tuple[int, Tuple[TreeFile, ...]]] = {}
         irregular = set()
+        root = os.path.normpath(self.root)
         for directory in self.directories:
-            path = os.path.normpath(os.path.join(self.root, directory))
-            own, start = tree.locate(path)
+            if directory and directory != ".." and not directory.startswith("../"):  # inside, as most are
+                path, own, start = f"{root}/{directory}", tree, directory
+            else:
+                path = os.path.normpath(os.path.join(root, directory))
+                own, start = tree.locate(path)
             met = len(own.irregular)
             content = tuple(own.files(start))  # first: the walk tells rule_files what is there
             if len(own.irregular) > met:

@@ -194,8 +194,13 @@ class LocalPlatform:
         those a dead process was writing)."""
         for name in self.store.names("pending"):
             self._reap_pending(name)
-        for name in self.store.names("procs"):
-            self._reap_unrecorded(name)
+        # Listed in the order _reap_unrecorded reads them (see there): only a process that
+        # neither an attempt nor a record was listed for needs a closer look, not every one.
+        procs = self.store.names("procs")
+        claimed = {*self.store.names("pending"), *self.store.names("functions")}
+        for name in procs:
+            if name not in claimed:
+                self._reap_unrecorded(name)
         # Listed before the records are read: whatever appears later is not looked at, and
         # whatever was listed was recorded before it was made.
         staged = list(self.store.dir("code").iterdir())
