@@ -15,6 +15,9 @@ one idle stand-in process so that they look alive.
 
 ``--before REF`` (default ``main``) runs 1 and 2 with REF's code too, checked out in a
 temporary git worktree and run by this interpreter, side by side (``--before ''`` skips it).
+Each code's modules are compiled to bytecode first, as an installed package has them: an
+editable install run with PYTHONDONTWRITEBYTECODE set would compile every module again in
+every run, which measures the environment, not the reconcile.
 ``--quick`` stops at 1,000 tasks. An update's process hand-over is measured in bench_local.py.
 """
 
@@ -104,6 +107,10 @@ class Code:
 
     label: str
     root: Path
+
+    def compile(self) -> None:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(self.root / "fusionizer")], check=True,
+                       stdout=subprocess.DEVNULL)
 
     def cli(self, home: Path, args: List[str], stand_in: Optional[int] = None, counted: bool = False) -> Run:
         env = {**os.environ, "FUSIONIZER_HOME": str(home), "PYTHONPATH": str(self.root)}
@@ -254,6 +261,8 @@ def main() -> None:
         if args.before:
             root, sha = stack.enter_context(worktree(args.before))
             codes.insert(0, Code(f"before ({args.before} {sha})", root))
+        for code in codes:
+            code.compile()
         pid = stack.enter_context(stand_in())
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-reconcile-")))
         print(f"Machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; python {sys.version.split()[0]}; "
