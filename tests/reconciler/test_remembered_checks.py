@@ -72,25 +72,18 @@ def test_a_task_that_lost_its_function_yaml_beside_remembered_ones_is_refused(
     assert refused_with(load(plans.file, memory), "holds main.py but no function.yaml")
 
 
-def test_a_task_directory_turned_into_a_link_out_of_the_plan_is_refused(
-        plans: PlanDir, memory: MemoryPlatform, tmp_path: Path) -> None:
+@pytest.mark.parametrize("moved, message", [
+    ("tasks/e", "leads outside the plan's directory"),  # a task directory
+    ("fusionizer.yaml", "outside"),  # the plan file itself
+])
+def test_what_was_checked_turned_into_a_link_out_of_the_plan_is_refused(
+        plans: PlanDir, memory: MemoryPlatform, tmp_path: Path, moved: str, message: str) -> None:
     plans.write([["a", "b"]])
     assert isinstance(load(plans.file, memory), Loaded)
     outside = tmp_path / "elsewhere"
-    (plans.root / "tasks/e").rename(outside)
-    os.symlink(outside, plans.root / "tasks/e")
-    assert refused_with(load(plans.file, memory), "leads outside the plan's directory")
-
-
-def test_a_plan_file_turned_into_a_link_out_of_the_plan_is_refused(
-        plans: PlanDir, memory: MemoryPlatform, tmp_path: Path) -> None:
-    plans.write([["a", "b"]])
-    assert isinstance(load(plans.file, memory), Loaded)
-    outside = tmp_path / "fusionizer.yaml"
-    outside.write_text(plans.file.read_text())
-    plans.file.unlink()
-    os.symlink(outside, plans.file)
-    assert refused_with(load(plans.file, memory), "outside")
+    (plans.root / moved).rename(outside)  # the same content, now out of the plan's tree
+    os.symlink(outside, plans.root / moved)
+    assert refused_with(load(plans.file, memory), message)
 
 
 def test_strict_is_never_answered_by_a_lenient_check(plans: PlanDir, memory: MemoryPlatform) -> None:
