@@ -92,11 +92,9 @@ class DeployedBuilds:
         tmp = Path(tempfile.mkdtemp(prefix=f".{build.function}-", dir=self.root))  # 0700
         try:
             kept_as = {item.dest: hashing.digest_of(item.mark) for item in build.files}
-            for item in build.files:
-                dest = tmp / kept_as[item.dest]
-                if not dest.exists():  # the same bytes at two paths are kept once
-                    # Build files are never written in place: sharing them is safe.
-                    filecache.link_or_copy(str(build_dir / item.dest), str(dest))
+            for name, dest in {name: dest for dest, name in kept_as.items()}.items():  # the same bytes once
+                # Build files are never written in place: sharing them is safe.
+                filecache.link_or_copy(os.path.join(build_dir, dest), os.path.join(tmp, name))
             manifest = json.loads((build_dir / layout.MANIFEST).read_text())
             record = {
                 "function": build.function, "specHash": build.spec_hash, "config": build.config,
@@ -111,6 +109,20 @@ class DeployedBuilds:
             os.rename(tmp, self.root / build.function)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def keep_quietly(self, build: GroupBuild, build_dir: Path) -> None:
+        """:meth:`keep`, as bookkeeping only: a file system that refuses it costs ``plan`` its
+        details of the function, never the apply."""
+        try:
+            self.keep(build, build_dir)
+        except OSError:
+            self.forget_quietly(build.function)
+
+    def forget_quietly(self, function: str) -> None:
+        try:
+            self.forget(function)
+        except OSError:
+            pass
 
     def forget(self, function: str) -> None:
         target = self.root / function
