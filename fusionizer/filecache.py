@@ -18,7 +18,11 @@ processes saving at once lose at most what one of them learnt.
 
 from __future__ import annotations
 
+<<<<<<< HEAD
 import functools
+=======
+import errno
+>>>>>>> apply5
 import hashlib
 import marshal
 import os
@@ -266,17 +270,38 @@ class Listing:
 def copy_new(source: str, dest: str, times: bool = False) -> None:
     """Copy ``source`` to ``dest``, a new file, with its mode for its owner only (an executable
     stays executable; the fusionizer's files can hold env values) and, with ``times``, its
-    access and modification times: what ``shutil.copy``/``copy2`` and a chmod do, in half the
-    system calls."""
-    with open(source, "rb") as src:
-        st = os.fstat(src.fileno())
+    access and modification times: what ``shutil.copy``/``copy2`` and a chmod do, in a third
+    of the system calls (plain descriptors, the bytes copied by the kernel)."""
+    src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        st = os.fstat(src)
         mode = stat.S_IMODE(st.st_mode) & 0o700
-        with open(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode), "wb") as out:
-            shutil.copyfileobj(src, out)
-            out.flush()
-            os.fchmod(out.fileno(), mode)  # as asked, whatever the umask
+        out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+        try:
+            _copy_bytes(src, out)
+            os.fchmod(out, mode)  # as asked, whatever the umask
             if times:
-                os.utime(out.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
+                os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+        finally:
+            os.close(out)
+    finally:
+        os.close(src)
+
+
+def _copy_bytes(src: int, out: int) -> None:
+    try:
+        while os.sendfile(out, src, None, 1 << 30):
+            pass
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOSYS):  # a file system sendfile cannot write to
+            raise
+        while True:
+            chunk = os.read(src, _CHUNK)
+            if not chunk:
+                break
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(out, view):]
 
 
 def link_or_copy(source: str, dest: str) -> None:

@@ -148,3 +148,33 @@ def test_a_shelf_keeps_the_values_used_last(fusionizer_home: Path) -> None:
     kept = sorted(p.name for p in (fusionizer_home / "cache" / "test-shelf").iterdir())
     assert kept == ["four.pickle", "three.pickle"]
     assert all(p.stat().st_mode & 0o077 == 0 for p in (fusionizer_home / "cache" / "test-shelf").iterdir())
+
+
+@pytest.mark.parametrize("size", [0, 5, 3 * 65536 + 7])
+def test_a_copy_has_the_bytes_the_owners_mode_bits_and_with_times_the_times(tmp_path: Path, size: int) -> None:
+    source = tmp_path / "run.sh"
+    source.write_bytes(os.urandom(size))
+    source.chmod(0o755)
+    os.utime(source, ns=(1_000_000_000, 2_000_000_000))
+    filecache.copy_new(str(source), str(tmp_path / "plain"))
+    filecache.copy_new(str(source), str(tmp_path / "timed"), times=True)
+    for name in ("plain", "timed"):
+        copy = tmp_path / name
+        assert copy.read_bytes() == source.read_bytes()
+        assert copy.stat().st_mode & 0o777 == 0o700  # executable for its owner, nothing for others
+    assert (tmp_path / "timed").stat().st_mtime_ns == 2_000_000_000
+    assert (tmp_path / "plain").stat().st_mtime_ns != 2_000_000_000
+    with pytest.raises(FileExistsError):  # never over a file that is there
+        filecache.copy_new(str(source), str(tmp_path / "plain"))
+
+
+def test_a_copy_falls_back_to_reads_where_the_kernel_cannot_copy(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object) -> int:
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(os, "sendfile", refuse)
+    source = tmp_path / "data"
+    source.write_bytes(os.urandom(200_000))
+    filecache.copy_new(str(source), str(tmp_path / "copy"))
+    assert (tmp_path / "copy").read_bytes() == source.read_bytes()

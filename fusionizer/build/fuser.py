@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Set, Tuple
 
 import yaml
 
@@ -108,26 +108,28 @@ def prepare(build: GroupBuild, plan: Plan, root: Path, revision: str, applied_at
 
 def _write_dir(build: GroupBuild, plan: Plan, root: Path, config: Mapping[str, Any]) -> bool:
     """Write the build dir with ``config`` as its function.yaml; False when another process
-    wrote the same hash first (its content is identical but for function.yaml's stamps)."""
+    wrote the same hash first (its content is identical but for function.yaml's stamps).
+
+    A new file or directory is the slow part on most filesystems (an inode each): what is
+    the same in every build (the runtime, the entry module) is linked, and the build's own
+    files are written straight into a temporary directory that only its rename shows."""
     paths.private_dir(root)  # function.yaml holds env values
-    shared = _runtime_copy(root, [f for f in build.files if f.dest.startswith(_RUNTIME_PREFIX)])
-    tmp = tempfile.mkdtemp(prefix=f".{build.dir_name}-", dir=root)  # 0700
+    copy = _runtime_copy(root, [f for f in build.files if f.dest.startswith(_RUNTIME_PREFIX)])
+    tmp = tempfile.mkdtemp(prefix=f".{build.dir_name}-", dir=root)  # 0700: what is inside is private
     made = {tmp}
     for item in build.files:
         dest = os.path.join(tmp, item.dest)
-        parent = os.path.dirname(dest)
-        if parent not in made:
-            paths.private_dir(Path(parent))
-            made.add(parent)
-        if item.dest in shared:
-            filecache.link_or_copy(shared[item.dest], dest)
+        _make_parents(os.path.dirname(dest), made)
+        if item.dest.startswith(_RUNTIME_PREFIX):
+            filecache.link_or_copy(os.path.join(copy, item.dest), dest)
         else:
             filecache.copy_new(item.source, dest)
+    entry = f"{layout.ENTRY_MODULE}.py"
+    filecache.link_or_copy(os.path.join(copy, entry), os.path.join(tmp, entry))
     tasks = [plan.tasks[t] for t in build.tasks]
-    manifest = json.dumps(_manifest(plan, build.function, tasks), indent=2, sort_keys=True)
-    paths.write_atomically(Path(tmp, layout.MANIFEST), manifest)
-    paths.write_atomically(Path(tmp, f"{layout.ENTRY_MODULE}.py"), layout.ENTRY_SOURCE)
-    _write_yaml(Path(tmp, layout.FUNCTION_CONFIG), config)
+    _write_new(os.path.join(tmp, layout.MANIFEST), json.dumps(_manifest(plan, build.function, tasks), indent=2,
+                                                               sort_keys=True))
+    _write_new(os.path.join(tmp, layout.FUNCTION_CONFIG), _yaml(config))
     try:
         os.rename(tmp, root / build.dir_name)
     except OSError:
@@ -136,19 +138,35 @@ def _write_dir(build: GroupBuild, plan: Plan, root: Path, config: Mapping[str, A
     return True
 
 
-def _runtime_copy(root: Path, files: Sequence[BuildFile]) -> Dict[str, str]:
-    """The runtime's files (dest -> path) in one copy under ``root`` that nothing ever writes
-    to again: every build dir links to it instead of copying the same files once more."""
-    if not files:
-        return {}
-    version = hashlib.sha256("".join(f"{f.dest}\0{f.mark}\n" for f in files).encode()).hexdigest()[:16]
-    copy = root / f"{_RUNTIME_COPY}{version}"
+def _make_parents(directory: str, made: Set[str]) -> None:
+    """``directory`` and its missing parents below a directory in ``made`` (each made once)."""
+    if directory in made:
+        return
+    _make_parents(os.path.dirname(directory), made)
+    os.mkdir(directory, paths.PRIVATE_DIR)
+    made.add(directory)
+
+
+def _write_new(path: str, text: str) -> None:
+    """A new file of ``text``, 0600, in a directory no reader sees before its rename."""
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, paths.PRIVATE_FILE), "w") as out:
+        out.write(text)
+
+
+def _runtime_copy(root: Path, files: Sequence[BuildFile]) -> str:
+    """One copy under ``root`` of the runtime's ``files`` and the entry module, which nothing
+    ever writes to again: every build dir links to it instead of copying the same files once
+    more."""
+    marks = "".join(f"{f.dest}\0{f.mark}\n" for f in files) + layout.ENTRY_SOURCE
+    copy = root / f"{_RUNTIME_COPY}{hashlib.sha256(marks.encode()).hexdigest()[:16]}"
     if not copy.is_dir():
         tmp = tempfile.mkdtemp(prefix=f".{copy.name}-", dir=root)  # 0700
+        made = {tmp}
         for item in files:
             dest = os.path.join(tmp, item.dest)
-            paths.private_dir(Path(dest).parent)
+            _make_parents(os.path.dirname(dest), made)
             filecache.copy_new(item.source, dest)
+        _write_new(os.path.join(tmp, f"{layout.ENTRY_MODULE}.py"), layout.ENTRY_SOURCE)
         try:
             os.rename(tmp, copy)
         except OSError:  # another deploy made it first: the same files
@@ -158,7 +176,7 @@ def _runtime_copy(root: Path, files: Sequence[BuildFile]) -> Dict[str, str]:
         for old in root.glob(f"{_RUNTIME_COPY}*"):
             if old != copy:
                 shutil.rmtree(old, ignore_errors=True)
-    return {f.dest: os.path.join(copy, f.dest) for f in files}
+    return str(copy)
 
 
 def finalize(build: GroupBuild, build_dir: Path, revision: str, applied_at: str) -> FunctionSource:
@@ -258,4 +276,8 @@ def _runtime_files() -> List[BuildFile]:
 
 
 def _write_yaml(path: Path, data: Mapping[str, Any]) -> None:
-    paths.write_atomically(path, yaml.dump(dict(data), Dumper=_DUMPER, sort_keys=True, default_flow_style=False))
+    paths.write_atomically(path, _yaml(data))
+
+
+def _yaml(data: Mapping[str, Any]) -> str:
+    return yaml.dump(dict(data), Dumper=_DUMPER, sort_keys=True, default_flow_style=False)

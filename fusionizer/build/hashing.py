@@ -22,6 +22,11 @@ def mark(digest: str, executable: bool) -> str:
     return digest + ("+x" if executable else "")
 
 
+def digest_of(file_mark: str) -> str:
+    """The sha256 in a :func:`mark`."""
+    return file_mark[:64]
+
+
 def spec_hash(config: Mapping[str, Any], files: Sequence[Tuple[str, str]], manifest: Mapping[str, object]) -> str:
     """The hash of a function: ``files`` are ``(path in the build dir, mark)``."""
     h = hashlib.sha256()

@@ -2,7 +2,10 @@
 
 Apply keeps, for every function it deployed, the files of its build (hard links into the
 build directory where the file system allows, else copies) and a ``deployed.json``: spec
-hash, tasks with their handlers, and the function config. It lives in the plan's state
+hash, tasks with their handlers, the function config, and which kept file holds each path
+of the build. The files lie side by side in the function's directory, named by the sha256
+of their bytes: a kept build makes two new directory entries that need an inode (its
+directory and its record), not one per directory of the build. It lives in the plan's state
 directory of that platform (:class:`~fusionizer.reconciler.state.PlanState`), written the
 same way whatever the platform, so ``plan`` can say what an update changes (tasks added or
 removed, files by path, env/build/config keys) instead of two hashes, and ``plan --diff``
@@ -19,14 +22,15 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from fusionizer import filecache, paths
+from fusionizer.build import hashing
 from fusionizer.build.fuser import GroupBuild
 from fusionizer.runtime import layout
 
 _RECORD = "deployed.json"
-_FILES = "files"
+_FILES = "files"  # where a build kept by an earlier version has its files, by path
 _DIFF_LIMIT = 256 * 1024  # bytes: larger files are listed, never diffed
 # Keys that differ with every deploy and say nothing about the change itself.
 _VOLATILE_ANNOTATIONS = ("fusionizer.io/spec-hash",)
@@ -42,9 +46,11 @@ class Deployed:
     config: Mapping[str, Any]
     files: Tuple[str, ...]  # paths inside the build
     root: Path  # where the files are kept
+    kept_as: Mapping[str, str] = field(default_factory=dict)  # path -> file name in root
 
     def path(self, dest: str) -> Path:
-        return self.root / _FILES / dest
+        name = self.kept_as.get(dest)
+        return self.root / name if name else self.root / _FILES / dest
 
 
 @dataclass(frozen=True)
@@ -83,27 +89,40 @@ class DeployedBuilds:
     def keep(self, build: GroupBuild, build_dir: Path) -> None:
         """Remember ``build`` (materialised in ``build_dir``) as what its function runs now."""
         paths.private_dir(self.root)  # a kept build holds env values
-        tmp = Path(tempfile.mkdtemp(prefix=f".{build.function}-", dir=self.root))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{build.function}-", dir=self.root))  # 0700
         try:
-            made: Set[Path] = set()  # each directory made private once, not once per file
-            for item in build.files:
-                dest = tmp / _FILES / item.dest
-                if dest.parent not in made:
-                    paths.private_dir(dest.parent)
-                    made.add(dest.parent)
+            kept_as = {item.dest: hashing.digest_of(item.mark) for item in build.files}
+            for name, dest in {name: dest for dest, name in kept_as.items()}.items():  # the same bytes once
                 # Build files are never written in place: sharing them is safe.
-                filecache.link_or_copy(str(build_dir / item.dest), str(dest))
+                filecache.link_or_copy(os.path.join(build_dir, dest), os.path.join(tmp, name))
             manifest = json.loads((build_dir / layout.MANIFEST).read_text())
             record = {
                 "function": build.function, "specHash": build.spec_hash, "config": build.config,
                 "handlers": {name: task["handler"] for name, task in manifest["tasks"].items()},
-                "files": [item.dest for item in build.files],
+                "files": kept_as,
             }
-            paths.write_atomically(tmp / _RECORD, json.dumps(record, sort_keys=True))
+            # A new file in a directory no one else knows yet: complete before the rename shows it.
+            with open(os.open(tmp / _RECORD, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, paths.PRIVATE_FILE),
+                      "w") as out:
+                out.write(json.dumps(record, sort_keys=True))  # dumps: json.dump takes the slow pure-Python path
             self.forget(build.function)
             os.rename(tmp, self.root / build.function)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def keep_quietly(self, build: GroupBuild, build_dir: Path) -> None:
+        """:meth:`keep`, as bookkeeping only: a file system that refuses it costs ``plan`` its
+        details of the function, never the apply."""
+        try:
+            self.keep(build, build_dir)
+        except OSError:
+            self.forget_quietly(build.function)
+
+    def forget_quietly(self, function: str) -> None:
+        try:
+            self.forget(function)
+        except OSError:
+            pass
 
     def forget(self, function: str) -> None:
         target = self.root / function
@@ -116,8 +135,11 @@ class DeployedBuilds:
         root = self.root / function
         try:
             raw = json.loads((root / _RECORD).read_text())
+            files = raw["files"]
+            # A list: kept by an earlier version, under files/ by path.
+            kept_as = {} if isinstance(files, list) else {str(k): str(v) for k, v in files.items()}
             return Deployed(str(raw["function"]), str(raw["specHash"]), dict(raw["handlers"]), dict(raw["config"]),
-                            tuple(raw["files"]), root)
+                            tuple(files), root, kept_as)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

@@ -19,6 +19,7 @@ from fusionizer.errors import FusionizerError
 from fusionizer.paths import builds_dir
 from fusionizer.plan.model import Plan
 from fusionizer.platforms.base import Platform
+from fusionizer.reconciler.deployed import DeployedBuilds
 from fusionizer.reconciler.diff import CREATE, DELETE, NOOP, UPDATE, Change
 
 
@@ -59,14 +60,17 @@ def execute(
     parallel: int,
     prune: bool = True,
     progress: Optional[Progress] = None,
+    kept: Optional[DeployedBuilds] = None,
 ) -> List[Outcome]:
+    """Carry out ``changes``; with ``kept``, each function deployed is remembered there by
+    the worker that deployed it, alongside the other deploys, and each one deleted forgotten."""
     progress = progress or Progress()
     deploys = [c for c in changes if c.action in (CREATE, UPDATE)]
     outcomes = [Outcome(c, ChangeStatus.UNCHANGED) for c in changes if c.action == NOOP]
 
     def run(change: Change) -> Outcome:
         progress.started(change)
-        outcome = _deploy(change, plan, platform, revision, applied_at)
+        outcome = _deploy(change, plan, platform, revision, applied_at, kept)
         progress.finished(outcome)
         return outcome
 
@@ -76,12 +80,15 @@ def execute(
     for change in (c for c in changes if c.action == DELETE and prune):
         progress.started(change)
         outcome = _delete(change, platform, unserved)
+        if kept is not None and outcome.status == ChangeStatus.DONE:
+            kept.forget_quietly(change.function)
         progress.finished(outcome)
         outcomes.append(outcome)
     return outcomes
 
 
-def _deploy(change: Change, plan: Plan, platform: Platform, revision: str, applied_at: str) -> Outcome:
+def _deploy(change: Change, plan: Plan, platform: Platform, revision: str, applied_at: str,
+            kept: Optional[DeployedBuilds]) -> Outcome:
     assert change.build is not None
     began = time.monotonic()
     root = builds_dir(plan.name)
@@ -92,6 +99,8 @@ def _deploy(change: Change, plan: Plan, platform: Platform, revision: str, appli
         return Outcome(change, ChangeStatus.FAILED, str(e), time.monotonic() - began)
     except OSError as e:
         return Outcome(change, ChangeStatus.FAILED, f"cannot build {change.function}: {e}", time.monotonic() - began)
+    if kept is not None:
+        kept.keep_quietly(change.build, root / change.build.dir_name)
     fuser.prune(root, change.function, keep=[change.build.dir_name])
     return Outcome(change, ChangeStatus.DONE, "", time.monotonic() - began)
 

@@ -23,10 +23,9 @@ from fusionizer.build.memo import described
 from fusionizer.build.calls import cross_function_calls
 from fusionizer.plan.model import Group, Plan
 from fusionizer.plan.schedule import Setup, complete_groups, resolve_setup
-from fusionizer.paths import builds_dir
 from fusionizer.platforms.base import FunctionRecord, Platform
 from fusionizer.reconciler.deployed import DeployedBuilds
-from fusionizer.reconciler.diff import DELETE, Change, ForeignFunctions, diff, foreign, summarize
+from fusionizer.reconciler.diff import Change, ForeignFunctions, diff, foreign, summarize
 from fusionizer.reconciler.execute import ChangeStatus, Outcome, Progress, execute
 from fusionizer.reconciler.lock import PlanLock
 from fusionizer.reconciler.state import PlanState, RunRecord, RunResult
@@ -161,26 +160,12 @@ def apply(
             state.set_anchor(plan, planned.anchor)
         platform.prepare()
         applied_at = clock().isoformat(timespec="seconds")
+        # What each function runs now is kept as it is deployed, for the next plan to compare with.
         outcomes = execute(planned.changes, plan, platform, revision, applied_at, options.parallel,
-                           options.prune, progress)
+                           options.prune, progress, DeployedBuilds(state.deployed_dir))
         result = ApplyResult(planned, outcomes, revision, time.monotonic() - began)
         state.record_run(_run_record(result, applied_at))
-        _keep_deployed(DeployedBuilds(state.deployed_dir), plan, outcomes)
         return result
-
-
-def _keep_deployed(kept: DeployedBuilds, plan: Plan, outcomes: List[Outcome]) -> None:
-    """What each function runs now, for the next plan to compare with. Bookkeeping only:
-    a file system that refuses it costs ``plan`` its details, never the apply."""
-    for outcome in (o for o in outcomes if o.status == ChangeStatus.DONE):
-        change = outcome.change
-        try:
-            if change.action == DELETE:
-                kept.forget(change.function)
-            elif change.build is not None:
-                kept.keep(change.build, builds_dir(plan.name) / change.build.dir_name)
-        except OSError:
-            kept.forget(change.function)
 
 
 def _run_record(result: ApplyResult, applied_at: str) -> RunRecord:

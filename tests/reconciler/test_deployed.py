@@ -3,6 +3,9 @@ added and removed, files by path, env/build/config keys, and the text with --dif
 
 from __future__ import annotations
 
+import json
+import os
+
 from fusionizer.cli.plan import change_details, plan_json
 from fusionizer.cli.render import change_lines
 from fusionizer.plan.loader import load_plan
@@ -70,3 +73,30 @@ def test_a_line_without_a_newline_is_marked_wherever_it_stands_in_the_diff(
     (update,) = [c for c in result.changes if c.action == "update"]
     diff = "".join(change_details(result, memory, with_diff=True)[update.function].diffs)
     assert "-a\n\\ No newline at end of file\n+a\n+b\n" in diff
+
+
+def test_a_kept_build_is_one_directory_of_links_named_by_content(plans: PlanDir, memory: MemoryPlatform) -> None:
+    (plans.root / "tasks" / "b" / "main.py").write_bytes((plans.root / "tasks" / "a" / "main.py").read_bytes())
+    assert apply(named_group(plans, "a", "b"), memory, "r1").ok
+    kept = PlanState.of(memory, "demo").deployed_dir / "demo-ab"
+    assert all(p.is_file() for p in kept.iterdir())  # no directory inside: each costs the disk an inode
+    record = json.loads((kept / "deployed.json").read_text())
+    same = record["files"]["tasks/a/main.py"]
+    assert same == record["files"]["tasks/b/main.py"]  # the same bytes kept once
+    assert (kept / same).read_bytes() == (plans.root / "tasks" / "a" / "main.py").read_bytes()
+    assert len(list(kept.iterdir())) == len(set(record["files"].values())) + 1
+
+
+def test_a_build_kept_by_paths_as_before_still_gives_the_details(plans: PlanDir, memory: MemoryPlatform) -> None:
+    assert apply(plans.plan([["a"]]), memory, "r1").ok
+    kept = PlanState.of(memory, "demo").deployed_dir / "demo-a"
+    record = json.loads((kept / "deployed.json").read_text())
+    for dest, name in record["files"].items():  # the layout of an earlier version: files/<path>
+        (kept / "files" / dest).parent.mkdir(parents=True, exist_ok=True)
+        os.link(kept / name, kept / "files" / dest)
+    for name in set(record["files"].values()):
+        (kept / name).unlink()
+    (kept / "deployed.json").write_text(json.dumps({**record, "files": sorted(record["files"])}))
+    (plans.root / "tasks" / "a" / "main.py").write_text("def handler(context, event):\n    return 'A'\n")
+    found = change_details(compute(plans.plan([["a"]]), memory), memory)["demo-a"]
+    assert found.files_changed == ("tasks/a/main.py",)

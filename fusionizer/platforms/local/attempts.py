@@ -2,7 +2,9 @@
 
 An attempt (:class:`~fusionizer.platforms.local.processes.PendingStart`) is written to the
 store before a deploy stages code, runs a build command or starts a process, kept up to date
-as it goes, and removed when it is over, failed or not. A deployer killed at any instant
+as it goes (each new state a line appended to the record's journal, see
+:meth:`~fusionizer.platforms.local.store.Store.start_journal`), and removed when it is over,
+failed or not. A deployer killed at any instant
 (``kill -9``) leaves its record behind; whoever next touches that function (its next deploy
 or delete, or ``prepare`` at the next apply) finds the attempt abandoned and finishes or
 undoes it, so nothing it started runs on unrecorded.
@@ -17,7 +19,7 @@ from typing import Any, Dict, Mapping, Optional
 
 from fusionizer.platforms.local import processes
 from fusionizer.platforms.local.processes import ATTEMPT_ENV, PendingStart, ProcessRef, ServingProcess
-from fusionizer.platforms.local.store import Store
+from fusionizer.platforms.local.store import Store, append
 
 
 class Attempt:
@@ -28,7 +30,7 @@ class Attempt:
         self._kind = kind
         self._name = name
         self.pending = PendingStart(processes.identify(os.getpid()), str(marker), code=code)
-        self._save()
+        self._journal = store.start_journal(kind, name, self.pending.to_json())
 
     def env(self) -> Dict[str, str]:
         """What marks the processes it starts (their environment, inherited by their children)."""
@@ -43,10 +45,14 @@ class Attempt:
         self._save()
 
     def end(self) -> None:
-        forget(self._store, self._kind, self._name, self.pending)
+        try:
+            forget(self._store, self._kind, self._name, self.pending)
+        finally:
+            os.close(self._journal)
 
     def _save(self) -> None:
-        self._store.write(self._kind, self._name, self.pending.to_json())
+        # Into the file this attempt made, whatever has replaced it at its path since.
+        append(self._journal, self.pending.to_json())
 
 
 def recorded(store: Store, kind: str, name: str) -> Optional[PendingStart]:

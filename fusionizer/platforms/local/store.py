@@ -5,7 +5,8 @@ Layout::
 
     functions/<name>.json   the record, shaped like one ``nuctl get function -o json`` object
     procs/<name>.json       the process serving it (pid + start time, port, code dir)
-    pending/<name>.json     a deploy under way (or killed half-way): what it started, see attempts
+    pending/<name>.json     a deploy under way (or killed half-way): what it started, see attempts;
+                            a journal, one line per state, the last one in force
     code/<name>-<hash>-<n>/ the deployed copy of the build dir
     logs/<name>.log[.N]     everything the function's processes printed, rotated (logsize)
     run/gateway.json        the namespace's gateway process and port
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Set
 
@@ -68,6 +70,22 @@ class Store:
     def write(self, kind: str, name: str, data: Dict[str, Any]) -> None:
         write_json(self.dir(kind) / f"{name}.json", data)
 
+    def start_journal(self, kind: str, name: str, data: Dict[str, Any]) -> int:
+        """Write ``KIND/NAME.json`` with ``data`` as its first line, as :meth:`write` does, and
+        return a descriptor of that file for :func:`append` to add later states of it, the
+        last of which is what :meth:`read` returns. A record that changes while one deploy
+        runs so costs one new file, not one per change (a new file is the slow part)."""
+        folder = self.dir(kind)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.json-", dir=folder)  # 0600, closed on exec
+        try:
+            _write_all(fd, _line(data))
+            os.replace(tmp, folder / f"{name}.json")
+        except BaseException:
+            os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return fd
+
     def remove(self, kind: str, name: str) -> None:
         (self.root / kind / f"{name}.json").unlink(missing_ok=True)
 
@@ -76,14 +94,38 @@ class Store:
 
 
 def write_json(path: Path, data: Dict[str, Any]) -> None:
-    paths.write_atomically(path, json.dumps(data, indent="\t", sort_keys=True) + "\n")
+    paths.write_atomically(path, _line(data))
+
+
+def append(journal: int, data: Dict[str, Any]) -> None:
+    """Add ``data`` as the latest state of the record a :meth:`Store.start_journal` began.
+
+    One line, written whole: should the writer die half-way, readers keep the state before."""
+    _write_all(journal, _line(data))
 
 
 def read_json(path: "os.PathLike[str] | str") -> Optional[Dict[str, Any]]:
-    """The JSON object in ``path``; None when it is missing, damaged or not an object."""
+    """The JSON object in ``path`` (of a journal, its last complete line); None when it is
+    missing, damaged or not an object."""
     try:
         with open(path, "rb") as handle:  # not Path.read_text: a list reads two files per function
-            data = json.loads(handle.read())
+            raw = handle.read()
+        try:
+            data = json.loads(raw)
+        except ValueError:  # a journal: lines, the last one cut short if its writer died writing it
+            lines = raw.split(b"\n")
+            data = json.loads(lines[-2]) if len(lines) >= 2 else None
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _line(data: Dict[str, Any]) -> bytes:
+    # One line: a journal's states are lines, and json's C encoder works only without indentation.
+    return (json.dumps(data, sort_keys=True) + "\n").encode()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
