@@ -18,11 +18,8 @@ processes saving at once lose at most what one of them learnt.
 
 from __future__ import annotations
 
-<<<<<<< HEAD
-import functools
-=======
 import errno
->>>>>>> apply5
+import functools
 import hashlib
 import marshal
 import os
