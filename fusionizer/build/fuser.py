@@ -98,12 +98,14 @@ def materialize(build: GroupBuild, plan: Plan, root: Path) -> Path:
 
 def prepare(build: GroupBuild, plan: Plan, root: Path, revision: str, applied_at: str) -> FunctionSource:
     """:func:`materialize` then :func:`finalize`, writing function.yaml once when the build
-    dir is new (rewriting a file costs the filesystem a flush)."""
+    dir is new (rewriting a file costs the filesystem a flush). The build dir is the deploy's
+    to take (``disposable``)."""
     target = root / build.dir_name
     config = _stamped(build, revision, applied_at)
     if (target / layout.FUNCTION_CONFIG).is_file() or not _write_dir(build, plan, root, config):
         _write_yaml(target / layout.FUNCTION_CONFIG, config)
-    return FunctionSource(build.function, target, config)
+    # A build dir taken by a platform is written again by the next deploy that needs it.
+    return FunctionSource(build.function, target, config, disposable=True)
 
 
 def _write_dir(build: GroupBuild, plan: Plan, root: Path, config: Mapping[str, Any]) -> bool:

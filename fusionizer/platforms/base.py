@@ -97,6 +97,9 @@ class FunctionSource:
     name: str
     path: Path
     config: Mapping[str, Any] = field(compare=False, hash=False)
+    # The directory was made for this deploy alone (a build dir): the platform may take it
+    # as it is (the local platform moves it into place instead of copying every file).
+    disposable: bool = False
 
 
 @dataclass(frozen=True)

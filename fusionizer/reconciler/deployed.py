@@ -88,6 +88,12 @@ class DeployedBuilds:
 
     def keep(self, build: GroupBuild, build_dir: Path) -> None:
         """Remember ``build`` (materialised in ``build_dir``) as what its function runs now."""
+        self.commit(build.function, self.stage(build, build_dir))
+
+    def stage(self, build: GroupBuild, build_dir: Path) -> Path:
+        """``build`` kept aside, for :meth:`commit` to make it what its function runs once
+        the deploy is done (or :meth:`discard`): made while ``build_dir`` still holds its
+        files, which the deploy may take (``FunctionSource.disposable``)."""
         paths.private_dir(self.root)  # a kept build holds env values
         tmp = Path(tempfile.mkdtemp(prefix=f".{build.function}-", dir=self.root))  # 0700
         try:
@@ -105,18 +111,37 @@ class DeployedBuilds:
             with open(os.open(tmp / _RECORD, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, paths.PRIVATE_FILE),
                       "w") as out:
                 out.write(json.dumps(record, sort_keys=True))  # dumps: json.dump takes the slow pure-Python path
-            self.forget(build.function)
-            os.rename(tmp, self.root / build.function)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            self.discard(tmp)
+            raise
+        return tmp
 
-    def keep_quietly(self, build: GroupBuild, build_dir: Path) -> None:
-        """:meth:`keep`, as bookkeeping only: a file system that refuses it costs ``plan`` its
-        details of the function, never the apply."""
+    def commit(self, function: str, staged: Path) -> None:
         try:
-            self.keep(build, build_dir)
+            self.forget(function)
+            os.rename(staged, self.root / function)
+        finally:
+            self.discard(staged)
+
+    @staticmethod
+    def discard(staged: Path) -> None:
+        shutil.rmtree(staged, ignore_errors=True)
+
+    def stage_quietly(self, build: GroupBuild, build_dir: Path) -> Optional[Path]:
+        """:meth:`stage`, as bookkeeping only (with :meth:`commit_quietly`): a file system
+        that refuses it costs ``plan`` its details of the function, never the apply."""
+        try:
+            return self.stage(build, build_dir)
         except OSError:
-            self.forget_quietly(build.function)
+            return None
+
+    def commit_quietly(self, function: str, staged: Optional[Path]) -> None:
+        try:
+            if staged is None:
+                raise OSError("not staged")
+            self.commit(function, staged)
+        except OSError:
+            self.forget_quietly(function)
 
     def forget_quietly(self, function: str) -> None:
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Set
 
 from fusionizer.build import fuser
@@ -92,17 +93,25 @@ def _deploy(change: Change, plan: Plan, platform: Platform, revision: str, appli
     assert change.build is not None
     began = time.monotonic()
     root = builds_dir(plan.name)
+    staged: Optional[Path] = None  # the kept build, made before the platform may take the build dir
     try:
         source = fuser.prepare(change.build, plan, root, revision, applied_at)
+        staged = kept.stage_quietly(change.build, source.path) if kept is not None else None
         platform.deploy(source)
     except FusionizerError as e:
-        return Outcome(change, ChangeStatus.FAILED, str(e), time.monotonic() - began)
+        return _failed(change, str(e), began, staged)
     except OSError as e:
-        return Outcome(change, ChangeStatus.FAILED, f"cannot build {change.function}: {e}", time.monotonic() - began)
+        return _failed(change, f"cannot build {change.function}: {e}", began, staged)
     if kept is not None:
-        kept.keep_quietly(change.build, root / change.build.dir_name)
+        kept.commit_quietly(change.function, staged)
     fuser.prune(root, change.function, keep=[change.build.dir_name])
     return Outcome(change, ChangeStatus.DONE, "", time.monotonic() - began)
+
+
+def _failed(change: Change, detail: str, began: float, staged: Optional[Path]) -> Outcome:
+    if staged is not None:
+        DeployedBuilds.discard(staged)
+    return Outcome(change, ChangeStatus.FAILED, detail, time.monotonic() - began)
 
 
 def _delete(change: Change, platform: Platform, unserved: Set[str]) -> Outcome:

@@ -1,6 +1,7 @@
 """The embedded local platform: every function is its own process on 127.0.0.1.
 
-Needs nothing but Python. A deploy copies the build dir into the store, runs its build
+Needs nothing but Python. A deploy moves the build dir into the store (a copy when the
+directory is not the deploy's to take, see ``FunctionSource.disposable``), runs its build
 commands (once per distinct command list), starts the local processor and waits until it
 is ready; only then does it replace the process that served the function before, so a
 broken update leaves the old version serving. The old process is stopped only after the
@@ -28,6 +29,7 @@ no record uses, processes of functions whose record is gone. Logs are bounded
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -106,7 +108,7 @@ class LocalPlatform:
         log_file = self.store.log_file(name)
         since = logfile.mark(log_file)
         # Exactly the build dir: what belongs in it was decided when it was built.
-        _stage_tree(Path(source.path), code)
+        _stage(source, code)
         try:
             self._run_build_commands(name, spec, code, log_file, since, attempt, log)
             server = _given_url(spec, gateway_control.ensure_gateway(self.store, self.limits))
@@ -350,21 +352,27 @@ class LocalPlatform:
         return ServingProcess.from_json(raw) if raw else None
 
 
+def _stage(source: FunctionSource, code: Path) -> None:
+    """``code``: the build dir itself when it is the deploy's to take (a rename makes no new
+    file: the deploy's slowest part is every new file and directory), else a copy of it."""
+    if source.disposable:
+        try:
+            os.rename(source.path, code)
+            return
+        except OSError as e:
+            if e.errno != errno.EXDEV:
+                raise
+    _stage_tree(Path(source.path), code)  # another filesystem, or a directory that stays its owner's
+
+
 def _stage_tree(build: Path, code: Path) -> None:
-    """``code``: a new directory holding the files of ``build``. The tasks' own files are
-    copied (a function may write to them); the fuser's (its runtime, manifest, entry module
-    and function.yaml, which it replaces and never rewrites) are linked: new files are the
-    slow part of a deploy on most filesystems."""
-    tasks = os.path.join(build, layout.TASKS_DIR, "")
+    """``code``: a new private directory holding a copy of every file of ``build`` (a function
+    may write to its files: never to its owner's)."""
     for directory, _, files in os.walk(build):
         target = os.path.normpath(os.path.join(code, os.path.relpath(directory, build)))
         os.mkdir(target, paths.PRIVATE_DIR)  # as the build dir's: its files can hold env values
         for name in files:
-            source = os.path.join(directory, name)
-            if source.startswith(tasks):
-                filecache.copy_new(source, os.path.join(target, name), times=True)
-            else:
-                filecache.link_or_copy(source, os.path.join(target, name))
+            filecache.copy_new(os.path.join(directory, name), os.path.join(target, name), times=True)
 
 
 def _record(
