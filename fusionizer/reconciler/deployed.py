@@ -5,7 +5,8 @@ build directory where the file system allows, else copies) and a ``deployed.json
 hash, tasks with their handlers, the function config, and which kept file holds each path
 of the build. The files lie side by side in the function's directory, named by the sha256
 of their bytes: a kept build makes two new directory entries that need an inode (its
-directory and its record), not one per directory of the build. It lives in the plan's state
+directory and its record), not one per directory of the build. The runtime's files, the
+same in every build, are kept once for all functions (in ``.runtime/``). It lives in the plan's state
 directory of that platform (:class:`~fusionizer.reconciler.state.PlanState`), written the
 same way whatever the platform, so ``plan`` can say what an update changes (tasks added or
 removed, files by path, env/build/config keys) instead of two hashes, and ``plan --diff``
@@ -22,7 +23,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from fusionizer import filecache, paths
 from fusionizer.build import hashing
@@ -30,6 +31,8 @@ from fusionizer.build.fuser import GroupBuild
 from fusionizer.runtime import layout
 
 _RECORD = "deployed.json"
+_SHARED = ".runtime"  # beside the functions' directories: no function is named so (a DNS label)
+_RUNTIME_PREFIX = f"{layout.RUNTIME_PACKAGE}/"
 _FILES = "files"  # where a build kept by an earlier version has its files, by path
 _DIFF_LIMIT = 256 * 1024  # bytes: larger files are listed, never diffed
 # Keys that differ with every deploy and say nothing about the change itself.
@@ -85,6 +88,7 @@ class DeployedBuilds:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._shared: Set[str] = set()  # the runtime's files linked into _SHARED by this one
 
     def keep(self, build: GroupBuild, build_dir: Path) -> None:
         """Remember ``build`` (materialised in ``build_dir``) as what its function runs now."""
@@ -97,10 +101,9 @@ class DeployedBuilds:
         paths.private_dir(self.root)  # a kept build holds env values
         tmp = Path(tempfile.mkdtemp(prefix=f".{build.function}-", dir=self.root))  # 0700
         try:
-            kept_as = {item.dest: hashing.digest_of(item.mark) for item in build.files}
+            kept_as = {item.dest: self._name(item.dest, hashing.digest_of(item.mark)) for item in build.files}
             for name, dest in {name: dest for dest, name in kept_as.items()}.items():  # the same bytes once
-                # Build files are never written in place: sharing them is safe.
-                filecache.link_or_copy(os.path.join(build_dir, dest), os.path.join(tmp, name))
+                self._link(os.path.join(build_dir, dest), tmp, name)
             manifest = json.loads((build_dir / layout.MANIFEST).read_text())
             record = {
                 "function": build.function, "specHash": build.spec_hash, "config": build.config,
@@ -115,6 +118,29 @@ class DeployedBuilds:
             self.discard(tmp)
             raise
         return tmp
+
+    @staticmethod
+    def _name(dest: str, digest: str) -> str:
+        # The runtime's files are the same in every build of one fusionizer: kept once for all.
+        return f"../{_SHARED}/{digest}" if dest.startswith(_RUNTIME_PREFIX) else digest
+
+    def _link(self, source: str, tmp: Path, name: str) -> None:
+        """Build files are never written in place: sharing them is safe."""
+        if not name.startswith("../"):
+            filecache.link_or_copy(source, os.path.join(tmp, name))
+            return
+        if name in self._shared:
+            return
+        target = self.root / _SHARED / os.path.basename(name)
+        if not target.exists():  # else kept by an earlier apply: the same bytes
+            paths.private_dir(target.parent)
+            try:
+                os.link(source, target)
+            except FileExistsError:
+                pass  # another deploy of this apply was first
+            except OSError:  # no links here: a copy, never a file half written
+                paths.write_atomically(target, Path(source).read_bytes())
+        self._shared.add(name)
 
     def commit(self, function: str, staged: Path) -> None:
         try:

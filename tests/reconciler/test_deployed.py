@@ -84,7 +84,16 @@ def test_a_kept_build_is_one_directory_of_links_named_by_content(plans: PlanDir,
     same = record["files"]["tasks/a/main.py"]
     assert same == record["files"]["tasks/b/main.py"]  # the same bytes kept once
     assert (kept / same).read_bytes() == (plans.root / "tasks" / "a" / "main.py").read_bytes()
-    assert len(list(kept.iterdir())) == len(set(record["files"].values())) + 1
+    own = {name for name in record["files"].values() if not name.startswith("../")}
+    assert len(list(kept.iterdir())) == len(own) + 1
+    runtime = {dest: name for dest, name in record["files"].items() if dest.startswith("_fusionizer_runtime/")}
+    assert runtime and all(name.startswith("../.runtime/") for name in runtime.values())  # kept once for all
+    assert all((kept / name).is_file() for name in runtime.values())
+    shared = sorted((kept.parent / ".runtime").iterdir())
+    assert apply(named_group(plans, "c", "d"), memory, "r2").ok  # another build of the same function
+    other = json.loads((kept / "deployed.json").read_text())["files"]
+    assert {d: n for d, n in other.items() if d in runtime} == runtime and "tasks/c/main.py" in other
+    assert sorted((kept.parent / ".runtime").iterdir()) == shared  # the same files, none made again
 
 
 def test_a_build_kept_by_paths_as_before_still_gives_the_details(plans: PlanDir, memory: MemoryPlatform) -> None:
