@@ -92,7 +92,10 @@ class Chain:
         time.sleep(delay)  # the fault's moment, drawn from the seed: no result is waited for here
         victim = self._victim(gateway, pick)
         if victim is not None:
-            os.kill(victim, signal.SIGKILL)
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # it ended by itself in between (an old process retired by the switch): no fault this time
         apply.communicate(timeout=120)  # it may fail (its new process was killed): the next apply heals
         what = "the gateway" if gateway else "a function process"
         self.recover(f"(seed {self.seed}, run {run}: {what}, pid {victim}, killed {delay:.3f}s into an apply)")
