@@ -41,6 +41,9 @@ PENDING = "gateway-pending"  # under run/: a gateway being started
 
 def ensure_gateway(store: Store, limits: LogLimits) -> str:
     """The gateway's URL, started first if it is not running."""
+    state = _gateway(store)
+    if state and processes.alive(state.ref):  # as the locked look would find: each deploy asks
+        return _url(state.port)
     with running_gateway(store, limits) as url:
         return url
 
