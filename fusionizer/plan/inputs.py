@@ -49,7 +49,8 @@ def plan_inputs(plan_file: Path) -> PlanInputs:
     explicit = _resolved(boundary, root, [as_dict(task).get("path") for task in as_list(spec.get("tasks"))])
     discovery = _unique(_resolved(boundary, root, as_list(spec.get("taskDirs"))))
     discovered: List[str] = []
-    layout: List[str] = []
+    # Where each named directory leads: a check tells tasks apart by their resolved paths.
+    layout = [f"{path}\0{os.path.realpath(path)}" for path in (*explicit, *discovery)]
     for directory in discovery:
         discovered.extend(_discover(boundary, directory, layout))
     package = _optimizer_package(as_dict(spec.get("optimizer")))
@@ -70,7 +71,7 @@ def _discover(boundary: Boundary, directory: str, layout: List[str]) -> List[str
             layout.append(f"{sub}\0outside")
         elif holds_function_yaml(sub):
             found.append(sub)
-            layout.append(f"{sub}\0link task" if link else f"{sub}\0task")
+            layout.append(f"{sub}\0link task {os.path.realpath(sub)}" if link else f"{sub}\0task")
         else:
             layout.append(f"{sub}\0{'link ' if link else ''}" + "/".join(_clues(sub)))
     return found

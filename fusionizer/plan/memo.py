@@ -16,11 +16,13 @@ the plan alone (its builds) can be remembered by it in turn.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from fusionizer import filecache
 from fusionizer.errors import Diagnostic
@@ -28,18 +30,37 @@ from fusionizer.filecache import Listing
 from fusionizer.plan.boundary import ENV_MAX_TASK_BYTES, ENV_MAX_TASK_FILES
 from fusionizer.plan.loader import check_plan
 from fusionizer.plan.model import Plan
+from fusionizer.runtime.layout import FUNCTION_CONFIG as FUNCTION_YAML
 
 _FORMAT = "plan-1"  # change when what a key covers changes
 # A few plans, or a few revisions of one switched between (a branch and back).
 _CHECKED = filecache.Shelf("plans", keep=4)
 
 
+@functools.lru_cache(maxsize=None)
+def _LIBRARIES() -> Tuple[str, ...]:
+    """The versions of the libraries the checks use: an upgrade may judge differently."""
+    return tuple(f"{name}={_version(name)}" for name in ("PyYAML", "jsonschema", "pathspec"))
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
 def check_snapshot(
-    path: Path, revision: str, listing: Optional[Listing], strict: bool = False,
+    path: Path, revision: str, listing: Optional[Listing], unchanged: Callable[[], bool], strict: bool = False,
     shown_as: Optional[Path] = None, tree: Optional[Path] = None,
 ) -> Tuple[Optional[Plan], List[Diagnostic]]:
     """:func:`~fusionizer.plan.loader.check_plan` of a snapshot's plan (``revision``, and the
-    ``listing`` of a directory source), from memory when it was checked before."""
+    ``listing`` of a directory source), from memory when it was checked before.
+
+    A check is remembered only when what it read is what the revision digests: every task's
+    function.yaml and handler module are files the listing holds (the ignore rule can leave
+    one out of the revision, never out of the check), and ``unchanged()`` (the source's
+    revision now) confirms no file changed while the check read them."""
     key = _key(path, revision, listing, strict, shown_as, tree)
     if key is None:
         return check_plan(path, strict, shown_as, tree, listing)
@@ -47,11 +68,22 @@ def check_snapshot(
     if isinstance(known, tuple) and len(known) == 2 and isinstance(known[0], Plan):
         return replace(known[0], listing=listing), list(known[1])
     plan, diagnostics = check_plan(path, strict, shown_as, tree, listing)
-    if plan is None:
+    if plan is None or listing is None or not _read_from(plan, listing) or not unchanged():
         return plan, diagnostics
     plan = replace(plan, fingerprint=key)
     _CHECKED.put(key, (replace(plan, listing=None), diagnostics))
     return plan, diagnostics
+
+
+def _read_from(plan: Plan, listing: Listing) -> bool:
+    """Does the listing hold every file the check of each task read?"""
+    for task in plan.tasks.values():
+        listed = listing.directory(str(task.path))
+        names = {f.rel for f in listed} if listed is not None else set()
+        module = task.handler.partition(":")[0].replace(".", "/")
+        if FUNCTION_YAML not in names or not {f"{module}.py", f"{module}/__init__.py"} & names:
+            return False
+    return True
 
 
 def _key(
@@ -63,6 +95,7 @@ def _key(
     parts = [
         _FORMAT, filecache.code_stamp(), revision, str(path), os.path.realpath(path), str(shown_as), str(tree),
         os.path.realpath(tree or path.parent), str(strict),
-        os.environ.get(ENV_MAX_TASK_BYTES, ""), os.environ.get(ENV_MAX_TASK_FILES, ""), *listing.layout,
+        os.environ.get(ENV_MAX_TASK_BYTES, ""), os.environ.get(ENV_MAX_TASK_FILES, ""), *_LIBRARIES(),
+        *listing.layout,
     ]
     return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()

@@ -55,6 +55,13 @@ class Deployed:
         name = self.kept_as.get(dest)
         return self.root / name if name else self.root / _FILES / dest
 
+    def same(self, dest: str, digest: str, other: Path) -> bool:
+        """Is ``dest`` as deployed the file ``other`` (whose sha256 is ``digest``)? By the
+        digest it was kept by, not its bytes now: the kept file is the one the function runs,
+        which may rewrite it."""
+        name = self.kept_as.get(dest)
+        return os.path.basename(name) == digest if name else _same(self.path(dest), other)
+
 
 @dataclass(frozen=True)
 class Details:
@@ -205,8 +212,9 @@ def compare(build: GroupBuild, handlers: Mapping[str, str], deployed_hash: str, 
     if kept.spec_hash != deployed_hash:
         return Details(unknown="details unknown (what runs now was not deployed from here)")
     new_files = {item.dest: Path(item.source) for item in build.files}
+    new_digests = {item.dest: hashing.digest_of(item.mark) for item in build.files}
     old_files = set(kept.files)
-    changed = tuple(sorted(d for d in old_files & set(new_files) if not _same(kept.path(d), new_files[d])))
+    changed = tuple(sorted(d for d in old_files & set(new_files) if not kept.same(d, new_digests[d], new_files[d])))
     old_spec, new_spec = kept.config.get("spec") or {}, build.config.get("spec") or {}
     config = _changed_keys(_config_keys(kept.config), _config_keys(build.config))
     config += tuple(f"tasks.{t}.handler" for t in sorted(set(handlers) & set(kept.handlers))

@@ -37,7 +37,7 @@ from fusionizer.platforms.factory import make_platform
 from fusionizer.reconciler.execute import Progress
 from fusionizer.reconciler.reconcile import ApplyResult, Clock, Options, apply, no_collection, utcnow
 from fusionizer.reconciler.state import PlanRef, PlanState, RunResult, SourceMemory
-from fusionizer.sources.base import Snapshot, Source
+from fusionizer.sources.base import PollableSource, Snapshot, Source
 from fusionizer.sources.directory import DirectorySource
 from fusionizer.sources.gitsource import GitSource
 
@@ -114,7 +114,8 @@ def load_revision(source: Source, platforms: PlatformFor, strict: bool = False) 
     with no_collection():
         snapshot = source.snapshot()
         shown = shown_as(snapshot)
-        plan, diagnostics = check_snapshot(snapshot.plan_file, snapshot.revision, snapshot.listing, strict=strict,
+        plan, diagnostics = check_snapshot(snapshot.plan_file, snapshot.revision, snapshot.listing,
+                                           lambda: _still(source, snapshot), strict=strict,
                                            shown_as=shown, tree=snapshot.root)
         filecache.save()  # what the snapshot and the checks learnt about the files, for the next run
     key = source_key(source)
@@ -126,6 +127,11 @@ def load_revision(source: Source, platforms: PlatformFor, strict: bool = False) 
     identity = read_identity(snapshot.plan_file)
     owner = _claimed(identity, platforms) if identity else SourceMemory(key).last_applied()
     return Refused(snapshot, tuple(diagnostics), identity, owner)
+
+
+def _still(source: Source, snapshot: Snapshot) -> bool:
+    """Would a snapshot taken now record the same revision?"""
+    return isinstance(source, PollableSource) and source.resolve() == snapshot.revision
 
 
 def record_refusal(refused: Refused, clock: Clock = utcnow) -> Optional[PlanRef]:

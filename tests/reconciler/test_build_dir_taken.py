@@ -60,3 +60,18 @@ def test_an_apply_keeps_what_it_deployed_though_the_build_dir_was_taken(
     cli.ok("apply")
     assert cli.ok("invoke", "taska").out.strip() == "8"
     assert cli("apply", "--detailed-exitcode").code == 0
+
+
+def test_a_function_rewriting_its_own_files_changes_nothing_plan_reports(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cli = Cli(capsys, copy_example(tmp_path / "example"))
+    cli.ok("apply")
+    platform = LocalPlatform("nuclio")
+    running = code_dir(platform, "demo-taska-taskb") / "tasks" / "taskb" / "main.py"
+    with open(running, "a") as rewritten:  # as a handler writing into its own directory would
+        rewritten.write("# written by the function\n")
+    main = cli.plan.parent / "tasks" / "taska" / "main.py"
+    main.write_text(main.read_text() + "\n# an edit\n")
+    planned = cli.ok("plan", "-o", "json").json()
+    details = {c["function"]: c.get("details") for c in planned["changes"]}["demo-taska-taskb"]
+    assert details["files"]["changed"] == ["tasks/taska/main.py"]

@@ -5,6 +5,7 @@ each test below changes one thing the check depends on and expects it found."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Callable, Iterator, List
 
@@ -125,3 +126,50 @@ def test_builds_are_described_once_per_plan_and_groups(
     assert compute(again.plan, memory).desired == desired and len(describes) == 1
     regrouped = build_memo.described(again.plan, first.plan.groups[:1])
     assert [b.function for b in regrouped] == ["demo-a-b"] and len(describes) == 2
+
+
+def test_a_file_the_ignore_rule_leaves_out_of_the_revision_is_still_checked(
+        plans: PlanDir, memory: MemoryPlatform) -> None:
+    (plans.root / "tasks/a/.fusionizerignore").write_text("*.yaml\n")  # function.yaml is read, never digested
+    plans.write([["a", "b"]])
+    assert isinstance(load(plans.file, memory), Loaded)
+    config = plans.root / "tasks/a/function.yaml"
+    config.write_text(config.read_text() + "  env: [{name: V, value: '2'}]\n")
+    again = load(plans.file, memory)
+    assert isinstance(again, Loaded) and again.plan.tasks["a"].config["spec"]["env"] == [{"name": "V", "value": "2"}]
+
+
+def test_a_check_that_raced_an_edit_is_not_remembered(
+        plans: PlanDir, memory: MemoryPlatform, monkeypatch: pytest.MonkeyPatch) -> None:
+    checks = counted(monkeypatch, memo, "check_plan")
+    plans.write([["a", "b"]])
+    snapshot = DirectorySource(plans.file).snapshot()
+    for still in (False, False, True, True):  # the revision moved while checking: checked again next time
+        plan, _ = memo.check_snapshot(snapshot.plan_file, snapshot.revision, snapshot.listing,
+                                      lambda still=still: still)
+        assert plan is not None
+        filecache.forget()
+    assert len(checks) == 3
+
+
+def test_a_task_path_that_leads_elsewhere_now_is_checked_again(plans: PlanDir, memory: MemoryPlatform) -> None:
+    os.symlink(plans.root / "tasks/a", plans.root / "alias")
+    text = PLAN_WITH_PATHS.format(first="tasks/a", second="alias")
+    plans.file.write_text(text)
+    listed_twice = load(plans.file, memory)
+    assert isinstance(listed_twice, Loaded) and any("listed twice" in d.message for d in listed_twice.plan.warnings)
+    (plans.root / "alias").unlink()
+    shutil.copytree(plans.root / "tasks/a", plans.root / "alias")  # the same files, now a task of its own
+    assert refused_with(load(plans.file, memory), "duplicate task name 'a'")
+
+
+PLAN_WITH_PATHS = """\
+apiVersion: fusionizer.io/v1
+kind: FusionPlan
+metadata:
+  name: demo
+spec:
+  tasks:
+    - {{name: a, path: {first}}}
+    - {{name: a, path: {second}}}
+"""
