@@ -182,6 +182,17 @@ class DeployedBuilds:
         except OSError:
             pass
 
+    def collect(self) -> None:
+        """Remove what a killed apply left half made (kept builds staged or being forgotten).
+        Under the plan's lock: no other apply of the plan is making any."""
+        try:
+            with os.scandir(self.root) as entries:
+                left = [e.path for e in entries if e.name.startswith(".") and e.name != _SHARED]
+        except FileNotFoundError:
+            return
+        for path in left:
+            shutil.rmtree(path, ignore_errors=True)
+
     def forget(self, function: str) -> None:
         target = self.root / function
         if target.exists():

@@ -161,8 +161,10 @@ def apply(
         platform.prepare()
         applied_at = clock().isoformat(timespec="seconds")
         # What each function runs now is kept as it is deployed, for the next plan to compare with.
+        kept = DeployedBuilds(state.deployed_dir)
+        kept.collect()
         outcomes = execute(planned.changes, plan, platform, revision, applied_at, options.parallel,
-                           options.prune, progress, DeployedBuilds(state.deployed_dir))
+                           options.prune, progress, kept)
         result = ApplyResult(planned, outcomes, revision, time.monotonic() - began)
         state.record_run(_run_record(result, applied_at))
         return result

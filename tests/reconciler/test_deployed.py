@@ -109,3 +109,14 @@ def test_a_build_kept_by_paths_as_before_still_gives_the_details(plans: PlanDir,
     (plans.root / "tasks" / "a" / "main.py").write_text("def handler(context, event):\n    return 'A'\n")
     found = change_details(compute(plans.plan([["a"]]), memory), memory)["demo-a"]
     assert found.files_changed == ("tasks/a/main.py",)
+
+
+def test_what_a_killed_apply_left_half_kept_is_collected_by_the_next(plans: PlanDir, memory: MemoryPlatform) -> None:
+    assert apply(named_group(plans, "a", "b"), memory, "r1").ok
+    deployed = PlanState.of(memory, "demo").deployed_dir
+    for leftover in (".demo-ab-x1y2z3", ".demo-ab-old-q9w8e7"):  # staged, or being forgotten, when it was killed
+        (deployed / leftover).mkdir()
+        (deployed / leftover / "deployed.json").write_text("{}")
+    assert apply(named_group(plans, "a", "b"), memory, "r2").ok
+    assert sorted(p.name for p in deployed.iterdir() if p.name.startswith(".")) == [".runtime"]
+    assert (deployed / "demo-ab" / "deployed.json").is_file()
