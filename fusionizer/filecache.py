@@ -296,9 +296,7 @@ def _copy_bytes(src: int, out: int) -> None:
             chunk = os.read(src, _CHUNK)
             if not chunk:
                 break
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(out, view):]
+            paths.write_all(out, chunk)
 
 
 def link_or_copy(source: str, dest: str) -> None:

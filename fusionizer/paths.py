@@ -77,14 +77,28 @@ def private_file(path: Path) -> Path:
 def write_atomically(path: Path, text: Union[str, bytes], mode: int = PRIVATE_FILE) -> None:
     """Replace ``path`` in one step, as a file of ``mode`` (0600 unless asked): a reader never
     sees half a file, and a failed write leaves the old one."""
+    os.close(replace_open(path, text, mode))
+
+
+def replace_open(path: Path, text: Union[str, bytes], mode: int = PRIVATE_FILE) -> int:
+    """:func:`write_atomically`, and a descriptor of the new file, still open for writing:
+    what is written through it lands in that file, whatever has replaced it at ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)  # created 0600
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)  # created 0600, closed on exec
     try:
-        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as out:
-            out.write(text)
+        write_all(fd, text.encode() if isinstance(text, str) else text)
         if mode != PRIVATE_FILE:
-            os.chmod(tmp, mode)
+            os.fchmod(fd, mode)
         os.replace(tmp, path)
     except BaseException:
+        os.close(fd)
         Path(tmp).unlink(missing_ok=True)
         raise
+    return fd
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` through ``fd`` (a write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

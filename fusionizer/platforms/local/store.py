@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Set
 
@@ -75,16 +74,7 @@ class Store:
         return a descriptor of that file for :func:`append` to add later states of it, the
         last of which is what :meth:`read` returns. A record that changes while one deploy
         runs so costs one new file, not one per change (a new file is the slow part)."""
-        folder = self.dir(kind)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.json-", dir=folder)  # 0600, closed on exec
-        try:
-            _write_all(fd, _line(data))
-            os.replace(tmp, folder / f"{name}.json")
-        except BaseException:
-            os.close(fd)
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return fd
+        return paths.replace_open(self.dir(kind) / f"{name}{_JSON}", _line(data))
 
     def remove(self, kind: str, name: str) -> None:
         (self.root / kind / f"{name}.json").unlink(missing_ok=True)
@@ -101,7 +91,7 @@ def append(journal: int, data: Dict[str, Any]) -> None:
     """Add ``data`` as the latest state of the record a :meth:`Store.start_journal` began.
 
     One line, written whole: should the writer die half-way, readers keep the state before."""
-    _write_all(journal, _line(data))
+    paths.write_all(journal, _line(data))
 
 
 def read_json(path: "os.PathLike[str] | str") -> Optional[Dict[str, Any]]:
@@ -124,8 +114,3 @@ def _line(data: Dict[str, Any]) -> bytes:
     # One line: a journal's states are lines, and json's C encoder works only without indentation.
     return (json.dumps(data, sort_keys=True) + "\n").encode()
 
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
