@@ -30,6 +30,7 @@ from fusionizer.filecache import Listing
 from fusionizer.plan.boundary import ENV_MAX_TASK_BYTES, ENV_MAX_TASK_FILES
 from fusionizer.plan.loader import check_plan
 from fusionizer.plan.model import Plan
+from fusionizer.plan.tasks import module_files
 from fusionizer.runtime.layout import FUNCTION_CONFIG as FUNCTION_YAML
 
 _FORMAT = "plan-1"  # change when what a key covers changes
@@ -38,7 +39,7 @@ _CHECKED = filecache.Shelf("plans", keep=4)
 
 
 @functools.lru_cache(maxsize=None)
-def _LIBRARIES() -> Tuple[str, ...]:
+def _libraries() -> Tuple[str, ...]:
     """The versions of the libraries the checks use: an upgrade may judge differently."""
     return tuple(f"{name}={_version(name)}" for name in ("PyYAML", "jsonschema", "pathspec"))
 
@@ -77,13 +78,11 @@ def check_snapshot(
 
 def _read_from(plan: Plan, listing: Listing) -> bool:
     """Does the listing hold every file the check of each task read?"""
-    for task in plan.tasks.values():
-        listed = listing.directory(str(task.path))
-        names = {f.rel for f in listed} if listed is not None else set()
-        module = task.handler.partition(":")[0].replace(".", "/")
-        if FUNCTION_YAML not in names or not {f"{module}.py", f"{module}/__init__.py"} & names:
-            return False
-    return True
+    return all(
+        listing.file(os.path.join(task.path, FUNCTION_YAML)) is not None
+        and any(listing.file(f) is not None for f in module_files(task.path, task.handler.partition(":")[0]))
+        for task in plan.tasks.values()
+    )
 
 
 def _key(
@@ -95,7 +94,7 @@ def _key(
     parts = [
         _FORMAT, filecache.code_stamp(), revision, str(path), os.path.realpath(path), str(shown_as), str(tree),
         os.path.realpath(tree or path.parent), str(strict),
-        os.environ.get(ENV_MAX_TASK_BYTES, ""), os.environ.get(ENV_MAX_TASK_FILES, ""), *_LIBRARIES(),
+        os.environ.get(ENV_MAX_TASK_BYTES, ""), os.environ.get(ENV_MAX_TASK_FILES, ""), *_libraries(),
         *listing.layout,
     ]
     return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()

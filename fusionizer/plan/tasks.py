@@ -416,11 +416,17 @@ def _check_handler(
 
 
 def _module_file(directory: Path, module: str, paths: Paths) -> Optional[Path]:
-    base = os.path.join(directory, *module.split("."))
-    for candidate in (f"{base}.py", os.path.join(base, "__init__.py")):
+    for candidate in module_files(directory, module):
         if paths.listed(candidate) is not None or Path(candidate).is_file():
             return Path(candidate)
     return None
+
+
+def module_files(directory: "os.PathLike[str] | str", module: str) -> Tuple[str, str]:
+    """Where a handler's module (``a.b`` of ``a.b:handler``) may be in its task's directory,
+    in the order Python looks: a module file, then a package."""
+    base = os.path.join(directory, *module.split("."))
+    return f"{base}.py", os.path.join(base, "__init__.py")
 
 
 def _check_function(

@@ -97,10 +97,6 @@ class DeployedBuilds:
         self.root = root
         self._shared: Set[str] = set()  # the runtime's files linked into _SHARED by this one
 
-    def keep(self, build: GroupBuild, build_dir: Path) -> None:
-        """Remember ``build`` (materialised in ``build_dir``) as what its function runs now."""
-        self.commit(build.function, self.stage(build, build_dir))
-
     def stage(self, build: GroupBuild, build_dir: Path) -> Path:
         """``build`` kept aside, for :meth:`commit` to make it what its function runs once
         the deploy is done (or :meth:`discard`): made while ``build_dir`` still holds its
