@@ -233,7 +233,6 @@ class Listing:
     """
 
     directories: Mapping[str, Tuple[Listed, ...]]  # normalised absolute directory -> its files, by rel
-    files: Mapping[str, Listed]  # normalised absolute path -> the file
     # Directories whose walk met a symbolic link, socket, FIFO, device or broken link: what
     # the plan's own checks must look at on the disk.
     irregular: FrozenSet[str] = frozenset()
@@ -241,14 +240,15 @@ class Listing:
     # the taskDirs' subdirectories); with the revision, what a remembered check depends on.
     layout: Tuple[str, ...] = ()
 
-    @classmethod
-    def of(cls, directories: Mapping[str, Tuple[Listed, ...]], irregular: FrozenSet[str] = frozenset(),
-           layout: Tuple[str, ...] = ()) -> "Listing":
+    @functools.cached_property
+    def files(self) -> Mapping[str, Listed]:
+        """Normalised absolute path -> the file: made when first asked (a remembered check of
+        the plan never asks)."""
         files: Dict[str, Listed] = {}
-        for directory, listed in directories.items():
+        for directory, listed in self.directories.items():
             inside = os.path.join(directory, "")
             files.update((inside + f.rel, f) for f in listed)
-        return cls(dict(directories), files, irregular, layout)
+        return files
 
     def plain(self, path: "os.PathLike[str] | str") -> Optional[Tuple[Listed, ...]]:
         """The files of a directory it holds whose walk met only plain files and directories."""

@@ -44,7 +44,7 @@ def tree_listing(plan_file: Path) -> Tuple[str, Listing]:
             h.update(b"%s\0%s%s" % (os.fsencode(item.rel), b"x" if item.executable else b"f", bytes.fromhex(digest)))
     except OSError as e:
         raise SourceError(f"cannot read {e.filename or plan_file.parent}: {e.strerror or e}") from e
-    listing = Listing.of({
+    listing = Listing({
         directory: tuple(Listed.walked(f.rel[cut:], f, digests[f.path]) for f in files if f.path in digests)
         for directory, (cut, files) in walk.directories.items()
     }, walk.irregular, scope.layout)
