@@ -165,12 +165,13 @@ class DeployedBuilds:
             return None
 
     def commit_quietly(self, function: str, staged: Optional[Path]) -> None:
-        try:
-            if staged is None:
-                raise OSError("not staged")
-            self.commit(function, staged)
-        except OSError:
-            self.forget_quietly(function)
+        if staged is not None:
+            try:
+                self.commit(function, staged)
+                return
+            except OSError:
+                pass
+        self.forget_quietly(function)  # what it ran before is not what it runs now
 
     def forget_quietly(self, function: str) -> None:
         try:
