@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 # The plan file a command reads when none is named (-f, --plan-path), in a directory or a repository.
 DEFAULT_PLAN_FILE = "fusionizer.yaml"
@@ -76,25 +76,37 @@ def private_file(path: Path) -> Path:
 
 def write_atomically(path: Path, text: Union[str, bytes], mode: int = PRIVATE_FILE) -> None:
     """Replace ``path`` in one step, as a file of ``mode`` (0600 unless asked): a reader never
-    sees half a file, and a failed write leaves the old one."""
-    os.close(replace_open(path, text, mode))
+    sees half a file, and a failed write leaves the old one. The file is closed before it
+    is shown: a watcher of its directory sees it appear once, complete."""
+    _replace(path, text, mode, keep_open=False)
 
 
 def replace_open(path: Path, text: Union[str, bytes], mode: int = PRIVATE_FILE) -> int:
     """:func:`write_atomically`, and a descriptor of the new file, still open for writing:
     what is written through it lands in that file, whatever has replaced it at ``path``."""
+    fd = _replace(path, text, mode, keep_open=True)
+    assert fd is not None
+    return fd
+
+
+def _replace(path: Path, text: Union[str, bytes], mode: int, keep_open: bool) -> Optional[int]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)  # created 0600, closed on exec
+    opened: Optional[int] = fd
     try:
         write_all(fd, text.encode() if isinstance(text, str) else text)
         if mode != PRIVATE_FILE:
             os.fchmod(fd, mode)
+        if not keep_open:
+            opened = None
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        os.close(fd)
+        if opened is not None:
+            os.close(opened)
         Path(tmp).unlink(missing_ok=True)
         raise
-    return fd
+    return opened
 
 
 def write_all(fd: int, data: bytes) -> None:
