@@ -115,7 +115,6 @@ def _write_dir(build: GroupBuild, plan: Plan, root: Path, config: Mapping[str, A
     A new file or directory is the slow part on most filesystems (an inode each): what is
     the same in every build (the runtime, the entry module) is linked, and the build's own
     files are written straight into a temporary directory that only its rename shows."""
-    paths.private_dir(root)  # function.yaml holds env values
     copy = _runtime_copy(root, [f for f in build.files if f.dest.startswith(_RUNTIME_PREFIX)])
     tmp = tempfile.mkdtemp(prefix=f".{build.dir_name}-", dir=root)  # 0700: what is inside is private
     made = {tmp}
@@ -129,9 +128,9 @@ def _write_dir(build: GroupBuild, plan: Plan, root: Path, config: Mapping[str, A
     entry = f"{layout.ENTRY_MODULE}.py"
     filecache.link_or_copy(os.path.join(copy, entry), os.path.join(tmp, entry))
     tasks = [plan.tasks[t] for t in build.tasks]
-    _write_new(os.path.join(tmp, layout.MANIFEST), json.dumps(_manifest(plan, build.function, tasks), indent=2,
-                                                               sort_keys=True))
-    _write_new(os.path.join(tmp, layout.FUNCTION_CONFIG), _yaml(config))
+    manifest = json.dumps(_manifest(plan, build.function, tasks), indent=2, sort_keys=True)
+    paths.write_new(os.path.join(tmp, layout.MANIFEST), manifest.encode())
+    paths.write_new(os.path.join(tmp, layout.FUNCTION_CONFIG), _yaml(config).encode())
     try:
         os.rename(tmp, root / build.dir_name)
     except OSError:
@@ -149,12 +148,6 @@ def _make_parents(directory: str, made: Set[str]) -> None:
     made.add(directory)
 
 
-def _write_new(path: str, text: str) -> None:
-    """A new file of ``text``, 0600, in a directory no reader sees before its rename."""
-    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, paths.PRIVATE_FILE), "w") as out:
-        out.write(text)
-
-
 def _runtime_copy(root: Path, files: Sequence[BuildFile]) -> str:
     """One copy under ``root`` of the runtime's ``files`` and the entry module, which nothing
     ever writes to again: every build dir links to it instead of copying the same files once
@@ -162,13 +155,14 @@ def _runtime_copy(root: Path, files: Sequence[BuildFile]) -> str:
     marks = "".join(f"{f.dest}\0{f.mark}\n" for f in files) + layout.ENTRY_SOURCE
     copy = root / f"{_RUNTIME_COPY}{hashlib.sha256(marks.encode()).hexdigest()[:16]}"
     if not copy.is_dir():
+        paths.private_dir(root)  # function.yaml holds env values; made (or tightened) with the copy
         tmp = tempfile.mkdtemp(prefix=f".{copy.name}-", dir=root)  # 0700
         made = {tmp}
         for item in files:
             dest = os.path.join(tmp, item.dest)
             _make_parents(os.path.dirname(dest), made)
             filecache.copy_new(item.source, dest)
-        _write_new(os.path.join(tmp, f"{layout.ENTRY_MODULE}.py"), layout.ENTRY_SOURCE)
+        paths.write_new(os.path.join(tmp, f"{layout.ENTRY_MODULE}.py"), layout.ENTRY_SOURCE.encode())
         try:
             os.rename(tmp, copy)
         except OSError:  # another deploy made it first: the same files

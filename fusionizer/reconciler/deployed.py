@@ -96,27 +96,28 @@ class DeployedBuilds:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._shared: Set[str] = set()  # the runtime's files linked into _SHARED by this one
+        self._private = False  # root made private (once: it lives for one apply)
 
     def stage(self, build: GroupBuild, build_dir: Path) -> Path:
         """``build`` kept aside, for :meth:`commit` to make it what its function runs once
         the deploy is done (or :meth:`discard`): made while ``build_dir`` still holds its
         files, which the deploy may take (``FunctionSource.disposable``)."""
-        paths.private_dir(self.root)  # a kept build holds env values
+        if not self._private:
+            paths.private_dir(self.root)  # a kept build holds env values
+            self._private = True
         tmp = Path(tempfile.mkdtemp(prefix=f".{build.function}-", dir=self.root))  # 0700
         try:
             kept_as = {item.dest: self._name(item.dest, hashing.digest_of(item.mark)) for item in build.files}
             for name, dest in {name: dest for dest, name in kept_as.items()}.items():  # the same bytes once
                 self._link(os.path.join(build_dir, dest), tmp, name)
-            manifest = json.loads((build_dir / layout.MANIFEST).read_text())
+            manifest = json.loads(paths.read_bytes(build_dir / layout.MANIFEST))
             record = {
                 "function": build.function, "specHash": build.spec_hash, "config": build.config,
                 "handlers": {name: task["handler"] for name, task in manifest["tasks"].items()},
                 "files": kept_as,
             }
             # A new file in a directory no one else knows yet: complete before the rename shows it.
-            with open(os.open(tmp / _RECORD, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, paths.PRIVATE_FILE),
-                      "w") as out:
-                out.write(json.dumps(record, sort_keys=True))  # dumps: json.dump takes the slow pure-Python path
+            paths.write_new(tmp / _RECORD, json.dumps(record, sort_keys=True).encode())
         except BaseException:
             self.discard(tmp)
             raise

@@ -8,18 +8,19 @@ through.
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Set
+from typing import Callable, List, Optional, Sequence, Set, Union
 
 from fusionizer.build import fuser
 from fusionizer.enums import StrEnum
 from fusionizer.errors import FusionizerError
 from fusionizer.paths import builds_dir
 from fusionizer.plan.model import Plan
-from fusionizer.platforms.base import Platform
+from fusionizer.platforms.base import FunctionSource, Platform
 from fusionizer.reconciler.deployed import DeployedBuilds
 from fusionizer.reconciler.diff import CREATE, DELETE, NOOP, UPDATE, Change
 
@@ -64,19 +65,38 @@ def execute(
     kept: Optional[DeployedBuilds] = None,
 ) -> List[Outcome]:
     """Carry out ``changes``; with ``kept``, each function deployed is remembered there by
-    the worker that deployed it, alongside the other deploys, and each one deleted forgotten."""
+    the worker that deployed it, alongside the other deploys, and each one deleted forgotten.
+
+    Build dirs are written by this thread, one after another, while up to ``parallel``
+    workers deploy those written before: writing a build is work for the interpreter, which
+    threads would only take turns at (four writers take twice as long as one); a deploy is
+    mostly waiting, which they overlap."""
     progress = progress or Progress()
     deploys = [c for c in changes if c.action in (CREATE, UPDATE)]
     outcomes = [Outcome(c, ChangeStatus.UNCHANGED) for c in changes if c.action == NOOP]
+    root = builds_dir(plan.name)
+    workers = max(1, parallel)
+    # Builds written ahead of the workers: enough that none waits for the next, few enough
+    # that a platform refusing every deploy stops the building soon after.
+    ahead = threading.BoundedSemaphore(2 * workers)
 
-    def run(change: Change) -> Outcome:
-        progress.started(change)
-        outcome = _deploy(change, plan, platform, revision, applied_at, kept)
-        progress.finished(outcome)
-        return outcome
+    def deploy(built: Union[_Built, Outcome]) -> Outcome:
+        try:
+            if isinstance(built, Outcome):
+                return built
+            progress.started(built.change)
+            outcome = _deploy(built, platform, root, kept)
+            progress.finished(outcome)
+            return outcome
+        finally:
+            ahead.release()
 
-    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="deploy") as pool:
-        outcomes.extend(pool.map(run, deploys))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deploy") as pool:
+        submitted = []
+        for change in deploys:
+            ahead.acquire()
+            submitted.append(pool.submit(deploy, _build(change, plan, root, revision, applied_at, kept, progress)))
+        outcomes.extend(future.result() for future in submitted)
     unserved = {t for o in outcomes if o.status == ChangeStatus.FAILED for t in o.change.tasks}
     for change in (c for c in changes if c.action == DELETE and prune):
         progress.started(change)
@@ -88,22 +108,49 @@ def execute(
     return outcomes
 
 
-def _deploy(change: Change, plan: Plan, platform: Platform, revision: str, applied_at: str,
-            kept: Optional[DeployedBuilds]) -> Outcome:
+@dataclass(frozen=True)
+class _Built:
+    """A change's build dir, written and ready to deploy."""
+
+    change: Change
+    source: FunctionSource
+    staged: Optional[Path]  # its kept build, made before the platform may take the build dir
+    seconds: float  # spent building it
+
+
+def _build(change: Change, plan: Plan, root: Path, revision: str, applied_at: str, kept: Optional[DeployedBuilds],
+           progress: Progress) -> Union[_Built, Outcome]:
     assert change.build is not None
     began = time.monotonic()
-    root = builds_dir(plan.name)
-    staged: Optional[Path] = None  # the kept build, made before the platform may take the build dir
     try:
         source = fuser.prepare(change.build, plan, root, revision, applied_at)
-        staged = kept.stage_quietly(change.build, source.path) if kept is not None else None
-        platform.deploy(source)
     except FusionizerError as e:
-        return _failed(change, str(e), began, staged)
+        return _failed_build(change, str(e), began, progress)
     except OSError as e:
-        return _failed(change, f"cannot build {change.function}: {e}", began, staged)
+        return _failed_build(change, f"cannot build {change.function}: {e}", began, progress)
+    staged = kept.stage_quietly(change.build, source.path) if kept is not None else None
+    return _Built(change, source, staged, time.monotonic() - began)
+
+
+def _failed_build(change: Change, detail: str, began: float, progress: Progress) -> Outcome:
+    progress.started(change)
+    outcome = Outcome(change, ChangeStatus.FAILED, detail, time.monotonic() - began)
+    progress.finished(outcome)
+    return outcome
+
+
+def _deploy(built: _Built, platform: Platform, root: Path, kept: Optional[DeployedBuilds]) -> Outcome:
+    change = built.change
+    assert change.build is not None
+    began = time.monotonic() - built.seconds
+    try:
+        platform.deploy(built.source)
+    except FusionizerError as e:
+        return _failed(change, str(e), began, built.staged)
+    except OSError as e:
+        return _failed(change, f"cannot build {change.function}: {e}", began, built.staged)
     if kept is not None:
-        kept.commit_quietly(change.function, staged)
+        kept.commit_quietly(change.function, built.staged)
     fuser.prune(root, change.function, keep=[change.build.dir_name])
     return Outcome(change, ChangeStatus.DONE, "", time.monotonic() - began)
 

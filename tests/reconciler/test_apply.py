@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
+from fusionizer.build import fuser
 from fusionizer.errors import LockedError
 from fusionizer.reconciler.execute import ChangeStatus
 from fusionizer.reconciler.lock import PlanLock
@@ -93,6 +94,55 @@ def test_no_more_deploys_run_at_once_than_parallel_allows(plans: PlanDir, parall
         gate.set()
         applied.join(WAIT)
     assert memory.max_in_flight == parallel and len(memory.records) == 5
+
+
+def test_the_applying_thread_writes_the_builds_a_bounded_way_ahead_of_the_deploys(
+        plans: PlanDir, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = threading.Event()
+    memory = MemoryPlatform(gate=gate)
+    plan = plans.plan()  # five creates
+    builders: List[threading.Thread] = []
+    two, more = threading.Event(), threading.Event()
+    prepare = fuser.prepare
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        builders.append(threading.current_thread())
+        (two if len(builders) == 2 else more if len(builders) > 2 else threading.Event()).set()
+        return prepare(*args, **kwargs)
+
+    monkeypatch.setattr(fuser, "prepare", watched)
+    applied = threading.Thread(target=apply, args=(plan, memory, "r1", Options(parallel=1)))
+    applied.start()
+    try:
+        assert memory.wait_in_flight(1, WAIT)
+        assert two.wait(WAIT), "the next build was not written while the first deploy ran"
+        assert not more.wait(NEGATIVE_WINDOW), "builds ran more than two ahead of one worker"
+    finally:
+        gate.set()
+        applied.join(WAIT)
+    assert builders == [applied] * 5 and len(memory.records) == 5
+
+
+def test_a_build_that_fails_is_reported_and_never_deployed(
+        plans: PlanDir, memory: MemoryPlatform, monkeypatch: pytest.MonkeyPatch) -> None:
+    prepare = fuser.prepare
+
+    def failing(build: fuser.GroupBuild, *args: Any, **kwargs: Any) -> Any:
+        if build.function != "demo-c":
+            raise OSError(28, "No space left on device")
+        return prepare(build, *args, **kwargs)
+
+    monkeypatch.setattr(fuser, "prepare", failing)
+    outcome: List[ApplyResult] = []
+    # Four failed builds with one worker: each must give its place ahead back, or the apply stalls.
+    applied = threading.Thread(target=lambda: outcome.append(apply(plans.plan(), memory, "r1", Options(parallel=1))))
+    applied.start()
+    applied.join(WAIT)
+    assert not applied.is_alive() and not outcome[0].ok
+    found = {o.change.function: (o.status, o.detail) for o in outcome[0].outcomes}
+    assert found["demo-a"] == (ChangeStatus.FAILED, "cannot build demo-a: [Errno 28] No space left on device")
+    assert [f for f, (status, _) in found.items() if status == ChangeStatus.DONE] == ["demo-c"]
+    assert set(memory.records) == {"demo-c"} and memory.calls["deploy"] == 1
 
 
 def test_a_second_apply_of_the_plan_is_refused_naming_the_holder(plans: PlanDir, memory: MemoryPlatform) -> None:

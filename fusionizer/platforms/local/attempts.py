@@ -29,7 +29,7 @@ class Attempt:
         self._store = store
         self._kind = kind
         self._name = name
-        self.pending = PendingStart(processes.identify(os.getpid()), str(marker), code=code)
+        self.pending = PendingStart(processes.me(), str(marker), code=code)
         self._journal = store.start_journal(kind, name, self.pending.to_json())
 
     def env(self) -> Dict[str, str]:

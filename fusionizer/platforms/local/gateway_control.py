@@ -27,6 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
+from fusionizer import paths
 from fusionizer.errors import PlatformError
 from fusionizer.platforms.local import attempts, processes
 from fusionizer.platforms.local.attempts import Attempt
@@ -117,11 +118,10 @@ def _secret_file(store: Store) -> Path:
 
 def secret_at(path: Path) -> bytes:
     """The secret kept in ``path``, made on first use (readable by this user only)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return path.read_bytes().strip()
+        return paths.read_bytes(path).strip()  # read at every deploy: its directory is made only when missing
     except FileNotFoundError:
-        pass
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".gateway.secret.{uuid.uuid4().hex[:8]}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:

@@ -12,6 +12,7 @@ still leaves a way to find everything it started (:func:`find_by_marker`).
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
+from fusionizer import paths
 from fusionizer.platforms.local import capture
 from fusionizer.platforms.local.logsize import LogLimits, RotatingLog, pump
 
@@ -126,8 +128,7 @@ class StartFailed(Exception):
 
 def _stat_fields(pid: int) -> Optional[List[str]]:
     try:
-        with open(f"/proc/{pid}/stat") as handle:  # as Path.read_text, without its cost per function
-            raw = handle.read()
+        raw = paths.read_bytes(f"/proc/{pid}/stat").decode()
     except OSError:
         return None
     # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
@@ -137,6 +138,16 @@ def _stat_fields(pid: int) -> Optional[List[str]]:
 def identify(pid: int) -> ProcessRef:
     fields = _stat_fields(pid)
     return ProcessRef(pid, fields[19] if fields else "")
+
+
+def me() -> ProcessRef:
+    """This process, as :func:`identify` tells it (read once: every deploy records its deployer)."""
+    return _identified(os.getpid())
+
+
+@functools.lru_cache(maxsize=1)  # by pid: a forked child is another process
+def _identified(pid: int) -> ProcessRef:
+    return identify(pid)
 
 
 def alive(ref: ProcessRef) -> bool:

@@ -98,8 +98,7 @@ def read_json(path: "os.PathLike[str] | str") -> Optional[Dict[str, Any]]:
     """The JSON object in ``path`` (of a journal, its last complete line); None when it is
     missing, damaged or not an object."""
     try:
-        with open(path, "rb") as handle:  # not Path.read_text: a list reads two files per function
-            raw = handle.read()
+        raw = paths.read_bytes(path)  # not Path.read_text: a list reads two files per function
         try:
             data = json.loads(raw)
         except ValueError:  # a journal: lines, the last one cut short if its writer died writing it
