@@ -13,9 +13,10 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence, Set, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Sequence, Set, Tuple
 
 import yaml
 
@@ -90,6 +91,7 @@ def _describe(plan: Plan, group: Group, plan_tree: Tree, runtime: List[BuildFile
 
 def materialize(build: GroupBuild, plan: Plan, root: Path) -> Path:
     """Write the build dir under ``root`` (reused when it exists: same hash, same content)."""
+    paths.private_dir(root)  # function.yaml holds env values
     target = root / build.dir_name
     if not (target / layout.FUNCTION_CONFIG).is_file():
         _write_dir(build, plan, root, build.config)
@@ -99,7 +101,8 @@ def materialize(build: GroupBuild, plan: Plan, root: Path) -> Path:
 def prepare(build: GroupBuild, plan: Plan, root: Path, revision: str, applied_at: str) -> FunctionSource:
     """:func:`materialize` then :func:`finalize`, writing function.yaml once when the build
     dir is new (rewriting a file costs the filesystem a flush). The build dir is the deploy's
-    to take (``disposable``)."""
+    to take (``disposable``). ``root`` is a private directory (the caller makes it so once for
+    all its builds)."""
     target = root / build.dir_name
     config = _stamped(build, revision, applied_at)
     if (target / layout.FUNCTION_CONFIG).is_file() or not _write_dir(build, plan, root, config):
@@ -116,23 +119,41 @@ def _write_dir(build: GroupBuild, plan: Plan, root: Path, config: Mapping[str, A
     the same in every build (the runtime, the entry module) is linked, and the build's own
     files are written straight into a temporary directory that only its rename shows."""
     copy = _runtime_copy(root, [f for f in build.files if f.dest.startswith(_RUNTIME_PREFIX)])
-    tmp = tempfile.mkdtemp(prefix=f".{build.dir_name}-", dir=root)  # 0700: what is inside is private
-    made = {tmp}
-    for item in build.files:
-        dest = os.path.join(tmp, item.dest)
-        _make_parents(os.path.dirname(dest), made)
-        if item.dest.startswith(_RUNTIME_PREFIX):
-            filecache.link_or_copy(os.path.join(copy, item.dest), dest)
-        else:
-            filecache.copy_new(item.source, dest)
-    entry = f"{layout.ENTRY_MODULE}.py"
-    filecache.link_or_copy(os.path.join(copy, entry), os.path.join(tmp, entry))
-    tasks = [plan.tasks[t] for t in build.tasks]
-    manifest = json.dumps(_manifest(plan, build.function, tasks), indent=2, sort_keys=True)
-    paths.write_new(os.path.join(tmp, layout.MANIFEST), manifest.encode())
-    paths.write_new(os.path.join(tmp, layout.FUNCTION_CONFIG), _yaml(config).encode())
+    with _made_in(root, build.dir_name) as tmp:
+        made = {tmp}
+        for item in build.files:
+            dest = os.path.join(tmp, item.dest)
+            _make_parents(os.path.dirname(dest), made)
+            if item.dest.startswith(_RUNTIME_PREFIX):
+                filecache.link_or_copy(os.path.join(copy, item.dest), dest)
+            else:
+                filecache.copy_new(item.source, dest)
+        entry = f"{layout.ENTRY_MODULE}.py"
+        filecache.link_or_copy(os.path.join(copy, entry), os.path.join(tmp, entry))
+        tasks = [plan.tasks[t] for t in build.tasks]
+        manifest = json.dumps(_manifest(plan, build.function, tasks), indent=2, sort_keys=True)
+        paths.write_new(os.path.join(tmp, layout.MANIFEST), manifest.encode())
+        paths.write_new(os.path.join(tmp, layout.FUNCTION_CONFIG), _yaml(config).encode())
+    return _shown(tmp, root / build.dir_name)
+
+
+@contextmanager
+def _made_in(root: Path, name: str) -> Iterator[str]:
+    """A new private temporary directory under ``root`` to fill, removed should the filling
+    fail or be interrupted (what it holds may be env values)."""
+    tmp = tempfile.mkdtemp(prefix=f".{name}-", dir=root)  # 0700: what is inside is private
     try:
-        os.rename(tmp, root / build.dir_name)
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _shown(tmp: str, target: Path) -> bool:
+    """``tmp`` renamed ``target``; False (and ``tmp`` removed) when another process made
+    ``target`` first: the same content."""
+    try:
+        os.rename(tmp, target)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
         return False
@@ -155,18 +176,14 @@ def _runtime_copy(root: Path, files: Sequence[BuildFile]) -> str:
     marks = "".join(f"{f.dest}\0{f.mark}\n" for f in files) + layout.ENTRY_SOURCE
     copy = root / f"{_RUNTIME_COPY}{hashlib.sha256(marks.encode()).hexdigest()[:16]}"
     if not copy.is_dir():
-        paths.private_dir(root)  # function.yaml holds env values; made (or tightened) with the copy
-        tmp = tempfile.mkdtemp(prefix=f".{copy.name}-", dir=root)  # 0700
-        made = {tmp}
-        for item in files:
-            dest = os.path.join(tmp, item.dest)
-            _make_parents(os.path.dirname(dest), made)
-            filecache.copy_new(item.source, dest)
-        paths.write_new(os.path.join(tmp, f"{layout.ENTRY_MODULE}.py"), layout.ENTRY_SOURCE.encode())
-        try:
-            os.rename(tmp, copy)
-        except OSError:  # another deploy made it first: the same files
-            shutil.rmtree(tmp, ignore_errors=True)
+        with _made_in(root, copy.name) as tmp:
+            made = {tmp}
+            for item in files:
+                dest = os.path.join(tmp, item.dest)
+                _make_parents(os.path.dirname(dest), made)
+                filecache.copy_new(item.source, dest)
+            paths.write_new(os.path.join(tmp, f"{layout.ENTRY_MODULE}.py"), layout.ENTRY_SOURCE.encode())
+        _shown(tmp, copy)
         # Older runtimes' copies: their links in build dirs stay; the plan's lock keeps
         # another apply from linking to them meanwhile.
         for old in root.glob(f"{_RUNTIME_COPY}*"):

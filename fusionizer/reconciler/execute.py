@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Set, Union
+from typing import Callable, List, Optional, Sequence, Set, Tuple, Union
 
 from fusionizer.build import fuser
 from fusionizer.enums import StrEnum
 from fusionizer.errors import FusionizerError
-from fusionizer.paths import builds_dir
+from fusionizer.paths import builds_dir, private_dir
 from fusionizer.plan.model import Plan
 from fusionizer.platforms.base import FunctionSource, Platform
 from fusionizer.reconciler.deployed import DeployedBuilds
@@ -65,38 +65,11 @@ def execute(
     kept: Optional[DeployedBuilds] = None,
 ) -> List[Outcome]:
     """Carry out ``changes``; with ``kept``, each function deployed is remembered there by
-    the worker that deployed it, alongside the other deploys, and each one deleted forgotten.
-
-    Build dirs are written by this thread, one after another, while up to ``parallel``
-    workers deploy those written before: writing a build is work for the interpreter, which
-    threads would only take turns at (four writers take twice as long as one); a deploy is
-    mostly waiting, which they overlap."""
+    the worker that deployed it, alongside the other deploys, and each one deleted forgotten."""
     progress = progress or Progress()
     deploys = [c for c in changes if c.action in (CREATE, UPDATE)]
     outcomes = [Outcome(c, ChangeStatus.UNCHANGED) for c in changes if c.action == NOOP]
-    root = builds_dir(plan.name)
-    workers = max(1, parallel)
-    # Builds written ahead of the workers: enough that none waits for the next, few enough
-    # that a platform refusing every deploy stops the building soon after.
-    ahead = threading.BoundedSemaphore(2 * workers)
-
-    def deploy(built: Union[_Built, Outcome]) -> Outcome:
-        try:
-            if isinstance(built, Outcome):
-                return built
-            progress.started(built.change)
-            outcome = _deploy(built, platform, root, kept)
-            progress.finished(outcome)
-            return outcome
-        finally:
-            ahead.release()
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deploy") as pool:
-        submitted = []
-        for change in deploys:
-            ahead.acquire()
-            submitted.append(pool.submit(deploy, _build(change, plan, root, revision, applied_at, kept, progress)))
-        outcomes.extend(future.result() for future in submitted)
+    outcomes.extend(_deploy_all(deploys, plan, platform, revision, applied_at, max(1, parallel), progress, kept))
     unserved = {t for o in outcomes if o.status == ChangeStatus.FAILED for t in o.change.tasks}
     for change in (c for c in changes if c.action == DELETE and prune):
         progress.started(change)
@@ -106,6 +79,54 @@ def execute(
         progress.finished(outcome)
         outcomes.append(outcome)
     return outcomes
+
+
+def _deploy_all(deploys: Sequence[Change], plan: Plan, platform: Platform, revision: str, applied_at: str,
+                workers: int, progress: Progress, kept: Optional[DeployedBuilds]) -> List[Outcome]:
+    """Build dirs are written by this thread, one after another, while ``workers`` threads
+    deploy those written before: writing a build is work for the interpreter, which threads
+    would only take turns at (four writers take twice as long as one); a deploy is mostly
+    waiting, which they overlap."""
+    root = builds_dir(plan.name)
+    private_dir(root)  # build dirs hold env values: the root is made, or tightened, once per apply
+    # At most one build waits per worker: none waits for the next build, and a platform that
+    # refuses every deploy stops the building soon after.
+    ahead = threading.BoundedSemaphore(2 * workers)
+    crashed = threading.Event()
+
+    def deploy(built: Union[_Built, Outcome]) -> Outcome:
+        try:
+            if isinstance(built, Outcome):
+                return built
+            progress.started(built.change)
+            outcome = _deploy(built, platform, root, kept)
+            progress.finished(outcome)
+            return outcome
+        except BaseException:
+            crashed.set()  # not an outcome but a bug: no more builds
+            raise
+        finally:
+            ahead.release()
+
+    submitted: List[Tuple[Future[Outcome], Union[_Built, Outcome]]] = []
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deploy") as pool:
+        try:
+            for change in deploys:
+                ahead.acquire()
+                if crashed.is_set():
+                    break
+                built = _build(change, plan, root, revision, applied_at, kept, progress)
+                submitted.append((pool.submit(deploy, built), built))
+            return [future.result() for future, _ in submitted]
+        except BaseException:  # Ctrl-C or a bug: what has not started yet never does
+            _cancel(submitted)
+            raise
+
+
+def _cancel(submitted: Sequence[Tuple[Future[Outcome], Union[_Built, Outcome]]]) -> None:
+    for future, built in submitted:
+        if future.cancel() and isinstance(built, _Built) and built.staged is not None:
+            DeployedBuilds.discard(built.staged)
 
 
 @dataclass(frozen=True)

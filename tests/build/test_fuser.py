@@ -171,3 +171,22 @@ def test_prune_keeps_only_the_named_build(tmp_path: Path, names: tuple[str, ...]
     fuser.materialize(new, plan, root)
     fuser.prune(root, new.function, keep=[new.dir_name])
     assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == [new.dir_name]
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt(), OSError(28, "No space left on device")])
+def test_a_build_cut_short_leaves_no_half_written_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             failure: BaseException) -> None:
+    task = make_task(tmp_path / "src", "a")
+    plan = make_plan(tmp_path, task)
+    build = fuser.describe(plan, Group(("a",)))
+    root = tmp_path / "builds"
+
+    def cut_short(source: str, dest: str, times: bool = False) -> None:
+        raise failure
+
+    monkeypatch.setattr(fuser.filecache, "copy_new", cut_short)
+    with pytest.raises(type(failure)):
+        fuser.materialize(build, plan, root)
+    # What a build dir holds can be env values: nothing half written stays behind (neither
+    # the runtime's copy, the first thing cut short, nor the build dir).
+    assert list(root.iterdir()) == []

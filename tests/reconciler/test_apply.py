@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
 from fusionizer.build import fuser
 from fusionizer.errors import LockedError
+from fusionizer.platforms.base import FunctionRecord, FunctionSource, LogSink
 from fusionizer.reconciler.execute import ChangeStatus
 from fusionizer.reconciler.lock import PlanLock
 from fusionizer.reconciler.reconcile import ApplyResult, Options, apply, compute, destroy
@@ -143,6 +144,21 @@ def test_a_build_that_fails_is_reported_and_never_deployed(
     assert found["demo-a"] == (ChangeStatus.FAILED, "cannot build demo-a: [Errno 28] No space left on device")
     assert [f for f, (status, _) in found.items() if status == ChangeStatus.DONE] == ["demo-c"]
     assert set(memory.records) == {"demo-c"} and memory.calls["deploy"] == 1
+
+
+def test_a_deploy_that_crashes_stops_the_deploys_not_yet_under_way(plans: PlanDir) -> None:
+    class Crashing(MemoryPlatform):
+        def deploy(self, source: FunctionSource, log: Optional[LogSink] = None) -> FunctionRecord:
+            if source.name == "demo-a":
+                self.events.append(("crashed", source.name))
+                raise RuntimeError("a bug in the platform")
+            return super().deploy(source, log)
+
+    memory = Crashing()
+    with pytest.raises(RuntimeError, match="a bug in the platform"):
+        apply(plans.plan(), memory, "r1", Options(parallel=1))  # five creates, demo-a first
+    # The one build that waited for the worker may have gone on; none after it was even built.
+    assert set(memory.records) <= {"demo-b"} and memory.calls["deploy"] <= 1
 
 
 def test_a_second_apply_of_the_plan_is_refused_naming_the_holder(plans: PlanDir, memory: MemoryPlatform) -> None:

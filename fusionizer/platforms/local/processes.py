@@ -12,7 +12,6 @@ still leaves a way to find everything it started (:func:`find_by_marker`).
 from __future__ import annotations
 
 import atexit
-import functools
 import json
 import os
 import signal
@@ -115,6 +114,8 @@ class Started:
 
 _DRAIN_SECONDS = 2.0  # how long a finished build command's last output is waited for
 
+_ME: Dict[int, ProcessRef] = {}  # this process, by pid (see me())
+
 # Detached children started by this process, by pid: kept so they are reaped (and their
 # Popen objects not garbage-collected while the process still runs, which warns).
 _children: Dict[int, "subprocess.Popen[bytes]"] = {}
@@ -128,7 +129,7 @@ class StartFailed(Exception):
 
 def _stat_fields(pid: int) -> Optional[List[str]]:
     try:
-        raw = paths.read_bytes(f"/proc/{pid}/stat").decode()
+        raw = paths.read_bytes(f"/proc/{pid}/stat").decode(errors="replace")  # a name cut mid-character
     except OSError:
         return None
     # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
@@ -141,13 +142,14 @@ def identify(pid: int) -> ProcessRef:
 
 
 def me() -> ProcessRef:
-    """This process, as :func:`identify` tells it (read once: every deploy records its deployer)."""
-    return _identified(os.getpid())
-
-
-@functools.lru_cache(maxsize=1)  # by pid: a forked child is another process
-def _identified(pid: int) -> ProcessRef:
-    return identify(pid)
+    """This process, as :func:`identify` tells it: read once (every deploy records its
+    deployer), unless the read failed."""
+    ref = _ME.get(os.getpid())  # by pid: a forked child is another process
+    if ref is None:
+        ref = identify(os.getpid())
+        if ref.start_time:
+            _ME[ref.pid] = ref
+    return ref
 
 
 def alive(ref: ProcessRef) -> bool:
