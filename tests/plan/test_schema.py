@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator, Tuple
+from typing import Any, Iterator, List, Tuple
 
 import jsonschema
 import pytest
 
 from fusionizer.plan.documents import load_document
-from fusionizer.plan.schema import FUNCTION_SCHEMA, check_schema, plan_schema, shipped_schema
+from fusionizer.plan.schema import FUNCTION_SCHEMA, _inlined, check_schema, plan_schema, shipped_schema
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -96,3 +96,27 @@ def test_a_group_item_is_explained_in_the_form_the_user_chose():
                         "starting and ending with a letter or digit (e.g. validate-order)."),
         ("f.yaml:8:31", "unknown key 'extra' in spec.fusion.groups[1]; allowed keys: name, tasks"),
     ]
+
+
+@pytest.mark.parametrize("name, bad", [
+    ("fusionizer", [
+        {}, {"apiVersion": "v0", "kind": 3, "metadata": {"name": "Bad_Name", "x": 1}},
+        {"spec": {"tasks": [{"name": "UP"}, {"path": ""}], "platform": {"namespace": "-x", "kind": []},
+                  "fusion": {"groups": [["a", "B"], {"name": "g"}, 3], "schedule": [{"groups": [[1]]}]}}},
+    ]),
+    (FUNCTION_SCHEMA, [
+        {"metadata": {"labels": {"a": 1}}, "spec": {"resources": {"limits": {"cpu": []}}, "minReplicas": -1}},
+        {"spec": {"triggers": {"t": {"numWorkers": 0}}, "build": [], "maxReplicas": "2"}},
+    ]),
+])
+def test_the_schema_checked_without_references_judges_as_the_shipped_one(name: str, bad: List[Any]) -> None:
+    shipped = jsonschema.Draft202012Validator(shipped_schema(name))
+    inlined = _inlined(shipped_schema(name))
+    assert "$ref" not in json.dumps({k: v for k, v in inlined.items() if k != "$defs"})
+    faster = jsonschema.Draft202012Validator(inlined)
+
+    def judged(validator: Any, doc: Any) -> Any:
+        return sorted((list(e.absolute_path), e.validator, e.message) for e in validator.iter_errors(doc))
+
+    for doc in bad:
+        assert judged(shipped, doc) and judged(faster, doc) == judged(shipped, doc)
