@@ -94,12 +94,10 @@ def _deploy_all(deploys: Sequence[Change], plan: Plan, platform: Platform, revis
     ahead = threading.BoundedSemaphore(2 * workers)
     crashed = threading.Event()
 
-    def deploy(built: Union[_Built, Outcome]) -> Outcome:
+    def deploy(built: Union[_Built, Outcome]) -> Outcome:  # a failed build comes as its outcome
         try:
-            if isinstance(built, Outcome):
-                return built
             progress.started(built.change)
-            outcome = _deploy(built, platform, root, kept)
+            outcome = _deploy(built, platform, root, kept) if isinstance(built, _Built) else built
             progress.finished(outcome)
             return outcome
         except BaseException:
@@ -115,7 +113,7 @@ def _deploy_all(deploys: Sequence[Change], plan: Plan, platform: Platform, revis
                 ahead.acquire()
                 if crashed.is_set():
                     break
-                built = _build(change, plan, root, revision, applied_at, kept, progress)
+                built = _build(change, plan, root, revision, applied_at, kept)
                 submitted.append((pool.submit(deploy, built), built))
             return [future.result() for future, _ in submitted]
         except BaseException:  # Ctrl-C or a bug: what has not started yet never does
@@ -139,25 +137,18 @@ class _Built:
     seconds: float  # spent building it
 
 
-def _build(change: Change, plan: Plan, root: Path, revision: str, applied_at: str, kept: Optional[DeployedBuilds],
-           progress: Progress) -> Union[_Built, Outcome]:
+def _build(change: Change, plan: Plan, root: Path, revision: str, applied_at: str,
+           kept: Optional[DeployedBuilds]) -> Union[_Built, Outcome]:
     assert change.build is not None
     began = time.monotonic()
     try:
         source = fuser.prepare(change.build, plan, root, revision, applied_at)
     except FusionizerError as e:
-        return _failed_build(change, str(e), began, progress)
+        return _failed(change, str(e), began, None)
     except OSError as e:
-        return _failed_build(change, f"cannot build {change.function}: {e}", began, progress)
+        return _failed(change, f"cannot build {change.function}: {e}", began, None)
     staged = kept.stage_quietly(change.build, source.path) if kept is not None else None
     return _Built(change, source, staged, time.monotonic() - began)
-
-
-def _failed_build(change: Change, detail: str, began: float, progress: Progress) -> Outcome:
-    progress.started(change)
-    outcome = Outcome(change, ChangeStatus.FAILED, detail, time.monotonic() - began)
-    progress.finished(outcome)
-    return outcome
 
 
 def _deploy(built: _Built, platform: Platform, root: Path, kept: Optional[DeployedBuilds]) -> Outcome:
@@ -169,7 +160,7 @@ def _deploy(built: _Built, platform: Platform, root: Path, kept: Optional[Deploy
     except FusionizerError as e:
         return _failed(change, str(e), began, built.staged)
     except OSError as e:
-        return _failed(change, f"cannot build {change.function}: {e}", began, built.staged)
+        return _failed(change, f"cannot deploy {change.function}: {e}", began, built.staged)
     if kept is not None:
         kept.commit_quietly(change.function, built.staged)
     fuser.prune(root, change.function, keep=[change.build.dir_name])
