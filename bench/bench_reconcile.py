@@ -19,6 +19,11 @@ Each code's modules are compiled to bytecode first, as an installed package has 
 editable install run with PYTHONDONTWRITEBYTECODE set would compile every module again in
 every run, which measures the environment, not the reconcile.
 ``--quick`` stops at 1,000 tasks. An update's process hand-over is measured in bench_local.py.
+
+The first line says what a new file costs in the benchmark's directory when it starts: a
+first apply makes about 22 per function, and on some disks that cost is not steady (ext4
+without a journal, as on the machine the README's figures come from, makes new files slower
+for minutes after many were deleted, e.g. by a previous run's cleanup).
 """
 
 from __future__ import annotations
@@ -205,6 +210,18 @@ def first_apply(code: Code, work: Path, tasks: int, pid: int) -> Tuple[Path, Pat
     return home, plan, run
 
 
+def new_file_cost(directory: Path, files: int = 2000) -> float:
+    """Seconds to make one empty file in ``directory``: what this disk charges for the files a
+    deploy makes, right now (on ext4 without a journal it grows for minutes after a large
+    deletion). The files stay until the benchmark's directory goes: removing them would make
+    the next files slower still."""
+    directory.mkdir()
+    began = time.perf_counter()
+    for i in range(files):
+        os.close(os.open(directory / str(i), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return (time.perf_counter() - began) / files
+
+
 def in_process(home: Path, plan: Path, runs: int = RUNS) -> Tuple[float, float, int]:
     """(load, compute) seconds, median of ``runs``, and platform lists per compute."""
     os.environ["FUSIONIZER_HOME"] = str(home)
@@ -266,7 +283,7 @@ def main() -> None:
         pid = stack.enter_context(stand_in())
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-reconcile-")))
         print(f"Machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; python {sys.version.split()[0]}; "
-              f"CLI runs: median of {RUNS}")
+              f"CLI runs: median of {RUNS}; a new file here: {new_file_cost(tmp / 'probe') * 1e6:.0f} us")
         print()
         print(f"First apply of {first_groups:,} groups ({first_groups * PER_GROUP:,} tasks) through the CLI, "
               f"process start faked")
