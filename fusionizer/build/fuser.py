@@ -207,17 +207,28 @@ def _stamped(build: GroupBuild, revision: str, applied_at: str) -> Dict[str, Any
     return config
 
 
-def prune(root: Path, function: str, keep: Sequence[str]) -> None:
-    """Drop old build dirs of ``function`` except those named in ``keep``."""
-    prefix = f"{function}-"
-    try:
-        with os.scandir(root) as entries:
-            old = [e.path for e in entries
-                   if e.name.startswith(prefix) and e.name not in keep and e.name[len(prefix):].isalnum()]
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    for path in old:
-        shutil.rmtree(path, ignore_errors=True)
+class OldBuilds:
+    """The build dirs under ``root`` (``<function>-<hash>``), listed once: dropping a
+    function's old ones after each deploy then costs no look at the whole root, which holds
+    one build per function where the platform leaves them (nuctl)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._by_function: Dict[str, List[str]] = {}
+        try:
+            names = os.listdir(root)
+        except (FileNotFoundError, NotADirectoryError):
+            names = []
+        for name in names:
+            function, _, suffix = name.rpartition("-")
+            if function and suffix.isalnum() and not name.startswith("."):
+                self._by_function.setdefault(function, []).append(name)
+
+    def prune(self, function: str, keep: str) -> None:
+        """Drop the build dirs of ``function`` listed, except ``keep``."""
+        for name in self._by_function.get(function, ()):
+            if name != keep:
+                shutil.rmtree(self.root / name, ignore_errors=True)
 
 
 def _config(plan: Plan, function: str, tasks: List[Task]) -> Dict[str, Any]:

@@ -89,6 +89,7 @@ def _deploy_all(deploys: Sequence[Change], plan: Plan, platform: Platform, revis
     waiting, which they overlap."""
     root = builds_dir(plan.name)
     private_dir(root)  # build dirs hold env values: the root is made, or tightened, once per apply
+    old = fuser.OldBuilds(root)  # under the plan's lock: no other apply makes any meanwhile
     # At most one build waits per worker: none waits for the next build, and a platform that
     # refuses every deploy stops the building soon after.
     ahead = threading.BoundedSemaphore(2 * workers)
@@ -97,7 +98,7 @@ def _deploy_all(deploys: Sequence[Change], plan: Plan, platform: Platform, revis
     def deploy(built: Union[_Built, Outcome]) -> Outcome:  # a failed build comes as its outcome
         try:
             progress.started(built.change)
-            outcome = _deploy(built, platform, root, kept) if isinstance(built, _Built) else built
+            outcome = _deploy(built, platform, old, kept) if isinstance(built, _Built) else built
             progress.finished(outcome)
             return outcome
         except BaseException:
@@ -151,7 +152,7 @@ def _build(change: Change, plan: Plan, root: Path, revision: str, applied_at: st
     return _Built(change, source, staged, time.monotonic() - began)
 
 
-def _deploy(built: _Built, platform: Platform, root: Path, kept: Optional[DeployedBuilds]) -> Outcome:
+def _deploy(built: _Built, platform: Platform, old: fuser.OldBuilds, kept: Optional[DeployedBuilds]) -> Outcome:
     change = built.change
     assert change.build is not None
     began = time.monotonic() - built.seconds
@@ -163,7 +164,7 @@ def _deploy(built: _Built, platform: Platform, root: Path, kept: Optional[Deploy
         return _failed(change, f"cannot deploy {change.function}: {e}", began, built.staged)
     if kept is not None:
         kept.commit_quietly(change.function, built.staged)
-    fuser.prune(root, change.function, keep=[change.build.dir_name])
+    old.prune(change.function, keep=change.build.dir_name)
     return Outcome(change, ChangeStatus.DONE, "", time.monotonic() - began)
 
 

@@ -169,7 +169,7 @@ def test_prune_keeps_only_the_named_build(tmp_path: Path, names: tuple[str, ...]
     (tasks[0].path / "util.py").write_text("X = 3\n")
     new = fuser.describe(plan, Group(names))
     fuser.materialize(new, plan, root)
-    fuser.prune(root, new.function, keep=[new.dir_name])
+    fuser.OldBuilds(root).prune(new.function, keep=new.dir_name)
     assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == [new.dir_name]
 
 
