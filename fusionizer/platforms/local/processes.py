@@ -129,7 +129,8 @@ class StartFailed(Exception):
 
 def _stat_fields(pid: int) -> Optional[List[str]]:
     try:
-        raw = paths.read_bytes(f"/proc/{pid}/stat").decode(errors="replace")  # a name cut mid-character
+        # The kernel cuts the command name at 15 bytes, maybe inside a UTF-8 character.
+        raw = paths.read_bytes(f"/proc/{pid}/stat").decode(errors="replace")
     except OSError:
         return None
     # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
