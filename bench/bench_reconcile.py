@@ -256,13 +256,17 @@ class _Counting:
         return self.platform.list()
 
 
-def row(label: str, run: Run, lists: Optional[int] = None, tasks: Optional[int] = None) -> str:
+def row(label: str, run: Run, lists: Optional[int] = None, tasks: Optional[int] = None,
+        before: Optional[Run] = None) -> str:
+    """One line of a table; ``before``: the same run of the code compared with, for the ratio
+    of their wall times."""
     per = f"{run.cpu / tasks * 1e6:>7.0f}" if tasks else f"{'':>7}"
+    ratio = f"{before.wall / run.wall:>8.1f}x" if before is not None else f"{'':>9}"
     return (f"  {label:<34} {run.wall:>7.3f} {run.cpu:>7.3f} {per} {run.rss_mb:>7.0f} "
-            f"{'' if lists is None else lists:>5}")
+            f"{'' if lists is None else lists:>5} {ratio}").rstrip()
 
 
-HEADER = f"  {'':<34} {'wall s':>7} {'cpu s':>7} {'us/task':>7} {'RSS MB':>7} {'lists':>5}"
+HEADER = f"  {'':<34} {'wall s':>7} {'cpu s':>7} {'us/task':>7} {'RSS MB':>7} {'lists':>5} {'vs before':>9}"
 
 
 def main() -> None:
@@ -288,19 +292,25 @@ def main() -> None:
         print(f"First apply of {first_groups:,} groups ({first_groups * PER_GROUP:,} tasks) through the CLI, "
               f"process start faked")
         print(HEADER)
+        first: Optional[Run] = None  # the first code's run: the one compared with
         for code in codes:
             _, _, run = first_apply(code, tmp / f"first-{code.label[:6]}", first_groups * PER_GROUP, pid)
-            print(row(code.label, run, tasks=first_groups * PER_GROUP))
+            print(row(code.label, run, tasks=first_groups * PER_GROUP, before=first if code is after else None))
+            first = first or run
         for tasks in sizes:
             print()
             print(f"No-op reconcile of {tasks:,} tasks in {tasks // PER_GROUP:,} groups through the CLI "
                   f"(each code on a platform its own first apply set up)")
             print(HEADER)
+            compared: Optional[Noop] = None
             for code in codes:
                 home, plan, _ = first_apply(code, tmp / f"noop-{tasks}-{code.label[:6]}", tasks, pid)
                 found = noop(code, home, plan)
-                print(row(f"{code.label}: plan", found.plan, found.plan_lists, tasks))
-                print(row(f"{code.label}: apply", found.apply, found.apply_lists, tasks))
+                theirs = compared if code is after else None
+                print(row(f"{code.label}: plan", found.plan, found.plan_lists, tasks, theirs.plan if theirs else None))
+                print(row(f"{code.label}: apply", found.apply, found.apply_lists, tasks,
+                          theirs.apply if theirs else None))
+                compared = compared or found
             cold = noop(after, home, plan, cold=True, runs=1)
             print(row(f"{after.label}: plan, cold cache", cold.plan, cold.plan_lists, tasks))
             print(row(f"{after.label}: apply, cold cache", cold.apply, cold.apply_lists, tasks))
