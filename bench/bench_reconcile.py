@@ -20,10 +20,12 @@ editable install run with PYTHONDONTWRITEBYTECODE set would compile every module
 every run, which measures the environment, not the reconcile.
 ``--quick`` stops at 1,000 tasks. An update's process hand-over is measured in bench_local.py.
 
-The first line says what a new file costs in the benchmark's directory when it starts: a
-first apply makes about 22 per function, and on some disks that cost is not steady (ext4
-without a journal, as on the machine the README's figures come from, makes new files slower
-for minutes after many were deleted, e.g. by a previous run's cleanup).
+After the first applies it says what a new file cost, right after, where each made its
+builds: a first apply makes about 22 per function, and on some disks that cost is not steady
+(ext4 without a journal, as on the machine the README's figures come from, makes new files
+slower for minutes in a block group where many were deleted, e.g. by a previous run's cleanup).
+The first applies are then run again in memory (``/dev/shm``, where there is one): the same
+work without the disk.
 """
 
 from __future__ import annotations
@@ -211,15 +213,29 @@ def first_apply(code: Code, work: Path, tasks: int, pid: int) -> Tuple[Path, Pat
 
 
 def new_file_cost(directory: Path, files: int = 2000) -> float:
-    """Seconds to make one empty file in ``directory``: what this disk charges for the files a
-    deploy makes, right now (on ext4 without a journal it grows for minutes after a large
-    deletion). The files stay until the benchmark's directory goes: removing them would make
-    the next files slower still."""
+    """Seconds to make one empty file in ``directory`` (made now): what this disk charges
+    there for the files a deploy makes. The files stay until the benchmark's directory goes:
+    removing them would make the next files there slower still."""
     directory.mkdir()
     began = time.perf_counter()
     for i in range(files):
         os.close(os.open(directory / str(i), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     return (time.perf_counter() - began) / files
+
+
+def first_applies(codes: List[Code], after: Code, work: Path, tasks: int, pid: int, probe: bool = True) -> None:
+    """A row per code (``after`` compared with the first), then, with ``probe``, what a new
+    file cost where each made its builds, right after."""
+    first: Optional[Run] = None
+    costs = []
+    for code in codes:
+        home, _, run = first_apply(code, work / f"first-{code.label[:6]}", tasks, pid)
+        print(row(code.label, run, tasks=tasks, before=first if code is after else None))
+        first = first or run
+        if probe:
+            costs.append(f"{code.label.split(' (')[0]} {new_file_cost(home / 'builds' / 'gen' / 'probe') * 1e6:.0f} us")
+    if costs:
+        print(f"  a new file where the builds were made, right after: {', '.join(costs)}")
 
 
 def in_process(home: Path, plan: Path, runs: int = RUNS) -> Tuple[float, float, int]:
@@ -287,16 +303,17 @@ def main() -> None:
         pid = stack.enter_context(stand_in())
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-reconcile-")))
         print(f"Machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; python {sys.version.split()[0]}; "
-              f"CLI runs: median of {RUNS}; a new file here: {new_file_cost(tmp / 'probe') * 1e6:.0f} us")
+              f"CLI runs: median of {RUNS}")
         print()
         print(f"First apply of {first_groups:,} groups ({first_groups * PER_GROUP:,} tasks) through the CLI, "
               f"process start faked")
         print(HEADER)
-        first: Optional[Run] = None  # the first code's run: the one compared with
-        for code in codes:
-            _, _, run = first_apply(code, tmp / f"first-{code.label[:6]}", first_groups * PER_GROUP, pid)
-            print(row(code.label, run, tasks=first_groups * PER_GROUP, before=first if code is after else None))
-            first = first or run
+        first_applies(codes, after, tmp, first_groups * PER_GROUP, pid)
+        memory = Path("/dev/shm")
+        if memory.is_dir():
+            print(f"  the same in memory ({memory}: no disk)")
+            with tempfile.TemporaryDirectory(prefix="bench-reconcile-", dir=memory) as in_memory:
+                first_applies(codes, after, Path(in_memory), first_groups * PER_GROUP, pid, probe=False)
         for tasks in sizes:
             print()
             print(f"No-op reconcile of {tasks:,} tasks in {tasks // PER_GROUP:,} groups through the CLI "
