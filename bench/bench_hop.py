@@ -126,8 +126,8 @@ def write_plan(root: Path) -> Path:
     return root / "fusionizer.yaml"
 
 
-def measure(calls: int, rounds: int) -> Dict[str, float]:
-    plan = load_plan(write_plan(Path(tempfile.mkdtemp(prefix="bench-hop-plan-"))))
+def measure(home: Path, calls: int, rounds: int) -> Dict[str, float]:
+    plan = load_plan(write_plan(home / "plan"))  # goes with the benchmark's home
     platform = LocalPlatform("bench-hop")
     result = apply(plan, platform, "bench")
     assert result.ok, [o.detail for o in result.failures]
@@ -160,7 +160,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-hop-home-") as home:
         os.environ["FUSIONIZER_HOME"] = home
         try:
-            results = measure(args.calls, args.rounds)
+            results = measure(Path(home), args.calls, args.rounds)
         finally:
             stop_local_processes(Path(home))
     width = max(len(label) for label, _ in MODES)

@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO))
 
 import requests  # noqa: E402
 
+from fusionizer import paths  # noqa: E402
 from fusionizer.build import fuser  # noqa: E402
 from fusionizer.plan.loader import load_plan  # noqa: E402
 from fusionizer.plan.model import Group, Plan  # noqa: E402
@@ -37,10 +38,11 @@ PIPELINE = ("checkout", "validate-order", "price", "inventory", "payment", "noti
 
 def deploy_seconds(plan: Plan, group: Group, repeat: int = 5) -> float:
     platform = LocalPlatform("bench-deploy")
+    builds = paths.home() / "bench-builds"  # the benchmark's home goes, and they with it
     times = []
     for _ in range(repeat):
         build = fuser.describe(plan, group)
-        directory = fuser.materialize(build, plan, Path(tempfile.mkdtemp()))
+        directory = fuser.materialize(build, plan, builds)
         source = fuser.finalize(build, directory, "bench", "now")
         platform.prepare()  # the gateway, as apply starts it: not part of the deploy measured
         began = time.perf_counter()
