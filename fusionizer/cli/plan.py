@@ -67,9 +67,8 @@ def change_details(result: PlanResult, platform: Platform, with_diff: bool = Fal
         deployed_hash = change.record.annotations.get(ANNOTATION_SPEC_HASH, "")
         if deployed_hash == change.build.spec_hash:
             continue  # not a new spec: the reason (a dead function, a new server URL) says it all
-        handlers = {task: result.plan.tasks[task].handler for task in change.build.tasks}
-        details[change.function] = compare(change.build, handlers, deployed_hash, kept.read(change.function),
-                                           with_diff)
+        details[change.function] = compare(change.build, result.plan.handlers(change.build.tasks), deployed_hash,
+                                           kept.read(change.function), with_diff)
     return details
 
 

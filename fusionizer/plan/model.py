@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from fusionizer.errors import Diagnostic
 from fusionizer.filecache import Listing
@@ -86,3 +86,7 @@ class Plan:
     @property
     def root(self) -> Path:
         return self.file.parent
+
+    def handlers(self, tasks: Iterable[str]) -> Dict[str, str]:
+        """Each of ``tasks`` -> its handler (``module:function``)."""
+        return {name: self.tasks[name].handler for name in tasks}

@@ -98,10 +98,11 @@ class DeployedBuilds:
         self._shared: Set[str] = set()  # the runtime's files linked into _SHARED by this one
         self._private = False  # root made private (once: it lives for one apply)
 
-    def stage(self, build: GroupBuild, build_dir: Path) -> Path:
+    def stage(self, build: GroupBuild, build_dir: Path, handlers: Mapping[str, str]) -> Path:
         """``build`` kept aside, for :meth:`commit` to make it what its function runs once
         the deploy is done (or :meth:`discard`): made while ``build_dir`` still holds its
-        files, which the deploy may take (``FunctionSource.disposable``)."""
+        files, which the deploy may take (``FunctionSource.disposable``). ``handlers``: its
+        tasks' handlers."""
         if not self._private:
             paths.private_dir(self.root)  # a kept build holds env values
             self._private = True
@@ -110,11 +111,9 @@ class DeployedBuilds:
             kept_as = {item.dest: self._name(item.dest, hashing.digest_of(item.mark)) for item in build.files}
             for name, dest in {name: dest for dest, name in kept_as.items()}.items():  # the same bytes once
                 self._link(os.path.join(build_dir, dest), tmp, name)
-            manifest = json.loads(paths.read_bytes(build_dir / layout.MANIFEST))
             record = {
                 "function": build.function, "specHash": build.spec_hash, "config": build.config,
-                "handlers": {name: task["handler"] for name, task in manifest["tasks"].items()},
-                "files": kept_as,
+                "handlers": dict(handlers), "files": kept_as,
             }
             # A new file in a directory no one else knows yet: complete before the rename shows it.
             paths.write_new(tmp / _RECORD, json.dumps(record, sort_keys=True).encode())
@@ -157,11 +156,11 @@ class DeployedBuilds:
     def discard(staged: Path) -> None:
         shutil.rmtree(staged, ignore_errors=True)
 
-    def stage_quietly(self, build: GroupBuild, build_dir: Path) -> Optional[Path]:
+    def stage_quietly(self, build: GroupBuild, build_dir: Path, handlers: Mapping[str, str]) -> Optional[Path]:
         """:meth:`stage`, as bookkeeping only (with :meth:`commit_quietly`): a file system
         that refuses it costs ``plan`` its details of the function, never the apply."""
         try:
-            return self.stage(build, build_dir)
+            return self.stage(build, build_dir, handlers)
         except OSError:
             return None
 

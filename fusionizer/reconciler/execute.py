@@ -148,7 +148,9 @@ def _build(change: Change, plan: Plan, root: Path, revision: str, applied_at: st
         return _failed(change, str(e), began, None)
     except OSError as e:
         return _failed(change, f"cannot build {change.function}: {e}", began, None)
-    staged = kept.stage_quietly(change.build, source.path) if kept is not None else None
+    staged = None
+    if kept is not None:
+        staged = kept.stage_quietly(change.build, source.path, plan.handlers(change.build.tasks))
     return _Built(change, source, staged, time.monotonic() - began)
 
 
