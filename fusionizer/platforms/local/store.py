@@ -50,7 +50,7 @@ class Store:
         if not folder.is_dir():
             return
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-            if entry.name.endswith(".json"):
+            if entry.name.endswith(_JSON):
                 data = read_json(entry.path)
                 if data is not None:
                     yield data
@@ -67,7 +67,7 @@ class Store:
         return read_json(os.path.join(self.root, kind, name + _JSON))  # strings: a list reads thousands
 
     def write(self, kind: str, name: str, data: Dict[str, Any]) -> None:
-        write_json(self.dir(kind) / f"{name}.json", data)
+        write_json(self.dir(kind) / f"{name}{_JSON}", data)
 
     def start_journal(self, kind: str, name: str, data: Dict[str, Any]) -> int:
         """Write ``KIND/NAME.json`` with ``data`` as its first line, as :meth:`write` does, and
@@ -77,7 +77,7 @@ class Store:
         return paths.replace_open(self.dir(kind) / f"{name}{_JSON}", _line(data))
 
     def remove(self, kind: str, name: str) -> None:
-        (self.root / kind / f"{name}.json").unlink(missing_ok=True)
+        (self.root / kind / f"{name}{_JSON}").unlink(missing_ok=True)
 
     def log_file(self, name: str) -> Path:
         return paths.private_file(self.dir("logs") / f"{name}.log")
